@@ -1,0 +1,23 @@
+"""Exceptions that cross module boundaries."""
+
+from __future__ import annotations
+
+__all__ = ["ModelLoadError", "UsageError"]
+
+
+class ModelLoadError(Exception):
+    """A model file could not be read. The message is one sentence naming the problem.
+
+    The engine turns it into an AUD001 finding; the run goes on with the other files.
+
+    Attributes:
+        kind: str, an `auditor.model.IssueKind` value.
+    """
+
+    def __init__(self, message: str, kind: str = "unreadable") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class UsageError(ValueError):
+    """Bad arguments or configuration: the CLI prints the message and exits 2."""

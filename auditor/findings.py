@@ -1,0 +1,254 @@
+"""Findings and reports: frozen pydantic models, the single source of every output format.
+
+The JSON schema shipped as `reports/schema.json` is generated from `Report`
+(`audit schema`); renderers read these objects and nothing else.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Confidence",
+    "Finding",
+    "InventoryLayer",
+    "InventoryWeight",
+    "Location",
+    "ModelReport",
+    "ModelSummary",
+    "NotApplicable",
+    "Report",
+    "ReportSummary",
+    "RuleError",
+    "Severity",
+    "Source",
+    "Suppression",
+    "ToolInfo",
+    "WeightStatistics",
+]
+
+SCHEMA_VERSION = 1
+
+
+class Severity(StrEnum):
+    """How bad a finding is. Ordered: info < warning < error."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        """0 for info, 1 for warning, 2 for error."""
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
+
+
+class Confidence(StrEnum):
+    """How sure a heuristic rule is of a finding."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Location(_Frozen):
+    """Where a finding is: the layer path from the root (`""` = the whole model), the
+    layer's class, the weight (Keras variable name), and the config key path."""
+
+    layer_path: str = ""
+    layer_class: str | None = None
+    weight: str | None = None
+    config_key: str | None = None
+
+
+class Suppression(_Frozen):
+    """Why a finding does not count towards the exit code."""
+
+    kind: Literal["config", "baseline"]
+    reason: str | None = None
+
+
+class Finding(_Frozen):
+    """One problem found by one rule. Complete and immutable when a rule yields it."""
+
+    code: str = Field(pattern=r"^[A-Z]{2,5}\d{3}$")
+    name: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
+    severity: Severity
+    confidence: Confidence | None = None
+    message: str = Field(min_length=1)
+    fix: str | None = None
+    location: Location = Location()
+    details: dict[str, JsonValue] = Field(default_factory=dict)
+    suppressed: Suppression | None = None
+
+
+class RuleError(_Frozen):
+    """A rule that crashed on this model; the other rules still ran."""
+
+    code: str
+    message: str
+
+
+class NotApplicable(_Frozen):
+    """A selected rule that cannot judge this source, and why."""
+
+    code: str
+    reason: str
+
+
+class Source(_Frozen):
+    """The audited model: file or live object."""
+
+    path: str
+    format: Literal["keras", "h5", "live", "unknown"]
+    keras_version: str | None = None
+    backend: str | None = None
+    sha256: str | None = None
+    size_bytes: int | None = None
+    model_name: str | None = None
+    model_class: str | None = None
+
+
+class WeightStatistics(_Frozen):
+    """Statistics of one stored tensor, computed in one streaming read."""
+
+    count: int
+    l2_norm: float
+    l1_norm: float
+    mean: float
+    std: float
+    min: float
+    max: float
+    zeros: int
+    nan: int
+    inf: int
+
+
+class InventoryWeight(_Frozen):
+    """One weight as the coverage map shows it."""
+
+    path: str
+    name: str
+    role: str
+    shape: list[int] | None
+    dtype: str | None
+    parameters: int
+    trainable: bool
+    regularizer: str | None = None
+    l1: float = 0.0
+    l2: float = 0.0
+    optimizer_decay: Literal["decayed", "excluded", "none", "unknown-exclusions"] = "none"
+    initializer: str | None = None
+    stats: WeightStatistics | None = None
+
+
+class InventoryLayer(_Frozen):
+    """One layer (or nested model, or owned sub-layer) with its weights."""
+
+    path: str
+    name: str
+    class_name: str
+    trainable: bool
+    is_model: bool = False
+    opaque: str | None = None
+    weights: list[InventoryWeight] = Field(default_factory=list)
+
+
+class ModelSummary(_Frozen):
+    """Size of the model and the count of its findings."""
+
+    layers: int = 0
+    weights: int = 0
+    parameters: int = 0
+    trainable_parameters: int = 0
+    errors: int = 0
+    warnings: int = 0
+    infos: int = 0
+    suppressed: int = 0
+
+
+class ModelReport(_Frozen):
+    """Everything keras-audit has to say about one model."""
+
+    source: Source
+    summary: ModelSummary
+    findings: list[Finding] = Field(default_factory=list)
+    inventory: list[InventoryLayer] = Field(default_factory=list)
+    rules_run: list[str] = Field(default_factory=list)
+    rules_not_applicable: list[NotApplicable] = Field(default_factory=list)
+    errors: list[RuleError] = Field(default_factory=list)
+
+
+class ToolInfo(_Frozen):
+    """The tool that produced the report."""
+
+    name: str = "keras-audit"
+    version: str
+
+
+class ReportSummary(_Frozen):
+    """Totals over every model of a run."""
+
+    models: int
+    findings: int
+    errors: int
+    warnings: int
+    infos: int
+    suppressed: int
+    rule_errors: int
+    duration_seconds: float
+
+
+class Report(_Frozen):
+    """The result of one `audit` run over one or more models."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    tool: ToolInfo
+    models: list[ModelReport]
+    summary: ReportSummary
+
+    @property
+    def findings(self) -> list[Finding]:
+        """Every finding of every model, in report order."""
+        return [finding for model in self.models for finding in model.findings]
+
+    def exit_code(self, fail_on: Severity | str = Severity.WARNING) -> int:
+        """0 when no unsuppressed finding is at or above `fail_on`, else 1.
+
+        Args:
+            fail_on: Severity | str, `error`, `warning`, `info`, or `never`.
+
+        Returns:
+            int, 0 or 1 (usage errors, exit 2, are the CLI's business).
+
+        Raises:
+            ValueError: for an unknown `fail_on`.
+        """
+        if fail_on == "never":
+            return 0
+        try:
+            threshold = Severity(fail_on).rank
+        except ValueError:
+            choices = ", ".join([*(s.value for s in Severity), "never"])
+            raise ValueError(
+                f"fail_on must be one of {choices}. Received: fail_on={fail_on!r}"
+            ) from None
+        failing = (
+            f for f in self.findings if f.suppressed is None and f.severity.rank >= threshold
+        )
+        return 1 if any(failing) else 0
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The report as JSON, valid against `reports/schema.json`."""
+        return self.model_dump_json(indent=indent)

@@ -1,0 +1,133 @@
+"""Front-ends: each source kind becomes the same `ModelGraph`.
+
+`open_model(path)` sniffs the file (never trusting its suffix alone) and dispatches to the
+`.keras` or legacy `.h5` loader. Static loading imports neither tensorflow nor keras.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from auditor.errors import ModelLoadError
+from auditor.loaders.guard import Limits
+from auditor.loaders.loaded import LoadedModel
+from auditor.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
+
+__all__ = ["MODEL_SUFFIXES", "LoadedModel", "open_model"]
+
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_HDF5_OFFSETS = (0, 512, 1024, 2048)
+
+
+def open_model(path: str | os.PathLike[str], limits: Limits | None = None) -> LoadedModel:
+    """Open a model file for auditing. Never raises for a bad file.
+
+    A file that cannot be read becomes a graph with one fatal `LoadIssue`, which the
+    engine reports as AUD001; the caller goes on with its other files.
+
+    Args:
+        path: str | PathLike, a `.keras` archive or a legacy `.h5`/`.hdf5` file.
+        limits: Limits | None, the caps applied while reading (defaults when None).
+
+    Returns:
+        LoadedModel, to be closed when the audit of this file is done.
+    """
+    limits = limits or Limits()
+    text = os.fspath(path)
+    source = SourceInfo(path=text, format=_format_from_suffix(text))
+    try:
+        return _open(Path(text), source, limits)
+    except ModelLoadError as exc:
+        issue = LoadIssue(IssueKind(exc.kind), str(exc), fatal=True)
+        return LoadedModel(ModelGraph.unreadable(source, issue))
+
+
+def _format_from_suffix(path: str) -> str:
+    lowered = path.lower()
+    if lowered.endswith(".keras"):
+        return "keras"
+    if lowered.endswith((".h5", ".hdf5")):
+        return "h5"
+    return "unknown"
+
+
+def _open(path: Path, source: SourceInfo, limits: Limits) -> LoadedModel:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise ModelLoadError(f"no such file: {path}") from None
+    except OSError as exc:
+        raise ModelLoadError(f"cannot stat the file ({exc.strerror or exc})") from None
+    if path.is_dir():
+        raise ModelLoadError("is a directory, not a model file (unzipped .keras folders are not "
+                             "supported)")
+    if stat.st_size > limits.max_file_bytes:
+        raise ModelLoadError(
+            f"file is {stat.st_size:,} bytes, over the {limits.max_file_bytes:,}-byte cap",
+            IssueKind.OVER_LIMIT,
+        )
+    if stat.st_size == 0:
+        raise ModelLoadError("file is empty")
+    try:
+        raw = path.open("rb")
+    except OSError as exc:
+        raise ModelLoadError(f"cannot open the file ({exc.strerror or exc})") from None
+    try:
+        digest, head, size = _hash_and_sniff(raw)
+    except OSError as exc:
+        raw.close()
+        raise ModelLoadError(f"cannot read the file ({exc.strerror or exc})") from None
+    source = SourceInfo(path=source.path, format=source.format, sha256=digest, size_bytes=size)
+    if head[:4] in _ZIP_MAGIC:
+        from auditor.loaders.keras_v3 import load_keras
+
+        return _own_raw(lambda: load_keras(raw, source, limits), raw)
+    raw.close()
+    if _is_hdf5(path):
+        from auditor.loaders.legacy_h5 import load_legacy_h5
+
+        return load_legacy_h5(str(path), source, limits)
+    if source.format == "keras":
+        raise ModelLoadError("not a zip archive, so not a .keras file")
+    raise ModelLoadError("not a Keras model file (neither a .keras zip nor an HDF5 file)")
+
+
+def _own_raw(load: Callable[[], LoadedModel], raw: BinaryIO) -> LoadedModel:
+    """Run a loader over an open file; the loaded model closes the file last."""
+    try:
+        loaded = load()
+    except BaseException:
+        raw.close()
+        raise
+    loaded.push_close(raw.close)
+    return loaded
+
+
+def _hash_and_sniff(raw: BinaryIO) -> tuple[str, bytes, int]:
+    """SHA-256 of the whole file (for SARIF artifacts and baselines) and its first bytes."""
+    digest = hashlib.sha256()
+    head = b""
+    size = 0
+    while chunk := raw.read(4 * 1024 * 1024):
+        if not head:
+            head = chunk[:16]
+        digest.update(chunk)
+        size += len(chunk)
+    raw.seek(0)
+    return digest.hexdigest(), head, size
+
+
+def _is_hdf5(path: Path) -> bool:
+    with path.open("rb") as f:
+        for offset in _HDF5_OFFSETS:
+            f.seek(offset)
+            if f.read(8) == _HDF5_MAGIC:
+                return True
+    return False

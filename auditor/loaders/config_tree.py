@@ -1,0 +1,297 @@
+"""Turn a serialized model config into a draft layer tree (shared by both file loaders).
+
+The draft knows, for every layer, its path, effective trainable flag, declared regularizers
+and initializers, the variables Keras would create for it, the layers feeding it, and the
+HDF5 group Keras 3 stores its variables under in a `.keras` file. Loaders then attach the
+stored tensors and freeze the draft into the immutable `auditor.model` IR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditor.loaders.layer_specs import MODEL_CLASSES, SubSpec, VarSpec, own_vars, sublayers
+from auditor.loaders.serialized import class_ref, parse_initializer, parse_regularizer, snake_case
+from auditor.model import LayerNode, TensorSource, WeightRef
+
+__all__ = ["DraftLayer", "DraftWeight", "build_tree"]
+
+Config = Mapping[str, Any]
+
+
+@dataclass(slots=True)
+class DraftWeight:
+    """A variable the config implies; a loader fills in the stored tensor."""
+
+    spec: VarSpec
+    path: str
+    layer_path: str
+    trainable: bool
+    regularizer_key: str | None
+    config: Config
+    shape: tuple[int, ...] | None = None
+    dtype: str | None = None
+    tensor: TensorSource | None = None
+    storage: str | None = None
+
+    def freeze(self) -> WeightRef:
+        spec = self.spec
+        reg_value = self.config.get(spec.regularizer_key) if spec.regularizer_key else None
+        init_value = self.config.get(spec.initializer_key) if spec.initializer_key else None
+        return WeightRef(
+            path=self.path,
+            layer_path=self.layer_path,
+            name=spec.name,
+            role=spec.role,
+            shape=self.shape,
+            dtype=self.dtype,
+            trainable=self.trainable,
+            regularizer=parse_regularizer(reg_value),
+            regularizer_key=self.regularizer_key if reg_value is not None else None,
+            initializer=parse_initializer(init_value),
+            tensor=self.tensor,
+            storage=self.storage,
+        )
+
+
+@dataclass(slots=True)
+class DraftLayer:
+    """A layer, sub-layer or nested model as the config describes it."""
+
+    path: str
+    name: str
+    class_name: str
+    config: Config
+    config_key: str
+    group: str | None
+    trainable: bool = True
+    declared_trainable: bool = True
+    module: str | None = None
+    registered_name: str | None = None
+    is_model: bool = False
+    opaque: str | None = None
+    inbound: tuple[str, ...] = ()
+    children: list[DraftLayer] = field(default_factory=list)
+    weights: list[DraftWeight] = field(default_factory=list)
+
+    def walk(self) -> Iterator[DraftLayer]:
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+    def freeze(self) -> LayerNode:
+        return LayerNode(
+            path=self.path,
+            name=self.name,
+            class_name=self.class_name,
+            module=self.module,
+            registered_name=self.registered_name,
+            config=self.config,
+            config_key=self.config_key,
+            trainable=self.trainable,
+            declared_trainable=self.declared_trainable,
+            is_model=self.is_model,
+            opaque=self.opaque,
+            inbound=self.inbound,
+            children=tuple(child.freeze() for child in self.children),
+            weights=tuple(weight.freeze() for weight in self.weights),
+        )
+
+
+def build_tree(model: Config) -> DraftLayer:
+    """Build the draft tree of a serialized model (`{"class_name", "config", ...}`)."""
+    ref = class_ref(model)
+    class_name, config, module, registered = ref if ref else ("?", {}, None, None)
+    name = str(config.get("name") or model.get("name") or "model")
+    root = DraftLayer(
+        path="",
+        name=name,
+        class_name=class_name,
+        config=config,
+        config_key="config",
+        group="",
+        declared_trainable=_trainable(config),
+        trainable=_trainable(config),
+        module=module,
+        registered_name=registered,
+        is_model=True,
+    )
+    layers = _container_layers(class_name, config, model)
+    if layers is None:
+        root.opaque = (
+            f"subclassed model {registered or class_name}: its config lists no layers, "
+            "so their regularizers cannot be read"
+        )
+    else:
+        _fill_container(root, class_name, layers, "config.layers", "layers")
+    return root
+
+
+def _trainable(config: Config) -> bool:
+    value = config.get("trainable", True)
+    return value if isinstance(value, bool) else True
+
+
+def _container_layers(class_name: str, config: Config, entry: Config) -> list[Any] | None:
+    """The layer entries of a Functional/Sequential config, or None for other classes."""
+    raw = entry.get("config")
+    if class_name == "Sequential" and isinstance(raw, list):  # Keras 2.0-2.1 Sequential
+        return raw
+    layers = config.get("layers")
+    if isinstance(layers, list) and (class_name in MODEL_CLASSES or "input_layers" in config):
+        return layers
+    return None
+
+
+def _fill_container(
+    parent: DraftLayer, class_name: str, entries: list[Any], key: str, group_prefix: str | None
+) -> None:
+    sequential = class_name == "Sequential"
+    used: dict[str, int] = {}
+    previous: str | None = None
+    for index, entry in enumerate(entries):
+        ref = class_ref(entry)
+        if ref is None:
+            continue
+        child_class, child_config, module, _ = ref
+        if sequential and child_class == "InputLayer":
+            continue
+        is_op = (module or "").startswith("keras.src.ops")
+        group = None
+        if group_prefix is not None and not is_op:
+            group = f"{group_prefix}/{_unique(snake_case(child_class), used)}"
+        name = str(child_config.get("name") or entry.get("name") or f"layer_{index}")
+        if sequential:
+            inbound: tuple[str, ...] = (previous,) if previous else ()
+        else:
+            inbound = tuple(dict.fromkeys(_inbound_names(entry.get("inbound_nodes"))))
+        child = _make_layer(parent, entry, f"{key}[{index}]", group, name, inbound)
+        parent.children.append(child)
+        previous = name
+
+
+def _unique(base: str, used: dict[str, int]) -> str:
+    """Keras's `_get_unique_name`: `dense`, `dense_1`, `dense_2`, ... per container."""
+    count = used.get(base, 0)
+    used[base] = count + 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def _inbound_names(nodes: Any) -> Iterator[str]:
+    """Names of the layers feeding a Functional layer, from either serialized form."""
+    stack = [nodes]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            history = item.get("config", {}).get("keras_history") if item.get(
+                "class_name"
+            ) == "__keras_tensor__" and isinstance(item.get("config"), Mapping) else None
+            if isinstance(history, list) and history and isinstance(history[0], str):
+                yield history[0]
+            else:
+                stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            if len(item) >= 3 and isinstance(item[0], str) and isinstance(item[1], int):
+                yield item[0]  # legacy [name, node_index, tensor_index, kwargs]
+            else:
+                stack.extend(reversed(item))
+
+
+def _make_layer(
+    parent: DraftLayer,
+    entry: Config,
+    key: str,
+    group: str | None,
+    name: str,
+    inbound: tuple[str, ...],
+) -> DraftLayer:
+    ref = class_ref(entry)
+    assert ref is not None
+    class_name, config, module, registered = ref
+    declared = _trainable(config)
+    layer = DraftLayer(
+        path=f"{parent.path}/{name}" if parent.path else name,
+        name=name,
+        class_name=class_name,
+        config=config,
+        config_key=key,
+        group=group,
+        declared_trainable=declared,
+        trainable=parent.trainable and declared,
+        module=module,
+        registered_name=registered,
+        inbound=inbound,
+    )
+    nested = _container_layers(class_name, config, entry)
+    if nested is not None:
+        layer.is_model = True
+        prefix = f"{group}/layers" if group is not None else None
+        _fill_container(layer, class_name, nested, f"{key}.config.layers", prefix)
+        return layer
+    _fill_leaf(layer, class_name, config, f"{key}.config", None, module, registered)
+    return layer
+
+
+def _fill_leaf(
+    layer: DraftLayer,
+    class_name: str,
+    config: Config,
+    config_key: str,
+    variables: tuple[VarSpec, ...] | None,
+    module: str | None,
+    registered: str | None,
+) -> None:
+    """Attach a layer's own variables and owned sub-layers, or mark it opaque."""
+    specs = variables if variables is not None else own_vars(class_name, config)
+    subs = sublayers(class_name, config, layer.name)
+    if specs is None or subs is None:
+        layer.opaque = _opaque_reason(class_name, module, registered, specs is None)
+        return
+    for spec in specs:
+        layer.weights.append(
+            DraftWeight(
+                spec=spec,
+                path=f"{layer.path}/{spec.name}",
+                layer_path=layer.path,
+                trainable=layer.trainable and spec.trainable,
+                regularizer_key=f"{config_key}.{spec.regularizer_key}"
+                if spec.regularizer_key
+                else None,
+                config=config,
+            )
+        )
+    for sub in subs:
+        layer.children.append(_make_sublayer(layer, sub, config_key))
+
+
+def _make_sublayer(owner: DraftLayer, sub: SubSpec, owner_key: str) -> DraftLayer:
+    key = f"{owner_key}.{sub.config_key}" if sub.config_key else owner_key
+    declared = _trainable(sub.config)
+    child = DraftLayer(
+        path=f"{owner.path}/{sub.runtime_name}",
+        name=sub.runtime_name,
+        class_name=sub.class_name,
+        config=sub.config,
+        config_key=key,
+        group=f"{owner.group}/{sub.group}" if owner.group is not None else None,
+        declared_trainable=declared,
+        trainable=owner.trainable and declared,
+    )
+    _fill_leaf(child, sub.class_name, sub.config, key, sub.variables, None, None)
+    return child
+
+
+def _opaque_reason(
+    class_name: str, module: str | None, registered: str | None, unknown_vars: bool
+) -> str:
+    custom = (registered is not None and ">" in registered) or (
+        module is not None and not module.startswith("keras")
+    )
+    if custom:
+        return f"custom layer {registered or class_name} (module {module!r}): its weights " \
+            "and regularizers are not described by a known Keras class"
+    if unknown_vars:
+        return f"layer class {class_name!r} is not known to keras-audit"
+    return f"the sub-layers of {class_name!r} cannot be told from its config"

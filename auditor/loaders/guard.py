@@ -1,0 +1,500 @@
+"""Open model files as hostile input (KERAS_NOTES.md §8).
+
+Everything a loader reads goes through here: zip members are checked (names, duplicates,
+encryption, compression, sizes and ratios) before a byte is decompressed; JSON is parsed with
+plain `json.loads` under a size cap and a depth check; every HDF5 link and dataset is
+inspected before any data is read (hard links only; no external storage, virtual datasets,
+exotic dtypes, unknown filters or shape bombs). Nothing is executed, imported, unpickled or
+unmarshalled, and no other file is ever opened.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import struct
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import h5py
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from auditor.errors import ModelLoadError
+from auditor.model import IssueKind, LoadIssue
+
+__all__ = [
+    "H5Scan",
+    "H5Tensor",
+    "Limits",
+    "OffsetFile",
+    "SafeZip",
+    "disable_hdf5_plugins",
+    "parse_json",
+    "scan_h5",
+]
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+# HDF5 filters built into libhdf5/h5py; anything else would make libhdf5 dlopen a plugin.
+_BUILTIN_FILTERS = frozenset(
+    {
+        h5py.h5z.FILTER_DEFLATE,
+        h5py.h5z.FILTER_SHUFFLE,
+        h5py.h5z.FILTER_FLETCHER32,
+        h5py.h5z.FILTER_SZIP,
+        h5py.h5z.FILTER_NBIT,
+        h5py.h5z.FILTER_SCALEOFFSET,
+        h5py.h5z.FILTER_LZF,
+    }
+)
+
+
+class Limits(BaseModel):
+    """Caps applied before anything is read. All sizes in bytes.
+
+    Attributes:
+        max_file_bytes: largest model file accepted (default 64 GiB).
+        max_json_bytes: largest `config.json` / `model_config` accepted (default 64 MiB).
+        max_json_depth: deepest JSON nesting accepted (default 512).
+        max_members: most zip members accepted (default 10,000).
+        max_compression_ratio: largest uncompressed/compressed ratio of a zip member
+            (default 100; Keras itself never compresses).
+        max_inflated_bytes: largest compressed weights member inflated into memory
+            (default 4 GiB).
+        max_tensor_bytes: largest declared size of one tensor (default 32 GiB).
+        max_sparse_ratio: largest declared/stored ratio of a tensor over 64 MiB (shape-bomb
+            guard, default 1,000).
+        max_h5_objects: most HDF5 links walked in one file (default 1,000,000).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_file_bytes: int = Field(default=64 * GiB, gt=0)
+    max_json_bytes: int = Field(default=64 * MiB, gt=0)
+    max_json_depth: int = Field(default=512, gt=0)
+    max_members: int = Field(default=10_000, gt=0)
+    max_compression_ratio: float = Field(default=100.0, gt=1.0)
+    max_inflated_bytes: int = Field(default=4 * GiB, gt=0)
+    max_tensor_bytes: int = Field(default=32 * GiB, gt=0)
+    max_sparse_ratio: float = Field(default=1000.0, gt=1.0)
+    max_h5_objects: int = Field(default=1_000_000, gt=0)
+
+
+def disable_hdf5_plugins() -> None:
+    """Empty libhdf5's plugin search path so no filter plugin can ever be dlopen-ed.
+
+    The CLI calls this at start-up. Library users who rely on HDF5 plugins elsewhere in
+    their process may skip it: datasets with unknown filters are rejected before any read
+    anyway, so libhdf5 never looks for a plugin on keras-audit's behalf.
+    """
+    while h5py.h5pl.size() > 0:
+        h5py.h5pl.remove(0)
+
+
+def parse_json(data: bytes, what: str, limits: Limits) -> Any:
+    """Parse untrusted JSON: size-capped, depth-checked, no object hooks.
+
+    Raises:
+        ModelLoadError: on a size/depth cap, invalid UTF-8 or invalid JSON.
+    """
+    if len(data) > limits.max_json_bytes:
+        raise ModelLoadError(
+            f"{what} is {len(data):,} bytes, over the {limits.max_json_bytes:,}-byte cap",
+            IssueKind.OVER_LIMIT,
+        )
+    try:
+        text = data.decode("utf-8")
+        value = json.loads(text)
+    except RecursionError:
+        raise ModelLoadError(f"{what} is nested too deeply to parse", IssueKind.OVER_LIMIT) from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ModelLoadError(f"{what} is not valid JSON ({_first_line(exc)})") from None
+    depth = _json_depth(value)
+    if depth > limits.max_json_depth:
+        raise ModelLoadError(
+            f"{what} is nested {depth} levels deep, over the {limits.max_json_depth}-level cap",
+            IssueKind.OVER_LIMIT,
+        )
+    return value
+
+
+def _json_depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, computed without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+class OffsetFile(io.RawIOBase):
+    """A read-only, seekable window `[offset, offset + length)` onto an open binary file.
+
+    Hands a STORED zip member to h5py without copying it and without `zipfile.open()`
+    (whose backward seeks re-read the stream).
+    """
+
+    def __init__(self, raw: BinaryIO, offset: int, length: int) -> None:
+        super().__init__()
+        self._raw = raw
+        self._offset = offset
+        self._length = length
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            new = pos
+        elif whence == io.SEEK_CUR:
+            new = self._pos + pos
+        elif whence == io.SEEK_END:
+            new = self._length + pos
+        else:
+            raise ValueError(f"whence must be 0, 1 or 2. Received: whence={whence}")
+        if new < 0:
+            raise ValueError(f"negative seek position. Received: {new}")
+        self._pos = new
+        return new
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        remaining = self._length - self._pos
+        if remaining <= 0:
+            return 0
+        size = min(len(view), remaining)
+        self._raw.seek(self._offset + self._pos)
+        got = self._raw.readinto(view[:size])
+        got = got or 0
+        self._pos += got
+        return got
+
+
+_EXPECTED_MEMBERS = ("config.json", "metadata.json", "model.weights.h5", "model.weights.npz")
+
+
+class SafeZip:
+    """A `.keras` archive opened for hostile input.
+
+    Construction validates the central directory; `issues` collects non-fatal problems
+    (unexpected members); fatal ones raise `ModelLoadError`.
+    """
+
+    def __init__(self, raw: BinaryIO, file_size: int, limits: Limits) -> None:
+        self._raw = raw
+        self._size = file_size
+        self._limits = limits
+        self.issues: list[LoadIssue] = []
+        try:
+            self._zip = zipfile.ZipFile(raw)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            raise ModelLoadError(f"not a zip archive ({_first_line(exc)})") from None
+        infos = self._zip.infolist()
+        if len(infos) > limits.max_members:
+            raise ModelLoadError(
+                f"archive has {len(infos):,} members, over the {limits.max_members:,} cap",
+                IssueKind.OVER_LIMIT,
+            )
+        self._members: dict[str, zipfile.ZipInfo] = {}
+        for info in infos:
+            self._check_name(info)
+            self._members[info.filename] = info
+
+    def _check_name(self, info: zipfile.ZipInfo) -> None:
+        name = info.filename
+        bad = (
+            name.startswith(("/", "\\"))
+            or "\\" in name
+            or "\x00" in name
+            or ".." in name.split("/")
+            or (len(name) > 1 and name[1] == ":")
+        )
+        if bad:
+            raise ModelLoadError(
+                f"archive member name {name!r} escapes the archive (absolute, '..' or '\\')",
+                IssueKind.UNSAFE_ARCHIVE,
+            )
+        if name in self._members:
+            raise ModelLoadError(
+                f"archive has duplicate members named {name!r}", IssueKind.UNSAFE_ARCHIVE
+            )
+        if info.flag_bits & 0x1:
+            raise ModelLoadError(f"archive member {name!r} is encrypted", IssueKind.UNSAFE_ARCHIVE)
+        expected = name in _EXPECTED_MEMBERS or name.startswith("assets/")
+        if not expected:
+            self.issues.append(
+                LoadIssue(
+                    IssueKind.UNSAFE_ARCHIVE,
+                    f"unexpected archive member {name!r} (not written by Keras)",
+                    where=name,
+                )
+            )
+
+    def has(self, name: str) -> bool:
+        """True when the archive has a member of that name."""
+        return name in self._members
+
+    @property
+    def names(self) -> list[str]:
+        """Member names in archive order."""
+        return list(self._members)
+
+    def _checked(self, name: str, cap: int) -> zipfile.ZipInfo:
+        info = self._members[name]
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ModelLoadError(
+                f"archive member {name!r} uses compression method {info.compress_type}; "
+                "expected stored or deflated",
+                IssueKind.UNSAFE_ARCHIVE,
+            )
+        if info.file_size > cap:
+            raise ModelLoadError(
+                f"archive member {name!r} declares {info.file_size:,} bytes, "
+                f"over the {cap:,}-byte cap",
+                IssueKind.OVER_LIMIT,
+            )
+        if info.compress_type == zipfile.ZIP_DEFLATED:
+            ratio = info.file_size / max(info.compress_size, 1)
+            if ratio > self._limits.max_compression_ratio:
+                raise ModelLoadError(
+                    f"archive member {name!r} inflates {ratio:,.0f}x, over the "
+                    f"{self._limits.max_compression_ratio:,.0f}x cap (zip bomb?)",
+                    IssueKind.OVER_LIMIT,
+                )
+        return info
+
+    def read(self, name: str, cap: int) -> bytes:
+        """Read a whole member into memory, after the size and ratio checks."""
+        self._checked(name, cap)
+        try:
+            return self._zip.read(name)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, zipfile.LargeZipFile) as exc:
+            raise ModelLoadError(f"archive member {name!r} is corrupt ({_first_line(exc)})") from None
+
+    def open_view(self, name: str) -> BinaryIO:
+        """A seekable file object over a member: a zero-copy window for STORED members,
+        an in-memory copy (under `max_inflated_bytes`) for deflated ones."""
+        info = self._checked(name, self._limits.max_file_bytes)
+        if info.compress_type == zipfile.ZIP_DEFLATED:
+            return io.BytesIO(self.read(name, self._limits.max_inflated_bytes))
+        self._raw.seek(info.header_offset)
+        header = self._raw.read(30)
+        if len(header) != 30 or header[:4] != b"PK\x03\x04":
+            raise ModelLoadError(f"archive member {name!r} has a corrupt local header")
+        name_len, extra_len = struct.unpack("<HH", header[26:30])
+        local_name = self._raw.read(name_len)
+        if local_name.decode("utf-8", "replace") != name:
+            raise ModelLoadError(
+                f"archive member {name!r} has a different name in its local header "
+                f"({local_name.decode('utf-8', 'replace')!r})",
+                IssueKind.UNSAFE_ARCHIVE,
+            )
+        start = info.header_offset + 30 + name_len + extra_len
+        if start + info.compress_size > self._size:
+            raise ModelLoadError(
+                f"archive member {name!r} runs past the end of the file (truncated)"
+            )
+        return io.BufferedReader(OffsetFile(self._raw, start, info.compress_size), 1 * MiB)
+
+    def close(self) -> None:
+        self._zip.close()
+
+
+@dataclass(slots=True)
+class H5Scan:
+    """What a metadata-only walk of an HDF5 file found.
+
+    Attributes:
+        datasets: path -> dataset, for every dataset that passed every check.
+        groups: paths of every hard-linked group.
+        issues: one per rejected link or dataset.
+        group_attrs: the string attributes Keras writes on groups (e.g. `name`).
+    """
+
+    datasets: dict[str, h5py.Dataset]
+    groups: set[str]
+    issues: list[LoadIssue]
+    group_attrs: dict[str, dict[str, str]]
+
+
+def scan_h5(f: h5py.File, limits: Limits) -> H5Scan:
+    """Walk every link of an open HDF5 file without following anything but hard links.
+
+    Raises:
+        ModelLoadError: when the file has more links than `max_h5_objects`.
+    """
+    datasets: dict[str, h5py.Dataset] = {}
+    groups: set[str] = set()
+    group_attrs: dict[str, dict[str, str]] = {}
+    issues: list[LoadIssue] = []
+    links: list[tuple[str, Any]] = []
+
+    def collect(name: str, link: Any) -> Any:
+        links.append((name, link))
+        return None if len(links) <= limits.max_h5_objects else True
+
+    try:
+        f.visititems_links(collect)
+    except (OSError, RuntimeError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"HDF5 structure is corrupt ({_first_line(exc)})") from None
+    if len(links) > limits.max_h5_objects:
+        raise ModelLoadError(
+            f"HDF5 file has more than {limits.max_h5_objects:,} links", IssueKind.OVER_LIMIT
+        )
+    for name, link in links:
+        if isinstance(link, h5py.SoftLink):
+            issues.append(
+                LoadIssue(
+                    IssueKind.EXTERNAL_REFERENCE,
+                    f"HDF5 soft link {name!r} -> {link.path!r} (not followed)",
+                    where=name,
+                )
+            )
+            continue
+        if isinstance(link, h5py.ExternalLink):
+            issues.append(
+                LoadIssue(
+                    IssueKind.EXTERNAL_REFERENCE,
+                    f"HDF5 external link {name!r} -> {link.filename!r}:{link.path!r} "
+                    "(not followed)",
+                    where=name,
+                )
+            )
+            continue
+        try:
+            obj = f.get(name)
+        except (OSError, RuntimeError, ValueError, KeyError) as exc:
+            issues.append(
+                LoadIssue(
+                    IssueKind.UNREADABLE, f"HDF5 object {name!r} is corrupt ({_first_line(exc)})",
+                    where=name,
+                )
+            )
+            continue
+        if isinstance(obj, h5py.Group):
+            groups.add(name)
+            layer_name = _attr_text(obj, "name")
+            if layer_name is not None:
+                group_attrs[name] = {"name": layer_name}
+        elif isinstance(obj, h5py.Dataset):
+            problem = _dataset_problem(obj, limits)
+            if problem is None:
+                datasets[name] = obj
+            else:
+                issues.append(LoadIssue(problem[0], f"HDF5 dataset {name!r}: {problem[1]}", name))
+    return H5Scan(datasets=datasets, groups=groups, issues=issues, group_attrs=group_attrs)
+
+
+def _dataset_problem(ds: h5py.Dataset, limits: Limits) -> tuple[IssueKind, str] | None:
+    """Why a dataset must not be read, or None when it is safe."""
+    try:
+        if ds.external:
+            targets = ", ".join(repr(_decode(entry[0])) for entry in ds.external)
+            return IssueKind.EXTERNAL_REFERENCE, f"external storage in {targets} (not read)"
+        if ds.is_virtual:
+            return IssueKind.EXTERNAL_REFERENCE, "virtual dataset mapping other files (not read)"
+        dtype = ds.dtype
+        bfloat16 = _attr_text(ds, "dtype") == "bfloat16"
+        if dtype.kind not in "fiub" or dtype.itemsize > 8 or dtype.fields is not None:
+            if not (bfloat16 and dtype.itemsize == 2):
+                return IssueKind.UNSUPPORTED_DATA, f"unsupported dtype {dtype}"
+        if h5py.check_dtype(vlen=dtype) is not None or h5py.check_dtype(ref=dtype) is not None:
+            return IssueKind.UNSUPPORTED_DATA, f"unsupported dtype {dtype}"
+        plist = ds.id.get_create_plist()
+        for index in range(plist.get_nfilters()):
+            filter_id = plist.get_filter(index)[0]
+            if filter_id not in _BUILTIN_FILTERS:
+                return IssueKind.UNSUPPORTED_DATA, f"unknown HDF5 filter id {filter_id}"
+        shape = ds.shape or ()
+        if any(dim < 0 for dim in shape):
+            return IssueKind.UNSUPPORTED_DATA, f"invalid shape {shape}"
+        declared = math.prod(shape) * dtype.itemsize
+        if declared > limits.max_tensor_bytes:
+            return (
+                IssueKind.OVER_LIMIT,
+                f"declares {declared:,} bytes (shape {shape}), over the "
+                f"{limits.max_tensor_bytes:,}-byte cap",
+            )
+        stored = ds.id.get_storage_size()
+        if declared > 64 * MiB and declared > limits.max_sparse_ratio * max(stored, 1):
+            return (
+                IssueKind.UNSUPPORTED_DATA,
+                f"declares {declared:,} bytes but stores {stored:,} (shape bomb)",
+            )
+    except (OSError, RuntimeError, ValueError, TypeError) as exc:
+        return IssueKind.UNREADABLE, f"unreadable metadata ({_first_line(exc)})"
+    return None
+
+
+def _decode(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _attr_text(obj: h5py.HLObject, key: str) -> str | None:
+    """A string attribute, decoded, or None when absent or not a string."""
+    try:
+        value = obj.attrs.get(key)
+    except (OSError, RuntimeError, ValueError, TypeError):
+        return None
+    if isinstance(value, bytes | str):
+        return _decode(value)
+    if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "OSU":
+        return _decode(value.item())
+    return None
+
+
+class H5Tensor:
+    """A checked HDF5 dataset, read lazily in bounded slices along its first axis."""
+
+    __slots__ = ("_bfloat16", "_ds")
+
+    def __init__(self, ds: h5py.Dataset) -> None:
+        self._ds = ds
+        self._bfloat16 = _attr_text(ds, "dtype") == "bfloat16"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self._ds.shape)
+
+    @property
+    def dtype(self) -> str:
+        return "bfloat16" if self._bfloat16 else str(self._ds.dtype)
+
+    def iter_chunks(self, max_bytes: int) -> Iterator[np.ndarray]:
+        ds = self._ds
+        if ds.shape == () or ds.size == 0:
+            yield self._convert(np.asarray(ds[()]))
+            return
+        row_bytes = max(1, math.prod(ds.shape[1:]) * ds.dtype.itemsize)
+        step = max(1, max_bytes // row_bytes)
+        for start in range(0, ds.shape[0], step):
+            yield self._convert(ds[start : start + step])
+
+    def _convert(self, values: np.ndarray) -> np.ndarray:
+        if not self._bfloat16:
+            return values
+        bits = values.view(np.uint16).astype(np.uint32) << 16
+        return bits.view(np.float32)

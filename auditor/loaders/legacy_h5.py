@@ -1,0 +1,229 @@
+"""Front-end for legacy full-model HDF5 files (`model.save("m.h5")`).
+
+Written by Keras 3, tf.keras 2.x and standalone Keras 2.0+: the model config and training
+config are root attributes (bytes or str), weights live under `model_weights/<layer name>`
+listed by `weight_names` attributes (possibly chunked as `weight_names0`, `weight_names1`...),
+named `layer/var` (Keras 3) or `layer/var:0` (Keras 2). Each stored name is matched to the
+variable the config implies by its longest common path suffix, so Keras 2's
+trainable-first ordering and nested-model naming need no special case.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from contextlib import ExitStack
+from typing import Any
+
+import h5py
+import numpy as np
+
+from auditor.errors import ModelLoadError
+from auditor.loaders.compile import parse_compile
+from auditor.loaders.config_tree import DraftLayer, DraftWeight, build_tree
+from auditor.loaders.guard import H5Scan, Limits, parse_json, scan_h5
+from auditor.loaders.layer_specs import VarSpec
+from auditor.loaders.loaded import LoadedModel, attach
+from auditor.model import ModelGraph, Role, SourceInfo
+
+__all__ = ["load_legacy_h5", "read_attr_list"]
+
+_SUFFIX = re.compile(r":\d+$")
+
+
+def load_legacy_h5(path: str, source: SourceInfo, limits: Limits) -> LoadedModel:
+    """Read a legacy `.h5` model file.
+
+    Raises:
+        ModelLoadError: when it is not a readable Keras full-model file.
+    """
+    stack = ExitStack()
+    try:
+        try:
+            f = h5py.File(path, "r")
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"not a readable HDF5 file ({_short(exc)})") from None
+        stack.callback(f.close)
+        return _load(f, stack, source, limits)
+    except BaseException:
+        stack.close()
+        raise
+
+
+def _load(f: h5py.File, stack: ExitStack, source: SourceInfo, limits: Limits) -> LoadedModel:
+    model_config_raw = _text_attr(f, "model_config", limits)
+    if model_config_raw is None:
+        raise ModelLoadError(
+            "HDF5 file has no model_config attribute: a weights-only file (save_weights) "
+            "or not a Keras model"
+        )
+    model_config = parse_json(model_config_raw.encode("utf-8"), "model_config", limits)
+    if not isinstance(model_config, Mapping) or not isinstance(model_config.get("class_name"), str):
+        raise ModelLoadError("model_config does not describe a Keras model (no class_name)")
+    training_raw = _text_attr(f, "training_config", limits)
+    training = parse_json(training_raw.encode("utf-8"), "training_config", limits) if (
+        training_raw
+    ) else None
+    source = SourceInfo(
+        path=source.path,
+        format="h5",
+        keras_version=_text_attr(f, "keras_version", limits),
+        backend=_text_attr(f, "backend", limits),
+        sha256=source.sha256,
+        size_bytes=source.size_bytes,
+    )
+    root = build_tree(model_config)
+    scan = scan_h5(f, limits)
+    unclaimed = _attach_all(f, root, scan, limits)
+    graph = ModelGraph(
+        root=root.freeze(),
+        source=source,
+        compile=parse_compile(training),
+        issues=tuple(scan.issues),
+        unclaimed=tuple(unclaimed),
+        weights_read="model_weights" in scan.groups,
+    )
+    return LoadedModel(graph, stack)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _text_attr(obj: h5py.HLObject, key: str, limits: Limits) -> str | None:
+    """A string attribute, size-checked before it is read; None when absent or not text."""
+    try:
+        if key not in obj.attrs:
+            return None
+        _check_attr_size(obj, key, limits)
+        value = obj.attrs[key]
+    except (OSError, RuntimeError, TypeError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"attribute {key!r} is unreadable ({_short(exc)})") from None
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value.item()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else None
+
+
+def _check_attr_size(obj: h5py.HLObject, key: str, limits: Limits) -> None:
+    """Refuse an attribute whose stored size is over the JSON cap, before reading it."""
+    try:
+        size = obj.attrs.get_id(key).get_storage_size()
+    except (OSError, RuntimeError):  # libhdf5 reports empty attributes as an error
+        size = 0
+    if size > limits.max_json_bytes:
+        raise ModelLoadError(
+            f"attribute {key!r} stores {size:,} bytes, over the {limits.max_json_bytes:,}-byte cap",
+            "over-limit",
+        )
+
+
+def read_attr_list(group: h5py.Group, key: str, limits: Limits) -> list[str]:
+    """A list-of-names attribute, joining Keras's chunked form (`key0`, `key1`, ...)."""
+    names: list[Any] = []
+    if key in group.attrs:
+        names.extend(_as_list(group, key, limits))
+    else:
+        index = 0
+        while f"{key}{index}" in group.attrs:
+            names.extend(_as_list(group, f"{key}{index}", limits))
+            index += 1
+    return [n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n) for n in names]
+
+
+def _as_list(group: h5py.Group, key: str, limits: Limits) -> list[Any]:
+    try:
+        _check_attr_size(group, key, limits)
+        value = group.attrs[key]
+    except (OSError, RuntimeError, TypeError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"attribute {key!r} is unreadable ({_short(exc)})") from None
+    if isinstance(value, np.ndarray):
+        return list(value.reshape(-1))
+    return [value] if isinstance(value, bytes | str) else []
+
+
+def _attach_all(f: h5py.File, root: DraftLayer, scan: H5Scan, limits: Limits) -> list[str]:
+    if "model_weights" not in scan.groups:
+        return []
+    claimed: set[str] = set()
+    weights_group = f["model_weights"]
+    for layer in root.children:
+        group_path = f"model_weights/{layer.name}"
+        if group_path not in scan.groups:
+            continue
+        names = read_attr_list(weights_group[layer.name], "weight_names", limits)
+        stored = [(name, f"{group_path}/{name}") for name in names]
+        if layer.opaque is not None:
+            _claim_opaque(layer, stored, scan, claimed)
+            continue
+        candidates = [w for node in layer.walk() for w in node.weights]
+        for weight, dataset_path in _match(stored, candidates):
+            attach(weight, dataset_path, scan)
+            claimed.add(dataset_path)
+    return sorted(
+        path
+        for path in scan.datasets
+        if path.startswith("model_weights/") and path not in claimed
+    )
+
+
+def _claim_opaque(
+    layer: DraftLayer, stored: list[tuple[str, str]], scan: H5Scan, claimed: set[str]
+) -> None:
+    for name, dataset_path in stored:
+        short = _SUFFIX.sub("", name)
+        weight = DraftWeight(
+            spec=VarSpec(name=short.rsplit("/", 1)[-1], role=Role.OTHER),
+            path=f"{layer.path}/{short}",
+            layer_path=layer.path,
+            trainable=layer.trainable,
+            regularizer_key=None,
+            config={},
+        )
+        attach(weight, dataset_path, scan)
+        layer.weights.append(weight)
+        claimed.add(dataset_path)
+
+
+def _match(
+    stored: list[tuple[str, str]], candidates: list[DraftWeight]
+) -> list[tuple[DraftWeight, str]]:
+    """Pair stored weight names with the variables the config implies.
+
+    Each name goes to the unclaimed candidate sharing the longest path suffix with it (the
+    variable name, or an alias such as Keras 2's `depthwise_kernel`, must match). When
+    names match nothing but the counts agree, the remaining ones pair up in order.
+    """
+    pairs: list[tuple[DraftWeight, str]] = []
+    free = list(candidates)
+    leftovers: list[str] = []
+    for name, dataset_path in stored:
+        parts = _SUFFIX.sub("", name).split("/")
+        best, best_score = None, 0
+        for weight in free:
+            score = _suffix_score(parts, weight)
+            if score > best_score:
+                best, best_score = weight, score
+        if best is None:
+            leftovers.append(dataset_path)
+            continue
+        free.remove(best)
+        pairs.append((best, dataset_path))
+    if leftovers and len(leftovers) == len(free):
+        pairs.extend(zip(free, leftovers, strict=True))
+    return pairs
+
+
+def _suffix_score(parts: list[str], weight: DraftWeight) -> int:
+    spec = weight.spec
+    if parts[-1] != spec.name and parts[-1] not in spec.aliases:
+        return 0
+    expected = weight.layer_path.split("/") if weight.layer_path else []
+    score = 1
+    for got, want in zip(reversed(parts[:-1]), reversed(expected), strict=False):
+        if got != want:
+            break
+        score += 1
+    return score

@@ -1,0 +1,88 @@
+"""What a loader returns: the graph plus the open resources behind its tensor handles."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack
+from types import TracebackType
+
+from auditor.loaders.config_tree import DraftLayer, DraftWeight
+from auditor.loaders.guard import H5Scan, H5Tensor
+from auditor.loaders.layer_specs import VarSpec
+from auditor.model import ModelGraph, Role
+
+__all__ = ["LoadedModel", "attach", "discover_opaque"]
+
+
+class LoadedModel:
+    """A `ModelGraph` whose tensor handles stay readable until `close()`.
+
+    Use as a context manager; closing releases the HDF5 file before the file object
+    underneath it (h5py crashes at exit otherwise).
+    """
+
+    def __init__(self, graph: ModelGraph, resources: ExitStack | None = None) -> None:
+        self.graph = graph
+        self._resources = resources or ExitStack()
+
+    def push_close(self, callback: Callable[[], object]) -> None:
+        """Register a resource to release after the ones already registered."""
+        resources = ExitStack()
+        resources.callback(callback)
+        resources.push(self._resources)
+        self._resources = resources
+
+    def close(self) -> None:
+        self._resources.close()
+
+    def __enter__(self) -> LoadedModel:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def attach(weight: DraftWeight, dataset_path: str, scan: H5Scan) -> None:
+    """Point a draft weight at a stored dataset (checked by the scan, or rejected by it)."""
+    if dataset_path in scan.datasets:
+        tensor = H5Tensor(scan.datasets[dataset_path])
+        weight.tensor = tensor
+        weight.shape = tensor.shape
+        weight.dtype = tensor.dtype
+        weight.storage = dataset_path
+    elif any(issue.where == dataset_path for issue in scan.issues):
+        weight.storage = dataset_path  # located, but unsafe to read: the issue says why
+
+
+def discover_opaque(
+    layer: DraftLayer, scan: H5Scan, prefix: str, exclude: Iterable[str] = ()
+) -> list[str]:
+    """Claim every dataset under an opaque layer's storage, as weights of unknown role.
+
+    Returns the dataset paths claimed, so that they are not reported as unclaimed.
+    """
+    excluded = tuple(exclude)
+    found = sorted(
+        path
+        for path in scan.datasets
+        if path.startswith(prefix) and not path.startswith(excluded) and path != prefix
+    )
+    for path in found:
+        relative = path[len(prefix) :]
+        spec = VarSpec(name=relative, role=Role.OTHER)
+        weight = DraftWeight(
+            spec=spec,
+            path=f"{layer.path}/{relative}" if layer.path else relative,
+            layer_path=layer.path,
+            trainable=layer.trainable,
+            regularizer_key=None,
+            config={},
+        )
+        attach(weight, path, scan)
+        layer.weights.append(weight)
+    return found

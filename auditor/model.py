@@ -1,0 +1,376 @@
+"""The model representation (IR): a read-only, Keras-free view of a model.
+
+Every front-end (the `.keras` and legacy `.h5` loaders, and the live front-end) produces a
+`ModelGraph`. Rules see nothing else: they never open files and never import keras.
+
+Paths follow Keras 3's `variable.path` convention: layer names joined by `/` from the root
+model (whose own path is `""`), e.g. `backbone/conv1/kernel`. Sub-layers that a layer owns
+(an RNN's cell, a Bidirectional's forward/backward layers, MultiHeadAttention's projections)
+appear under their runtime names (`lstm/lstm_cell`, `mha/query`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+import numpy as np
+
+__all__ = [
+    "CompileSpec",
+    "Initializer",
+    "IssueKind",
+    "LayerNode",
+    "LoadIssue",
+    "ModelGraph",
+    "OptimizerSpec",
+    "Regularizer",
+    "Role",
+    "SourceInfo",
+    "TensorSource",
+    "WeightRef",
+]
+
+
+class Role(StrEnum):
+    """What a weight is for, independent of how a Keras version names the variable."""
+
+    KERNEL = "kernel"
+    DEPTHWISE_KERNEL = "depthwise_kernel"
+    POINTWISE_KERNEL = "pointwise_kernel"
+    RECURRENT_KERNEL = "recurrent_kernel"
+    BIAS = "bias"
+    GAMMA = "gamma"
+    BETA = "beta"
+    MOVING_MEAN = "moving_mean"
+    MOVING_VARIANCE = "moving_variance"
+    EMBEDDINGS = "embeddings"
+    ALPHA = "alpha"
+    OTHER = "other"
+
+
+# Regularizer class names keras-audit understands, lower-cased.
+_L1_NAMES = frozenset({"l1"})
+_L2_NAMES = frozenset({"l2"})
+_L1L2_NAMES = frozenset({"l1l2", "l1_l2"})
+
+
+@dataclass(frozen=True, slots=True)
+class Regularizer:
+    """A declared weight regularizer, parsed from its serialized form (never instantiated).
+
+    Attributes:
+        class_name: str, the class name as written (`"L2"`, `"L1L2"`, `"my_pkg>Custom"`).
+        l1: float, the L1 coefficient (0.0 when absent).
+        l2: float, the L2 coefficient (0.0 when absent).
+        module: str | None, the `module` field of the Keras 3 form.
+        registered_name: str | None, the `registered_name` field of the Keras 3 form.
+        config: the raw `config` mapping, kept for evidence.
+    """
+
+    class_name: str
+    l1: float = 0.0
+    l2: float = 0.0
+    module: str | None = None
+    registered_name: str | None = None
+    config: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def known(self) -> bool:
+        """True for the L1 / L2 / L1L2 family, whose penalty keras-audit can compute."""
+        return self.class_name.lower() in _L1_NAMES | _L2_NAMES | _L1L2_NAMES
+
+    @property
+    def is_penalty(self) -> bool:
+        """True when this regularizer puts a non-zero L1 or L2 penalty on the weight."""
+        return self.known and (self.l1 > 0.0 or self.l2 > 0.0)
+
+    @property
+    def is_inert(self) -> bool:
+        """True for a known regularizer whose coefficients are all zero (a no-op)."""
+        return self.known and self.l1 == 0.0 and self.l2 == 0.0
+
+    def describe(self) -> str:
+        """A compact Keras-style spelling, e.g. `L2(0.0001)` or `L1L2(l1=1e-05, l2=0.0001)`."""
+        name = self.class_name.lower()
+        if name in _L2_NAMES:
+            return f"L2({_fmt(self.l2)})"
+        if name in _L1_NAMES:
+            return f"L1({_fmt(self.l1)})"
+        if name in _L1L2_NAMES:
+            return f"L1L2(l1={_fmt(self.l1)}, l2={_fmt(self.l2)})"
+        return self.registered_name or self.class_name
+
+    def penalty(self, sum_squares: float, sum_abs: float) -> float:
+        """The Keras penalty value `l1*sum(|w|) + l2*sum(w**2)` for given tensor sums."""
+        if not self.known:
+            return 0.0
+        return self.l1 * sum_abs + self.l2 * sum_squares
+
+
+def _fmt(value: float) -> str:
+    """Format a coefficient the way a person would type it (float32 noise removed)."""
+    if value == 0.0 or not math.isfinite(value):
+        return repr(value)
+    return f"{float(np.float32(value)):.6g}"
+
+
+@dataclass(frozen=True, slots=True)
+class Initializer:
+    """A declared initializer, parsed from its serialized form (never instantiated)."""
+
+    class_name: str
+    config: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def describe(self) -> str:
+        """The class name, e.g. `GlorotUniform`."""
+        return self.class_name
+
+
+class TensorSource(Protocol):
+    """A lazily readable tensor. Loaders hand these out; only `auditor.stats` reads them."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def dtype(self) -> str: ...
+
+    def iter_chunks(self, max_bytes: int) -> Iterator[np.ndarray]:
+        """Yield the tensor's values in order, in slices of at most about `max_bytes`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class WeightRef:
+    """One weight variable of a layer.
+
+    Attributes:
+        path: str, `layer_path/name`, as Keras 3's `variable.path`.
+        layer_path: str, the owning (sub-)layer's path.
+        name: str, the Keras 3 variable name (`kernel`, `gamma`, ...).
+        role: Role, what the weight is for (a DepthwiseConv2D `kernel` has role
+            `depthwise_kernel`).
+        shape: tuple of ints, or None when the tensor could not be located.
+        dtype: str | None, numpy dtype name of the stored tensor.
+        trainable: bool, the effective flag (False when the variable, its layer or any
+            enclosing layer or model is frozen).
+        regularizer: Regularizer | None, the declared regularizer (from the config).
+        regularizer_key: str | None, where the regularizer is declared (config key path).
+        initializer: Initializer | None, the declared initializer.
+        active_regularizer: Regularizer | None, live mode only: what the variable actually
+            carries. Always None for files (unknown).
+        tensor: TensorSource | None, handle to the stored values (None when unavailable).
+        storage: str | None, where the tensor lives in the file (HDF5 dataset path).
+    """
+
+    path: str
+    layer_path: str
+    name: str
+    role: Role
+    shape: tuple[int, ...] | None
+    dtype: str | None
+    trainable: bool
+    regularizer: Regularizer | None = None
+    regularizer_key: str | None = None
+    initializer: Initializer | None = None
+    active_regularizer: Regularizer | None = None
+    tensor: TensorSource | None = field(default=None, compare=False, hash=False, repr=False)
+    storage: str | None = None
+
+    @property
+    def size(self) -> int:
+        """Number of parameters (0 when the shape is unknown)."""
+        return math.prod(self.shape) if self.shape is not None else 0
+
+    @property
+    def penalized(self) -> bool:
+        """True when the declared regularizer puts a non-zero L1/L2 penalty on this weight."""
+        return self.regularizer is not None and self.regularizer.is_penalty
+
+
+@dataclass(frozen=True, slots=True)
+class LayerNode:
+    """A layer, a sub-layer or a (nested) model, with its weights and children.
+
+    Attributes:
+        path: str, `""` for the root model, else names joined by `/`.
+        name: str, the layer name.
+        class_name: str, the serialized class name (`Dense`, `Functional`, ...).
+        module: str | None, the serialized module (Keras 3 form only).
+        registered_name: str | None, the serialized registered name.
+        config: the layer's raw `config` mapping (read-only by convention).
+        config_key: str, where the layer sits in the model config (`layers[3]`).
+        trainable: bool, effective: False if this layer or any ancestor is frozen.
+        declared_trainable: bool, this layer's own `trainable` flag.
+        is_model: bool, True for Functional / Sequential / subclassed models.
+        opaque: str | None, why keras-audit cannot see inside this layer (None if it can).
+        inbound: names of the layers in the same container whose outputs feed this one.
+        children: nested layers (for models) and owned sub-layers (cells, projections).
+        weights: this layer's own weights, in Keras save order.
+    """
+
+    path: str
+    name: str
+    class_name: str
+    module: str | None = None
+    registered_name: str | None = None
+    config: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    config_key: str = ""
+    trainable: bool = True
+    declared_trainable: bool = True
+    is_model: bool = False
+    opaque: str | None = None
+    inbound: tuple[str, ...] = ()
+    children: tuple[LayerNode, ...] = ()
+    weights: tuple[WeightRef, ...] = ()
+
+    def walk(self) -> Iterator[LayerNode]:
+        """This node and every descendant, depth first, in config order."""
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+    def all_weights(self) -> Iterator[WeightRef]:
+        """Every weight of this node and its descendants."""
+        for node in self.walk():
+            yield from node.weights
+
+    @property
+    def display_path(self) -> str:
+        """The path, or `<model>` for the root."""
+        return self.path or "<model>"
+
+
+@dataclass(frozen=True, slots=True)
+class OptimizerSpec:
+    """The compiled optimizer as serialized (or, live, as configured).
+
+    Attributes:
+        class_name: str, e.g. `AdamW`.
+        learning_rate: float | None, the constant or initial learning rate.
+        learning_rate_schedule: str | None, the schedule class when the rate is scheduled.
+        weight_decay: float | None, Keras 3 / tf.keras>=2.11 decoupled weight decay.
+        legacy_decay: float | None, the legacy `decay` key (learning-rate time decay).
+        exclusions: tuple of exclusion patterns, or None when unknown (always None for
+            files: Keras never serializes them).
+        config: the raw optimizer config.
+    """
+
+    class_name: str
+    learning_rate: float | None = None
+    learning_rate_schedule: str | None = None
+    weight_decay: float | None = None
+    legacy_decay: float | None = None
+    exclusions: tuple[str, ...] | None = None
+    config: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def decays(self) -> bool:
+        """True when the optimizer applies decoupled weight decay."""
+        return self.weight_decay is not None and self.weight_decay > 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CompileSpec:
+    """What `compile()` recorded: optimizer, loss, metrics."""
+
+    optimizer: OptimizerSpec | None = None
+    loss: str | None = None
+    metrics: tuple[str, ...] = ()
+
+
+class IssueKind(StrEnum):
+    """Why (part of) a file could not be read safely."""
+
+    UNREADABLE = "unreadable"  # the whole file: not a model, corrupt, truncated
+    OVER_LIMIT = "over-limit"  # a cap (size, ratio, depth, count) was exceeded
+    UNSAFE_ARCHIVE = "unsafe-archive"  # zip member names, duplicates, encryption
+    EXTERNAL_REFERENCE = "external-reference"  # soft/external link, external storage, VDS
+    UNSUPPORTED_DATA = "unsupported-data"  # odd dtype, unknown filter, shape bomb
+
+
+@dataclass(frozen=True, slots=True)
+class LoadIssue:
+    """A problem met while reading a file. Fatal issues leave an empty graph."""
+
+    kind: IssueKind
+    message: str
+    where: str = ""
+    fatal: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """Where a model came from."""
+
+    path: str
+    format: str  # "keras" | "h5" | "live"
+    keras_version: str | None = None
+    backend: str | None = None
+    sha256: str | None = None
+    size_bytes: int | None = None
+
+    @property
+    def keras_major(self) -> int | None:
+        """The major Keras version that wrote the file, when known."""
+        if not self.keras_version:
+            return None
+        head = self.keras_version.split(".", 1)[0]
+        return int(head) if head.isdigit() else None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelGraph:
+    """A whole model: its layer tree, compile config, where it came from, load issues.
+
+    Attributes:
+        root: LayerNode, the root model.
+        source: SourceInfo.
+        compile: CompileSpec | None, None when the model was never compiled.
+        issues: problems met while loading (fatal ones mean `root` is empty).
+        unclaimed: storage paths of tensors that no layer claims.
+        weights_read: bool, False when the file's weights could not be opened at all
+            (missing member, pickled npz), so tensors were never located.
+        live: bool, True when built from a live `keras.Model`.
+    """
+
+    root: LayerNode
+    source: SourceInfo
+    compile: CompileSpec | None = None
+    issues: tuple[LoadIssue, ...] = ()
+    unclaimed: tuple[str, ...] = ()
+    weights_read: bool = False
+    live: bool = False
+
+    @property
+    def readable(self) -> bool:
+        """False when a fatal issue stopped the load."""
+        return not any(issue.fatal for issue in self.issues)
+
+    @property
+    def optimizer(self) -> OptimizerSpec | None:
+        """The compiled optimizer, if any."""
+        return self.compile.optimizer if self.compile else None
+
+    def layers(self) -> Iterator[LayerNode]:
+        """Every layer below the root (the root model itself excluded), depth first."""
+        for child in self.root.children:
+            yield from child.walk()
+
+    def weights(self) -> Iterator[WeightRef]:
+        """Every weight in the model, in save order."""
+        return self.root.all_weights()
+
+    def has_tensors(self) -> bool:
+        """True when at least one weight can be read."""
+        return any(w.tensor is not None for w in self.weights())
+
+    @classmethod
+    def unreadable(cls, source: SourceInfo, issue: LoadIssue) -> ModelGraph:
+        """An empty graph standing for a file that could not be read at all."""
+        root = LayerNode(path="", name="", class_name="")
+        return cls(root=root, source=source, issues=(issue,))
