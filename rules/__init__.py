@@ -1,0 +1,66 @@
+"""keras-audit's built-in rules: one class per module, listed in `BUILTIN_RULES`.
+
+Code families (bandit-style themed ranges; codes are never reused):
+
+| prefix | family                                         |
+|--------|------------------------------------------------|
+| REG0xx | regularizer configuration                      |
+| WD0xx  | optimizer weight decay                         |
+| WGT0xx | the weights themselves                         |
+| SEC0xx | unsafe content                                 |
+| AUD0xx | the audit itself (unreadable, opaque, unmapped) |
+
+Third-party rules register through the `keras_audit.rules` entry-point group and must use a
+prefix of their own (e.g. `ACME001`).
+
+Every rule is usable on its own:
+
+    from auditor.loaders import open_model
+    from rules import DepthwiseDecay
+    from auditor.rule import RuleContext
+
+    with open_model("model.keras") as loaded:
+        rule = DepthwiseDecay()
+        findings = list(rule.check(loaded.graph, RuleContext(options=rule.Options())))
+"""
+
+from rules.bias_decay import BiasDecay
+from rules.depthwise_decay import DepthwiseDecay
+from rules.frozen_regularizer import FrozenRegularizer
+from rules.inconsistent_regularization import InconsistentRegularization
+from rules.normalization_decay import NormalizationDecay
+from rules.opaque_layers import OpaqueLayers
+from rules.penalty_dominates import PenaltyDominates
+from rules.scale_invariant_decay import ScaleInvariantDecay
+from rules.unmapped_weights import UnmappedWeights
+from rules.unreadable_model import UnreadableModel
+from rules.unusual_coefficient import UnusualCoefficient
+
+__all__ = [
+    "BUILTIN_RULES",
+    "BiasDecay",
+    "DepthwiseDecay",
+    "FrozenRegularizer",
+    "InconsistentRegularization",
+    "NormalizationDecay",
+    "OpaqueLayers",
+    "PenaltyDominates",
+    "ScaleInvariantDecay",
+    "UnmappedWeights",
+    "UnreadableModel",
+    "UnusualCoefficient",
+]
+
+BUILTIN_RULES = (
+    InconsistentRegularization,
+    DepthwiseDecay,
+    NormalizationDecay,
+    BiasDecay,
+    FrozenRegularizer,
+    ScaleInvariantDecay,
+    UnusualCoefficient,
+    PenaltyDominates,
+    UnreadableModel,
+    OpaqueLayers,
+    UnmappedWeights,
+)

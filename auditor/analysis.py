@@ -1,0 +1,216 @@
+"""Shared judgements about weights that several rules need (one place, one definition).
+
+"Decay" means any weight penalty: a non-zero L1/L2 regularizer on a trainable weight, or
+optimizer weight decay that is not known to exclude the weight.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Iterator
+from enum import StrEnum
+
+from auditor.model import LayerNode, ModelGraph, OptimizerSpec, Role, WeightRef
+
+__all__ = [
+    "NORMALIZATION_CLASSES",
+    "Decay",
+    "Family",
+    "common_prefix",
+    "family_of",
+    "fmt",
+    "layer_of",
+    "optimizer_decay",
+    "paths_text",
+]
+
+NORMALIZATION_CLASSES = frozenset(
+    {"BatchNormalization", "SyncBatchNormalization", "LayerNormalization", "GroupNormalization"}
+)
+
+
+class Decay(StrEnum):
+    """Whether the optimizer's decoupled weight decay reaches a weight."""
+
+    DECAYED = "decayed"
+    EXCLUDED = "excluded"
+    NONE = "none"
+    UNKNOWN_EXCLUSIONS = "unknown-exclusions"
+
+
+def optimizer_decay(weight: WeightRef, optimizer: OptimizerSpec | None) -> Decay:
+    """How the optimizer's weight decay treats a weight.
+
+    Files never carry the exclusion list, so every trainable weight of a file whose
+    optimizer has `weight_decay > 0` is `UNKNOWN_EXCLUSIONS`: after a reload Keras decays
+    it. Live optimizers give the exclusions, matched as Keras 3 does (`re.search` against
+    the short variable name).
+    """
+    if optimizer is None or not optimizer.decays or not weight.trainable:
+        return Decay.NONE
+    if optimizer.exclusions is None:
+        return Decay.UNKNOWN_EXCLUSIONS
+    if any(re.search(pattern, weight.name) for pattern in optimizer.exclusions):
+        return Decay.EXCLUDED
+    return Decay.DECAYED
+
+
+def is_decayed_by_optimizer(weight: WeightRef, optimizer: OptimizerSpec | None) -> bool:
+    """True when the optimizer decays the weight (or may: exclusions unknown)."""
+    return optimizer_decay(weight, optimizer) in (Decay.DECAYED, Decay.UNKNOWN_EXCLUSIONS)
+
+
+class Family(StrEnum):
+    """Weights that should be treated alike by a regularization scheme."""
+
+    KERNEL = "kernel"
+    DEPTHWISE = "depthwise"
+    POINTWISE = "pointwise"
+    RECURRENT = "recurrent"
+    EMBEDDINGS = "embeddings"
+
+
+_FAMILIES = {
+    Role.KERNEL: Family.KERNEL,
+    Role.DEPTHWISE_KERNEL: Family.DEPTHWISE,
+    Role.POINTWISE_KERNEL: Family.POINTWISE,
+    Role.RECURRENT_KERNEL: Family.RECURRENT,
+    Role.EMBEDDINGS: Family.EMBEDDINGS,
+}
+
+FAMILY_LABELS = {
+    Family.KERNEL: "dense/conv kernels",
+    Family.DEPTHWISE: "depthwise kernels",
+    Family.POINTWISE: "pointwise kernels",
+    Family.RECURRENT: "recurrent kernels",
+    Family.EMBEDDINGS: "embeddings",
+}
+
+
+def family_of(weight: WeightRef) -> Family | None:
+    """The regularization family of a weight, or None (biases, norms, statistics)."""
+    return _FAMILIES.get(weight.role)
+
+
+def layer_of(model: ModelGraph, path: str) -> LayerNode | None:
+    """The layer node at a path."""
+    for node in model.root.walk():
+        if node.path == path:
+            return node
+    return None
+
+
+def common_prefix(paths: Iterable[str]) -> str:
+    """The deepest layer path containing all of `paths` (`""` = the model)."""
+    split = [p.split("/") for p in paths]
+    if not split:
+        return ""
+    prefix: list[str] = []
+    for parts in zip(*split, strict=False):
+        if len(set(parts)) != 1:
+            break
+        prefix.append(parts[0])
+    return "/".join(prefix)
+
+
+def paths_text(paths: list[str], limit: int = 5) -> str:
+    """`a, b, c and 12 more` for messages; the full list goes into `details`."""
+    shown = ", ".join(f"`{p}`" for p in paths[:limit])
+    rest = len(paths) - limit
+    return f"{shown} and {rest} more" if rest > 0 else shown
+
+
+def fmt(value: float) -> str:
+    """A coefficient or ratio, readably (`1e-04`, `0.01`, `3.2`)."""
+    if value == 0 or not math.isfinite(value):
+        return repr(value)
+    if abs(value) < 1e-3 or abs(value) >= 1e5:
+        return f"{value:.2g}"
+    return f"{value:.4g}"
+
+
+def walk_weights(layers: Iterable[LayerNode]) -> Iterator[tuple[LayerNode, WeightRef]]:
+    """(layer, weight) pairs for the own weights of each layer."""
+    for layer in layers:
+        for weight in layer.weights:
+            yield layer, weight
+
+
+def owner_of(model: ModelGraph, weight: WeightRef) -> LayerNode | None:
+    """The layer whose config declares the weight's regularizer (an RNN for its cell's
+    kernel, MultiHeadAttention for its projections), else the weight's own layer."""
+    key = weight.regularizer_key
+    best: LayerNode | None = None
+    for node in model.root.walk():
+        if key and key.startswith(f"{node.config_key}.config.") and (
+            best is None or len(node.config_key) > len(best.config_key)
+        ):
+            best = node
+    return best or layer_of(model, weight.layer_path)
+
+
+def declared_regularizers(
+    model: ModelGraph,
+) -> list[tuple[LayerNode, str, WeightRef, list[WeightRef]]]:
+    """Each declared regularizer once: (owner layer, config key, first weight, all weights).
+
+    One config key can govern several weights (MultiHeadAttention's four projections).
+    """
+    groups: dict[str, list[WeightRef]] = {}
+    for weight in model.weights():
+        if weight.regularizer is not None and weight.regularizer_key:
+            groups.setdefault(weight.regularizer_key, []).append(weight)
+    result = []
+    for key, weights in groups.items():
+        owner = owner_of(model, weights[0])
+        if owner is not None:
+            result.append((owner, key, weights[0], weights))
+    return result
+
+
+def optimizer_note(model: ModelGraph) -> str:
+    """Why optimizer decay reaches every weight of a file, or `""` for live models."""
+    if model.live:
+        return ""
+    return (
+        " Exclusions set with `exclude_from_weight_decay()` are never saved, so after a "
+        "reload Keras decays every trainable variable."
+    )
+
+
+def optimizer_label(model: ModelGraph) -> str:
+    """`AdamW(weight_decay=0.004)` for messages."""
+    optimizer = model.optimizer
+    if optimizer is None:
+        return "the optimizer"
+    return f"{optimizer.class_name}(weight_decay={fmt(optimizer.weight_decay or 0.0)})"
+
+
+def nearest_model(model: ModelGraph) -> dict[str, str]:
+    """Layer path -> path of the innermost model containing it (`""` = the root)."""
+    containers: dict[str, str] = {}
+    stack: list[tuple[LayerNode, str]] = [(model.root, "")]
+    while stack:
+        node, container = stack.pop()
+        containers[node.path] = container
+        inner = node.path if node.is_model else container
+        stack.extend((child, inner) for child in node.children)
+    return containers
+
+
+def freezing_root(model: ModelGraph, layer_path: str) -> LayerNode | None:
+    """The outermost layer or model on the way to `layer_path` that is declared frozen."""
+    node = model.root
+    if not node.declared_trainable:
+        return node
+    parts = layer_path.split("/") if layer_path else []
+    for depth in range(1, len(parts) + 1):
+        prefix = "/".join(parts[:depth])
+        child = next((c for c in node.children if c.path == prefix), None)
+        if child is None:
+            return None
+        if not child.declared_trainable:
+            return child
+        node = child
+    return None

@@ -1,0 +1,316 @@
+"""The rule runner: select rules, read tensors once, run rules in isolation, build reports.
+
+For each source: open it (a file that cannot be read becomes a graph carrying a fatal
+issue), compute tensor statistics in one streaming pass, run every selected rule that can
+judge this source (the others are recorded as not applicable), record rule crashes as
+`RuleError`s, and assemble a `ModelReport`. Nothing here prints or exits.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from auditor import __version__
+from auditor.analysis import optimizer_decay
+from auditor.config import AuditConfig
+from auditor.errors import UsageError
+from auditor.findings import (
+    Finding,
+    InventoryLayer,
+    InventoryWeight,
+    ModelReport,
+    ModelSummary,
+    NotApplicable,
+    Report,
+    ReportSummary,
+    RuleError,
+    Severity,
+    Source,
+    ToolInfo,
+    WeightStatistics,
+)
+from auditor.loaders import MODEL_SUFFIXES, open_model
+from auditor.model import ModelGraph
+from auditor.registry import Registry, load_registry
+from auditor.rule import Rule, RuleContext
+from auditor.stats import TensorStats, compute
+
+__all__ = ["PreparedRules", "audit_graph", "discover", "prepare", "run"]
+
+
+class PreparedRules:
+    """The selected rules, instantiated, with validated options and severity overrides."""
+
+    def __init__(self, entries: list[tuple[Rule, Any, Severity | None]]) -> None:
+        self.entries = entries
+
+    @property
+    def codes(self) -> list[str]:
+        return [rule.code for rule, _, _ in self.entries]
+
+
+def prepare(config: AuditConfig, registry: Registry | None = None) -> PreparedRules:
+    """Resolve the config against the registry.
+
+    Raises:
+        UsageError: for unknown rule names and options that fail validation.
+    """
+    registry = registry or load_registry()
+    try:
+        selected = registry.select(config.select) | registry.select(config.extend_select)
+        selected -= registry.select(config.ignore)
+        overrides = {registry.get(key).code: value for key, value in config.severity.items()}
+        options = {registry.get(key).code: value for key, value in config.rules.items()}
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    entries: list[tuple[Rule, Any, Severity | None]] = []
+    for rule_cls in registry.rules:
+        if rule_cls.code not in selected:
+            continue
+        try:
+            rule_options = rule_cls.Options(**options.get(rule_cls.code, {}))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            )
+            raise UsageError(
+                f"invalid options for {rule_cls.code} ({rule_cls.name}): {problems}"
+            ) from None
+        entries.append((rule_cls(), rule_options, overrides.get(rule_cls.code)))
+    return PreparedRules(entries)
+
+
+def discover(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """Expand folders into the model files below them (sorted); keep files as given."""
+    found: list[str] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir() and path.suffix.lower() not in MODEL_SUFFIXES:
+            found.extend(
+                str(p)
+                for p in sorted(path.rglob("*"))
+                if p.suffix.lower() in MODEL_SUFFIXES and not p.is_dir()
+            )
+        else:
+            found.append(os.fspath(raw))
+    return found
+
+
+def run(
+    paths: Sequence[str | os.PathLike[str]],
+    config: AuditConfig | None = None,
+    *,
+    registry: Registry | None = None,
+    debug: bool = False,
+) -> Report:
+    """Audit model files and return one report.
+
+    Args:
+        paths: files or folders.
+        config: AuditConfig | None.
+        registry: Registry | None, defaults to built-ins plus plugins.
+        debug: bool, re-raise rule crashes instead of recording them.
+    """
+    config = config or AuditConfig()
+    prepared = prepare(config, registry)
+    started = time.perf_counter()
+    reports = []
+    for path in discover(paths):
+        with open_model(path, config.limits) as loaded:
+            reports.append(audit_graph(loaded.graph, prepared, config, debug=debug))
+    return build_report(reports, time.perf_counter() - started)
+
+
+def build_report(models: list[ModelReport], duration: float) -> Report:
+    """Wrap model reports with the tool info and the totals."""
+    findings = [f for m in models for f in m.findings]
+    active = [f for f in findings if f.suppressed is None]
+    return Report(
+        tool=ToolInfo(version=__version__),
+        models=models,
+        summary=ReportSummary(
+            models=len(models),
+            findings=len(findings),
+            errors=sum(f.severity is Severity.ERROR for f in active),
+            warnings=sum(f.severity is Severity.WARNING for f in active),
+            infos=sum(f.severity is Severity.INFO for f in active),
+            suppressed=len(findings) - len(active),
+            rule_errors=sum(len(m.errors) for m in models),
+            duration_seconds=round(duration, 3),
+        ),
+    )
+
+
+def _not_applicable(rule: Rule, graph: ModelGraph) -> str | None:
+    """Why a rule cannot judge this source, or None when it can."""
+    if not graph.readable:
+        return None if rule.judges_unreadable else "the model could not be read"
+    if "live" in rule.requires and not graph.live:
+        return "needs a live keras.Model (auditor.audit(model)); a file cannot show it"
+    if "weights" in rule.requires and not graph.has_tensors():
+        return "no weight tensor could be read from this source"
+    if "compile" in rule.requires and (graph.compile is None or graph.optimizer is None):
+        return "the model was not compiled: there is no optimizer to judge"
+    return None
+
+
+def _read_stats(graph: ModelGraph) -> tuple[dict[str, TensorStats], list[str]]:
+    """Statistics of every readable tensor, each read exactly once."""
+    stats: dict[str, TensorStats] = {}
+    failures: list[str] = []
+    for weight in graph.weights():
+        if weight.tensor is None:
+            continue
+        try:
+            stats[weight.path] = compute(weight.tensor)
+        except (OSError, RuntimeError, ValueError, TypeError, MemoryError) as exc:
+            failures.append(f"tensor {weight.storage or weight.path} is unreadable ({exc})")
+    return stats, failures
+
+
+def audit_graph(
+    graph: ModelGraph, prepared: PreparedRules, config: AuditConfig, *, debug: bool = False
+) -> ModelReport:
+    """Run the prepared rules over one model graph."""
+    stats, read_failures = _read_stats(graph) if graph.readable else ({}, [])
+    if read_failures:
+        from auditor.model import IssueKind, LoadIssue
+
+        extra = tuple(LoadIssue(IssueKind.UNREADABLE, msg) for msg in read_failures)
+        graph = ModelGraph(
+            root=graph.root,
+            source=graph.source,
+            compile=graph.compile,
+            issues=graph.issues + extra,
+            unclaimed=graph.unclaimed,
+            weights_read=graph.weights_read,
+            live=graph.live,
+        )
+    findings: list[Finding] = []
+    errors: list[RuleError] = []
+    run_codes: list[str] = []
+    skipped: list[NotApplicable] = []
+    for rule, options, severity in prepared.entries:
+        reason = _not_applicable(rule, graph)
+        if reason is not None:
+            skipped.append(NotApplicable(code=rule.code, reason=reason))
+            continue
+        ctx = RuleContext(
+            options=options,
+            severity=severity,
+            stats=stats,
+            expect_pretrained=config.expect_pretrained,
+        )
+        run_codes.append(rule.code)
+        try:
+            findings.extend(rule.check(graph, ctx))
+        except Exception as exc:
+            if debug:
+                raise
+            errors.append(RuleError(code=rule.code, message=f"{type(exc).__name__}: {exc}"))
+    order = {node.path: index for index, node in enumerate(graph.root.walk())}
+    findings.sort(key=lambda f: (order.get(f.location.layer_path, -1), f.code))
+    return ModelReport(
+        source=_source(graph),
+        summary=_summary(graph, findings),
+        findings=findings,
+        inventory=_inventory(graph, stats),
+        rules_run=run_codes,
+        rules_not_applicable=skipped,
+        errors=errors,
+    )
+
+
+def _source(graph: ModelGraph) -> Source:
+    src = graph.source
+    return Source(
+        path=src.path,
+        format=src.format if src.format in ("keras", "h5", "live") else "unknown",
+        keras_version=src.keras_version,
+        backend=src.backend,
+        sha256=src.sha256,
+        size_bytes=src.size_bytes,
+        model_name=graph.root.name or None,
+        model_class=graph.root.class_name or None,
+    )
+
+
+def _summary(graph: ModelGraph, findings: list[Finding]) -> ModelSummary:
+    weights = list(graph.weights())
+    active = [f for f in findings if f.suppressed is None]
+    return ModelSummary(
+        layers=sum(1 for node in graph.layers() if not (node.module or "").startswith(
+            "keras.src.ops")),
+        weights=len(weights),
+        parameters=sum(w.size for w in weights),
+        trainable_parameters=sum(w.size for w in weights if w.trainable),
+        errors=sum(f.severity is Severity.ERROR for f in active),
+        warnings=sum(f.severity is Severity.WARNING for f in active),
+        infos=sum(f.severity is Severity.INFO for f in active),
+        suppressed=len(findings) - len(active),
+    )
+
+
+def _inventory(graph: ModelGraph, stats: dict[str, TensorStats]) -> list[InventoryLayer]:
+    layers = []
+    for node in graph.layers():
+        if not node.weights and not node.is_model and node.opaque is None:
+            continue
+        layers.append(
+            InventoryLayer(
+                path=node.path,
+                name=node.name,
+                class_name=node.class_name,
+                trainable=node.trainable,
+                is_model=node.is_model,
+                opaque=node.opaque,
+                weights=[
+                    InventoryWeight(
+                        path=w.path,
+                        name=w.name,
+                        role=w.role.value,
+                        shape=list(w.shape) if w.shape is not None else None,
+                        dtype=w.dtype,
+                        parameters=w.size,
+                        trainable=w.trainable,
+                        regularizer=w.regularizer.describe() if w.regularizer else None,
+                        l1=w.regularizer.l1 if w.regularizer else 0.0,
+                        l2=w.regularizer.l2 if w.regularizer else 0.0,
+                        optimizer_decay=optimizer_decay(w, graph.optimizer).value,
+                        initializer=w.initializer.describe() if w.initializer else None,
+                        stats=_stats_model(stats.get(w.path)),
+                    )
+                    for w in node.weights
+                ],
+            )
+        )
+    return layers
+
+
+def _stats_model(stats: TensorStats | None) -> WeightStatistics | None:
+    if stats is None:
+        return None
+    return WeightStatistics(
+        count=stats.count,
+        l2_norm=_finite(stats.l2_norm),
+        l1_norm=_finite(stats.sum_abs),
+        mean=_finite(stats.mean),
+        std=_finite(stats.std),
+        min=_finite(stats.min),
+        max=_finite(stats.max),
+        zeros=stats.zeros,
+        nan=stats.nan,
+        inf=stats.inf,
+    )
+
+
+def _finite(value: float) -> float:
+    """JSON has no NaN: non-finite statistics (all-NaN tensors) are reported as 0.0; the
+    `nan`/`inf` counts carry the truth."""
+    return value if value == value and abs(value) != float("inf") else 0.0

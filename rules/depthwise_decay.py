@@ -1,0 +1,95 @@
+"""REG004 depthwise-decay."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import ClassVar
+
+from auditor.analysis import (
+    is_decayed_by_optimizer,
+    optimizer_label,
+    optimizer_note,
+    paths_text,
+)
+from auditor.findings import Finding, Severity
+from auditor.model import LayerNode, ModelGraph, Role
+from auditor.rule import Rule, RuleContext, RuleOptions
+
+
+class DepthwiseDecay(Rule):
+    """## What it does
+    Checks for weight decay on depthwise kernels: a `depthwise_regularizer` on
+    `DepthwiseConv1D/2D` or `SeparableConv1D/2D`, or optimizer `weight_decay` that reaches
+    depthwise kernels because nothing excludes them.
+
+    ## Why is this bad?
+    A depthwise filter has very few parameters (a 3x3 filter per channel), so a penalty
+    sized for dense or pointwise kernels shrinks it far more in relative terms. The
+    MobileNets authors found it "important to put very little or no weight decay (l2
+    regularization) on the depthwise filters", and the reference implementations
+    (TF-slim, the TF Model Garden) default to `regularize_depthwise=False`.
+
+    ## Example
+    ```python
+    x = keras.layers.DepthwiseConv2D(3, depthwise_regularizer=keras.regularizers.L2(4e-5))(x)
+    ```
+
+    Use instead:
+    ```python
+    x = keras.layers.DepthwiseConv2D(3)(x)  # regularize the pointwise 1x1 conv instead
+    ```
+
+    ## Options
+    None.
+
+    ## References
+    - Howard et al., *MobileNets* (arXiv:1704.04861), section 3.2
+    - TF-slim `mobilenet_v1_arg_scope(regularize_depthwise=False)`
+    """
+
+    code: ClassVar[str] = "REG004"
+    name: ClassVar[str] = "depthwise-decay"
+    severity: ClassVar[Severity] = Severity.WARNING
+
+    class Options(RuleOptions):
+        """No options."""
+
+    def check_layer(
+        self, layer: LayerNode, model: ModelGraph, ctx: RuleContext
+    ) -> Iterator[Finding]:
+        for weight in layer.weights:
+            if weight.role is Role.DEPTHWISE_KERNEL and weight.trainable and weight.penalized:
+                assert weight.regularizer is not None
+                spelled = weight.regularizer.describe()
+                yield self.finding(
+                    ctx,
+                    f"Depthwise kernel `{weight.path}` is decayed by its regularizer. "
+                    f"Received: depthwise_regularizer={spelled}",
+                    layer=layer,
+                    weight=weight,
+                    fix="Set `depthwise_regularizer=None`; keep the penalty on the pointwise "
+                    "(1x1) kernels.",
+                    details={"regularizer": spelled, "l1": weight.regularizer.l1,
+                             "l2": weight.regularizer.l2},
+                )
+
+    def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
+        decayed = [
+            w for w in model.weights()
+            if w.role is Role.DEPTHWISE_KERNEL and is_decayed_by_optimizer(w, model.optimizer)
+        ]
+        if not decayed:
+            return
+        paths = [w.path for w in decayed]
+        yield self.finding(
+            ctx,
+            f"{optimizer_label(model)} also decays {len(decayed)} depthwise kernel(s): "
+            f"{paths_text(paths)}.{optimizer_note(model)}",
+            layer_path="",
+            layer_class=model.root.class_name,
+            config_key="compile_config.optimizer.config.weight_decay",
+            fix="Before the first `fit()`, call `optimizer.exclude_from_weight_decay("
+            "var_list=[...])` with each depthwise layer's kernel (Keras 3 names it `kernel`, "
+            "so a `var_names` pattern cannot single it out).",
+            details={"weights": paths},
+        )

@@ -1,0 +1,142 @@
+"""REG010 penalty-dominates."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import ClassVar
+
+from pydantic import Field
+
+from auditor.analysis import FAMILY_LABELS, family_of, fmt, layer_of
+from auditor.findings import Finding, Severity
+from auditor.model import LayerNode, ModelGraph
+from auditor.rule import Rule, RuleContext, RuleOptions
+
+_CATEGORICAL = ("categorical_crossentropy", "sparse_categorical_crossentropy",
+                "categoricalcrossentropy", "sparsecategoricalcrossentropy")
+_BINARY = ("binary_crossentropy", "binarycrossentropy")
+
+
+class PenaltyDominates(Rule):
+    """## What it does
+    Computes the regularization penalty at the stored weights, sum(l2 * ||W||^2 + l1 *
+    ||W||_1) over the regularized weights that Keras penalizes, and compares it with a
+    reference data-loss scale: ln(C) for a C-way softmax classifier, ln(2) for a sigmoid
+    binary one, otherwise `reference_loss`. Reports the penalty per weight family.
+
+    ## Why is this bad?
+    Keras adds `sum(model.losses)` to every batch's loss, unscaled. When that penalty is
+    larger than the data loss of an untrained classifier, the optimizer spends most of its
+    steps shrinking weights rather than fitting data, and the printed loss mostly measures
+    the penalty. This usually means coefficients such as the bare-string default 0.01 on
+    a large model.
+
+    ## Example
+    ```python
+    keras.layers.Dense(4096, kernel_regularizer=keras.regularizers.L2(0.5))
+    ```
+
+    Use instead:
+    ```python
+    keras.layers.Dense(4096, kernel_regularizer=keras.regularizers.L2(1e-5))
+    ```
+
+    ## Options
+    - `max_ratio` (float, default 1.0): largest accepted penalty / reference-loss ratio.
+    - `reference_loss` (float, default 1.0): the data-loss scale for models that are not
+      recognisable classifiers.
+
+    ## References
+    - Keras `Trainer.compute_loss` (adds `model.losses` to the data loss)
+    - TheDeepChecker's `overwhelm_reg_loss` check
+    """
+
+    code: ClassVar[str] = "REG010"
+    name: ClassVar[str] = "penalty-dominates"
+    severity: ClassVar[Severity] = Severity.WARNING
+    requires: ClassVar[frozenset[str]] = frozenset({"weights"})
+
+    class Options(RuleOptions):
+        """Thresholds of REG010."""
+
+        max_ratio: float = Field(default=1.0, gt=0.0)
+        reference_loss: float = Field(default=1.0, gt=0.0)
+
+    def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
+        keras2 = model.source.keras_major == 2
+        per_family: dict[str, float] = {}
+        total = 0.0
+        for weight in model.weights():
+            reg = weight.regularizer
+            stats = ctx.stats.get(weight.path)
+            if reg is None or not reg.is_penalty or stats is None:
+                continue
+            if not weight.trainable and not keras2:
+                continue  # Keras 3 does not penalize frozen weights
+            value = reg.penalty(stats.sum_squares, stats.sum_abs)
+            family = family_of(weight)
+            label = FAMILY_LABELS[family] if family else weight.role.value
+            per_family[label] = per_family.get(label, 0.0) + value
+            total += value
+        reference, basis = self._reference(model, ctx)
+        ratio = total / reference
+        if not math.isfinite(total) or ratio <= ctx.options.max_ratio:
+            return
+        biggest = max(per_family, key=per_family.__getitem__)
+        yield self.finding(
+            ctx,
+            f"The regularization penalty at the stored weights is {fmt(total)}, "
+            f"{fmt(ratio)}x the reference data loss {fmt(reference)} ({basis}); "
+            f"{biggest} contribute {fmt(per_family[biggest])}. Received: ratio={fmt(ratio)}, "
+            f"expected at most max_ratio={fmt(ctx.options.max_ratio)}",
+            layer_path="",
+            layer_class=model.root.class_name,
+            fix="Lower the coefficients (L2 is usually 1e-5 to 1e-4); this penalty is what "
+            "`sum(model.losses)` adds to every batch's loss.",
+            details={
+                "penalty": total,
+                "reference_loss": reference,
+                "reference_basis": basis,
+                "ratio": ratio,
+                "per_family": per_family,
+            },
+        )
+
+    def _reference(self, model: ModelGraph, ctx: RuleContext) -> tuple[float, str]:
+        loss = (model.compile.loss or "").lower() if model.compile else ""
+        outputs = _output_layers(model)
+        total, reasons = 0.0, []
+        for layer in outputs:
+            units = layer.config.get("units")
+            activation = layer.config.get("activation")
+            if not isinstance(units, int):
+                continue
+            if units >= 2 and (activation == "softmax" or loss in _CATEGORICAL):
+                total += math.log(units)
+                reasons.append(f"ln({units}) for the {units}-way softmax `{layer.path}`")
+            elif units == 1 and (activation == "sigmoid" or loss in _BINARY):
+                total += math.log(2)
+                reasons.append(f"ln(2) for the sigmoid `{layer.path}`")
+        if total > 0:
+            return total, "; ".join(reasons)
+        return ctx.options.reference_loss, "the `reference_loss` option"
+
+
+def _output_layers(model: ModelGraph) -> list[LayerNode]:
+    """The model's output layers (Functional `output_layers`, or Sequential's last)."""
+    root = model.root
+    if root.class_name == "Sequential" and root.children:
+        return [root.children[-1]]
+    names = []
+    stack = [root.config.get("output_layers")]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list) and item and isinstance(item[0], str):
+            names.append(item[0])
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+    found = [layer_of(model, name) for name in names]
+    return [node for node in found if node is not None]

@@ -1,0 +1,67 @@
+"""AUD001 unreadable-model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import ClassVar
+
+from auditor.findings import Finding, Severity
+from auditor.model import ModelGraph
+from auditor.rule import Rule, RuleContext, RuleOptions
+
+
+class UnreadableModel(Rule):
+    """## What it does
+    Reports files, or parts of files, that keras-audit could not read safely: not a Keras
+    model, truncated or corrupt, over a size/ratio/depth cap, or carrying content that a
+    static auditor must not follow (HDF5 soft/external links, external storage, virtual
+    datasets, unknown filters, shape bombs, unsafe archive member names). One sentence per
+    problem; the run goes on with the other files.
+
+    ## Why is this bad?
+    An audit that silently skips what it could not read reports a clean model that was
+    never checked. In a CI gate an unreadable model must fail loudly, and content that
+    points outside the file (a known Keras attack surface) must never be followed.
+
+    ## Example
+    ```python
+    open("model.keras", "wb").write(b"not a model")  # or an interrupted download
+    ```
+
+    Use instead:
+    ```python
+    model.save("model.keras")  # a complete file written by Keras
+    ```
+
+    ## Options
+    None. The caps themselves are `AuditConfig.limits`.
+
+    ## References
+    - KERAS_NOTES.md §8: CVE-2026-0897 (HDF5 shape bomb), CVE-2026-1669 (HDF5 external
+      storage), zip bombs and duplicate members
+    """
+
+    code: ClassVar[str] = "AUD001"
+    name: ClassVar[str] = "unreadable-model"
+    severity: ClassVar[Severity] = Severity.ERROR
+    judges_unreadable: ClassVar[bool] = True
+
+    class Options(RuleOptions):
+        """No options."""
+
+    def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
+        for issue in model.issues:
+            if issue.fatal:
+                message = f"Cannot audit this file: {issue.message}."
+                fix = "Check that the file is a complete model written by `model.save()`."
+            else:
+                message = f"Part of this file was not read: {issue.message}."
+                fix = "Re-save the model with `model.save()` from a trusted environment."
+            yield self.finding(
+                ctx,
+                message,
+                layer_path="",
+                config_key=issue.where or None,
+                fix=fix,
+                details={"kind": issue.kind.value, "where": issue.where, "fatal": issue.fatal},
+            )
