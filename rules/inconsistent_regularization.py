@@ -101,7 +101,11 @@ class InconsistentRegularization(Rule):
         odd_layers = [w.layer_path for w in odd]
         where = common_prefix(odd_layers)
         node = layer_of(model, where)
-        verdict = "are the only ones regularized" if odd_regularized else "lack a regularizer"
+        one = len(odd) == 1
+        if odd_regularized:
+            verdict = "is the only one regularized" if one else "are the only ones regularized"
+        else:
+            verdict = "lacks a regularizer" if one else "lack a regularizer"
         return self.finding(
             ctx,
             f"{len(penalized)} of {len(members)} trainable {label} are regularized and "

@@ -1,0 +1,208 @@
+"""Command line: `audit [check] PATH...`, `audit rules`, `audit rule CODE`, `audit schema`.
+
+The only module that prints or exits. Exit codes: 0 nothing at or above `--fail-on`; 1
+findings at or above it (AUD001 counts); 2 usage errors or no model file matched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn, TextIO
+
+from auditor import __version__
+
+__all__ = ["main"]
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+_SUBCOMMANDS = ("check", "rules", "rule", "schema")
+_FORMATS = ("text", "json")
+_FAIL_ON = ("error", "warning", "info", "never")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors in one line and exits 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _codes(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _check_parser(prog: str) -> _Parser:
+    parser = _Parser(
+        prog=prog,
+        description="Audit saved Keras models (.keras, .h5) for regularization and "
+        "weight-decay mistakes, without executing anything in them.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="model files or folders")
+    parser.add_argument("--format", choices=_FORMATS, default="text", help="output format")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
+    parser.add_argument("--select", type=_codes, action="extend", metavar="CODES",
+                        help="rules to run: codes, prefixes (REG) or slugs, comma-separated")
+    parser.add_argument("--ignore", type=_codes, action="extend", default=[], metavar="CODES",
+                        help="rules not to run")
+    parser.add_argument("--extend-select", type=_codes, action="extend", default=[],
+                        metavar="CODES", help="rules to add to the selection")
+    parser.add_argument("--fail-on", choices=_FAIL_ON, default="warning",
+                        help="lowest severity that makes the exit code 1 (default: warning)")
+    parser.add_argument("--exit-zero", action="store_true",
+                        help="exit 0 even when findings are reported")
+    parser.add_argument("--expect-pretrained", action="store_true",
+                        help="fine-tuning gate: weights at initialization are errors")
+    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="print fixes and config keys with each finding")
+    parser.add_argument("--debug", action="store_true", help="re-raise rule crashes")
+    parser.add_argument("--version", action="version", version=f"keras-audit {__version__}")
+    return parser
+
+
+def _use_color(choice: str, stream: TextIO) -> bool:
+    if choice != "auto":
+        return choice == "always"
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return stream.isatty()
+
+
+def _write(text: str, output: str | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _usage(f"cannot write the report. Received: --output {output!r} ({exc.strerror})")
+
+
+def _usage(message: str) -> NoReturn:
+    sys.stderr.write(f"audit: error: {message}\n")
+    raise SystemExit(EXIT_USAGE)
+
+
+def _check(argv: Sequence[str]) -> int:
+    from auditor.config import AuditConfig
+    from auditor.engine import discover, run
+    from auditor.errors import UsageError
+    from auditor.loaders.guard import disable_hdf5_plugins
+    from reports import RENDERERS, RenderOptions
+
+    args = _check_parser("audit").parse_args(argv)
+    for path in args.paths:
+        if not Path(path).exists() and not Path(path).is_symlink():
+            _usage(f"no such file or folder. Received: {path!r}")
+    files = discover(args.paths)
+    if not files:
+        _usage(f"no model file (*.keras, *.h5, *.hdf5) found in {', '.join(args.paths)}")
+    config = AuditConfig(
+        select=args.select or ["ALL"],
+        ignore=args.ignore,
+        extend_select=args.extend_select,
+        fail_on=args.fail_on,
+        expect_pretrained=args.expect_pretrained,
+    )
+    disable_hdf5_plugins()
+    try:
+        report = run(files, config, debug=args.debug)
+    except UsageError as exc:
+        _usage(str(exc))
+    stream = sys.stdout
+    options = RenderOptions(
+        color=args.output is None and args.format == "text" and _use_color(args.color, stream),
+        verbose=args.verbose,
+    )
+    text = RENDERERS[args.format](report, options=options)
+    if args.quiet and args.format == "text":
+        text = text.rstrip("\n").rsplit("\n", 1)[-1] + "\n"
+    _write(text, args.output)
+    return EXIT_CLEAN if args.exit_zero else report.exit_code(args.fail_on)
+
+
+def _rules(argv: Sequence[str]) -> int:
+    from auditor.registry import load_registry
+
+    parser = _Parser(prog="audit rules", description="List the rule catalog.")
+    parser.add_argument("--format", choices=_FORMATS, default="text")
+    args = parser.parse_args(argv)
+    registry = load_registry()
+    rows = [
+        {
+            "code": rule.code,
+            "name": rule.name,
+            "severity": rule.severity.value,
+            "mode": _mode(rule.requires),
+            "enabled": True,
+            "summary": rule.summary(),
+            "options": rule.option_defaults(),
+        }
+        for rule in registry.rules
+    ]
+    if args.format == "json":
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return EXIT_CLEAN
+    for row in rows:
+        sys.stdout.write(
+            f"{row['code']}  {row['name']:<30} {row['severity']:<8} {row['mode']:<6} "
+            f"{row['summary']}\n"
+        )
+    return EXIT_CLEAN
+
+
+def _mode(requires: frozenset[str]) -> str:
+    if "live" in requires:
+        return "live"
+    return "file+w" if "weights" in requires else "file"
+
+
+def _rule(argv: Sequence[str]) -> int:
+    from auditor.registry import load_registry
+
+    parser = _Parser(prog="audit rule", description="Print a rule's documentation.")
+    parser.add_argument("rule", metavar="CODE|SLUG")
+    args = parser.parse_args(argv)
+    try:
+        rule = load_registry().get(args.rule)
+    except ValueError as exc:
+        _usage(str(exc))
+    header = f"# {rule.code} {rule.name} ({rule.severity.value})\n\n"
+    sys.stdout.write(header + rule.docs() + "\n")
+    return EXIT_CLEAN
+
+
+def _schema(argv: Sequence[str]) -> int:
+    _Parser(prog="audit schema", description="Print the report's JSON schema.").parse_args(argv)
+    from reports.json import schema_text
+
+    sys.stdout.write(schema_text())
+    return EXIT_CLEAN
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `audit` and `keras-audit` console scripts."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args in (["--version"], ["-V"]):
+        sys.stdout.write(f"keras-audit {__version__}\n")
+        return EXIT_CLEAN
+    command = args[0] if args and args[0] in _SUBCOMMANDS else "check"
+    rest = args[1:] if args and args[0] in _SUBCOMMANDS else args
+    handlers = {"check": _check, "rules": _rules, "rule": _rule, "schema": _schema}
+    try:
+        return handlers[command](rest)
+    except KeyboardInterrupt:
+        sys.stderr.write("audit: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

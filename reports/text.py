@@ -1,0 +1,69 @@
+"""Text: findings grouped by model then severity, one line each, and a summary footer."""
+
+from __future__ import annotations
+
+from auditor.findings import Finding, ModelReport, Report, Severity
+from reports import RenderOptions
+
+__all__ = ["render"]
+
+_COLORS = {Severity.ERROR: "31", Severity.WARNING: "33", Severity.INFO: "36"}
+_ORDER = (Severity.ERROR, Severity.WARNING, Severity.INFO)
+
+
+def _paint(text: str, code: str, on: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if on else text
+
+
+def _line(finding: Finding, options: RenderOptions) -> list[str]:
+    loc = finding.location
+    where = loc.layer_path or "<model>"
+    if loc.weight and not loc.layer_path.endswith(loc.weight):
+        where = f"{where}:{loc.weight}"
+    tag = _paint(f"{finding.code} {finding.name}", _COLORS[finding.severity], options.color)
+    mark = " [suppressed]" if finding.suppressed else ""
+    lines = [f"  {where}: {tag}{mark} {finding.message}"]
+    if options.verbose and finding.fix:
+        lines.append(f"      fix: {finding.fix}")
+    if options.verbose and loc.config_key:
+        lines.append(f"      config: {loc.config_key}")
+    return lines
+
+
+def _model(model: ModelReport, options: RenderOptions) -> list[str]:
+    src = model.source
+    meta = ", ".join(
+        part
+        for part in (
+            src.format,
+            f"Keras {src.keras_version}" if src.keras_version else "",
+            f"{model.summary.parameters:,} parameters" if model.summary.parameters else "",
+        )
+        if part
+    )
+    lines = [_paint(f"{src.path}", "1", options.color) + (f" ({meta})" if meta else "")]
+    if not model.findings:
+        lines.append("  no findings")
+    for severity in _ORDER:
+        for finding in (f for f in model.findings if f.severity is severity):
+            lines.extend(_line(finding, options))
+    for error in model.errors:
+        lines.append(f"  rule {error.code} crashed: {error.message}")
+    return lines
+
+
+def render(report: Report, *, options: RenderOptions = RenderOptions()) -> str:
+    """Human-readable text. Colour only when `options.color`."""
+    lines: list[str] = []
+    for model in report.models:
+        lines.extend(_model(model, options))
+        lines.append("")
+    s = report.summary
+    suppressed = f", {s.suppressed} suppressed" if s.suppressed else ""
+    lines.append(
+        f"Found {s.findings} finding{'s' if s.findings != 1 else ''} "
+        f"({s.errors} error{'s' if s.errors != 1 else ''}, "
+        f"{s.warnings} warning{'s' if s.warnings != 1 else ''}, {s.infos} info{suppressed}) "
+        f"in {s.models} model{'s' if s.models != 1 else ''} in {s.duration_seconds:.2f} s"
+    )
+    return "\n".join(lines) + "\n"
