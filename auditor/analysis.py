@@ -201,16 +201,14 @@ def nearest_model(model: ModelGraph) -> dict[str, str]:
 
 def freezing_root(model: ModelGraph, layer_path: str) -> LayerNode | None:
     """The outermost layer or model on the way to `layer_path` that is declared frozen."""
-    node = model.root
-    if not node.declared_trainable:
-        return node
-    parts = layer_path.split("/") if layer_path else []
-    for depth in range(1, len(parts) + 1):
-        prefix = "/".join(parts[:depth])
-        child = next((c for c in node.children if c.path == prefix), None)
-        if child is None:
-            return None
-        if not child.declared_trainable:
-            return child
-        node = child
-    return None
+    chain: list[LayerNode] = []
+
+    def descend(node: LayerNode) -> bool:
+        chain.append(node)
+        if node.path == layer_path or any(descend(child) for child in node.children):
+            return True
+        chain.pop()
+        return False
+
+    descend(model.root)
+    return next((node for node in chain if not node.declared_trainable), None)

@@ -125,7 +125,10 @@ def build_tree(model: Config) -> DraftLayer:
             "so their regularizers cannot be read"
         )
     else:
-        _fill_container(root, class_name, layers, "config.layers", "layers")
+        # Keras 3 names a Sequential root's variables under the model's name
+        # (`sequential/dense/kernel`), a Functional root's without it (`dense/kernel`).
+        base = name if class_name == "Sequential" else ""
+        _fill_container(root, class_name, layers, "config.layers", "layers", base)
     return root
 
 
@@ -146,7 +149,12 @@ def _container_layers(class_name: str, config: Config, entry: Config) -> list[An
 
 
 def _fill_container(
-    parent: DraftLayer, class_name: str, entries: list[Any], key: str, group_prefix: str | None
+    parent: DraftLayer,
+    class_name: str,
+    entries: list[Any],
+    key: str,
+    group_prefix: str | None,
+    base: str,
 ) -> None:
     sequential = class_name == "Sequential"
     used: dict[str, int] = {}
@@ -167,7 +175,7 @@ def _fill_container(
             inbound: tuple[str, ...] = (previous,) if previous else ()
         else:
             inbound = tuple(dict.fromkeys(_inbound_names(entry.get("inbound_nodes"))))
-        child = _make_layer(parent, entry, f"{key}[{index}]", group, name, inbound)
+        child = _make_layer(parent, entry, f"{key}[{index}]", group, name, inbound, base)
         parent.children.append(child)
         previous = name
 
@@ -206,13 +214,14 @@ def _make_layer(
     group: str | None,
     name: str,
     inbound: tuple[str, ...],
+    base: str,
 ) -> DraftLayer:
     ref = class_ref(entry)
     assert ref is not None
     class_name, config, module, registered = ref
     declared = _trainable(config)
     layer = DraftLayer(
-        path=f"{parent.path}/{name}" if parent.path else name,
+        path=f"{base}/{name}" if base else name,
         name=name,
         class_name=class_name,
         config=config,
@@ -228,7 +237,7 @@ def _make_layer(
     if nested is not None:
         layer.is_model = True
         prefix = f"{group}/layers" if group is not None else None
-        _fill_container(layer, class_name, nested, f"{key}.config.layers", prefix)
+        _fill_container(layer, class_name, nested, f"{key}.config.layers", prefix, layer.path)
         return layer
     _fill_leaf(layer, class_name, config, f"{key}.config", None, module, registered)
     return layer

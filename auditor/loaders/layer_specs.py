@@ -42,6 +42,10 @@ def _has(key: str) -> Callable[[Config], bool]:
     return check
 
 
+def _adapted(config: Config) -> bool:
+    return config.get("mean") is None
+
+
 @dataclass(frozen=True, slots=True)
 class VarSpec:
     """One variable a layer class creates.
@@ -152,11 +156,10 @@ _OWN_VARS: dict[str, tuple[VarSpec, ...]] = {
     "ConvLSTMCell": _RECURRENT_CELL,
     # keras.applications.convnext's LayerScale: one trainable per-channel scale.
     "LayerScale": (VarSpec("gamma", Role.GAMMA, None, None),),
-    # Preprocessing statistics (EfficientNet): adapted, never trained.
-    "Normalization": (
-        VarSpec("mean", Role.OTHER, None, None, trainable=False),
-        VarSpec("variance", Role.OTHER, None, None, trainable=False),
-        VarSpec("count", Role.OTHER, None, None, trainable=False),
+    # Preprocessing statistics: variables only when adapted (no `mean` in the config).
+    "Normalization": tuple(
+        VarSpec(name, Role.OTHER, None, None, trainable=False, present=_adapted)
+        for name in ("mean", "variance", "count")
     ),
     "Attention": (
         VarSpec("scale", Role.OTHER, None, None, present=_has("use_scale")),

@@ -1,0 +1,169 @@
+"""The representation agrees with Keras's own view of the same model, in both formats."""
+
+from __future__ import annotations
+
+import json
+import pytest
+
+from auditor.loaders import open_model
+from tests.conftest import FORMATS
+
+# Architectures built with weights=None. The heaviest are marked: CI runs them all.
+LIGHT = ["MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large", "NASNetMobile",
+         "EfficientNetB0", "EfficientNetV2B0", "DenseNet121", "ResNet50", "ResNet50V2",
+         "InceptionV3", "Xception", "VGG16", "ConvNeXtTiny"]
+HEAVY = ["VGG19", "ResNet101", "ResNet152", "ResNet101V2", "ResNet152V2", "InceptionResNetV2",
+         "DenseNet169", "DenseNet201", "NASNetLarge", "EfficientNetB1", "EfficientNetB2",
+         "EfficientNetB3", "EfficientNetB4", "EfficientNetB5", "EfficientNetB6",
+         "EfficientNetB7", "EfficientNetV2B1", "EfficientNetV2B2", "EfficientNetV2B3",
+         "EfficientNetV2S", "EfficientNetV2M", "EfficientNetV2L", "ConvNeXtSmall",
+         "ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtXLarge"]
+
+
+def _reg_view(config):
+    if config is None:
+        return None
+    return tuple(round(float(config[k]), 12) for k in ("l1", "l2") if k in config)
+
+
+def keras_view(model):
+    """top-level layer name -> sorted (variable name, shape, regularizer, trainable)."""
+    view = {}
+    for layer in model.layers:
+        rows = []
+        for variable in layer.weights:
+            reg = variable.regularizer
+            config = json.loads(json.dumps(reg.get_config())) if reg is not None else None
+            rows.append((variable.name, tuple(variable.shape), _reg_view(config),
+                         variable.trainable))
+        view[layer.name] = sorted(rows, key=repr)
+    return view
+
+
+def ir_view(path):
+    """The same view from keras-audit's representation of a saved file."""
+    with open_model(path) as loaded:
+        graph = loaded.graph
+        assert graph.readable, graph.issues
+        assert graph.unclaimed == ()
+        view = {}
+        for layer in graph.root.children:
+            rows = []
+            for weight in layer.all_weights():
+                reg = weight.regularizer
+                rows.append((weight.name, weight.shape,
+                             _reg_view(reg.config) if reg else None, weight.trainable))
+            view[layer.name] = sorted(rows, key=repr)
+        return view
+
+
+def assert_agrees(model, paths):
+    expected = {k: v for k, v in keras_view(model).items() if v}
+    for fmt, path in paths.items():
+        got = {k: v for k, v in ir_view(path).items() if v}
+        assert set(got) == set(expected), (fmt, sorted(set(got) ^ set(expected))[:10])
+        for name, rows in expected.items():
+            assert len(got[name]) == len(rows), (fmt, name, got[name], rows)
+            for (g_name, g_shape, g_reg, g_tr), (name_, shape, reg, tr) in zip(
+                got[name], rows, strict=True
+            ):
+                assert (g_name, g_shape, g_tr) == (name_, shape, tr), (fmt, name)
+                if reg is None:
+                    assert g_reg is None, (fmt, name, g_reg)
+                else:
+                    assert g_reg == pytest.approx(reg, rel=1e-6), (fmt, name)
+
+
+@pytest.fixture(scope="module")
+def complex_model(keras, save_model):
+    L, R = keras.layers, keras.regularizers
+    inner = keras.Sequential([
+        keras.Input((8,)),
+        L.Dense(4, kernel_regularizer=R.L2(1e-4), name="inner_dense"),
+        L.BatchNormalization(gamma_regularizer=R.L1(1e-5), name="inner_bn"),
+    ], name="subseq")
+    frozen = keras.Sequential([keras.Input((4,)), L.Dense(4, kernel_regularizer="l2",
+                                                          name="frozen_dense")], name="frozen")
+    frozen.trainable = False
+    seq = keras.Input((6, 8), name="seq")
+    h = L.Bidirectional(L.LSTM(5, kernel_regularizer=R.L2(1e-3), return_sequences=True),
+                        name="bidi")(seq)
+    h = L.MultiHeadAttention(2, 3, kernel_regularizer="l2", bias_regularizer=R.L1(1e-4),
+                             name="mha")(h, h)
+    h = L.TimeDistributed(L.Dense(8, kernel_regularizer=R.L1L2(1e-5, 1e-4)), name="td")(h)
+    h = L.GRU(4, recurrent_regularizer=R.L2(1e-4), name="gru")(h)
+    h = L.SimpleRNN(4, name="srnn")(L.RepeatVector(2)(h))
+    h = L.Dense(8)(h)
+    h = keras.ops.add(h, h)
+    h = frozen(inner(h))
+    img = L.Input((8, 8, 3), name="img")
+    c = L.SeparableConv2D(4, 3, depthwise_regularizer=R.L1L2(1e-5, 1e-4), name="sep")(img)
+    c = L.DepthwiseConv2D(3, depthwise_regularizer="l2", name="dw")(c)
+    c = L.Conv2D(4, 3, use_bias=False, trainable=False, name="frozen_conv")(c)
+    c = L.Conv2DTranspose(2, 2, name="tconv")(c)
+    c = L.GroupNormalization(2, name="gn")(c)
+    c = L.PReLU(name="prelu")(c)
+    c = L.GlobalAveragePooling2D()(c)
+    tok = L.Input((5,), dtype="int32", name="tok")
+    e = L.Embedding(20, 8, embeddings_regularizer=R.L2(1e-5), name="emb")(tok)
+    e = L.LayerNormalization(center=False, name="ln")(e)
+    e = L.Conv1D(4, 2, name="c1d")(e)
+    e = L.GlobalAveragePooling1D()(e)
+    shared = L.Dense(3, name="shared")
+    out = L.Concatenate()([shared(h), shared(e), c])
+    out = L.Dense(3, activation="softmax", name="head")(out)
+    model = keras.Model([seq, img, tok], out, name="complex")
+    model.compile(optimizer=keras.optimizers.AdamW(weight_decay=0.01), loss="mse")
+    return model, save_model(model, "loading_complex")
+
+
+def test_complex_model_agrees_with_keras(complex_model):
+    model, paths = complex_model
+    assert_agrees(model, paths)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_roles_and_config_keys(complex_model, fmt):
+    _, paths = complex_model
+    with open_model(paths[fmt]) as loaded:
+        weights = {w.path: w for w in loaded.graph.weights()}
+        assert weights["dw/kernel"].role == "depthwise_kernel"
+        assert weights["bidi/forward_lstm/lstm_cell/recurrent_kernel"].role == "recurrent_kernel"
+        assert weights["subseq/inner_bn/moving_mean"].trainable is False
+        assert weights["frozen/frozen_dense/kernel"].trainable is False
+        assert weights["mha/query/kernel"].regularizer_key == "config.layers[2].config.kernel_regularizer"
+        optimizer = loaded.graph.optimizer
+        assert optimizer.class_name == "AdamW" and optimizer.weight_decay == pytest.approx(0.01)
+        assert optimizer.exclusions is None
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_sequential_and_nested_sequential(keras, save_model, fmt):
+    L, R = keras.layers, keras.regularizers
+    model = keras.Sequential([keras.Input((3,)), L.Dense(2, bias_regularizer=R.L2(1e-4)),
+                              keras.Sequential([L.Dense(2), L.BatchNormalization()])])
+    paths = save_model(model, f"nested_seq_{fmt}", formats=(fmt,))
+    assert_agrees(model, paths)
+
+
+def _application(keras, save_model, name):
+    builder = getattr(keras.applications, name)
+    model = builder(weights=None)
+    return model, save_model(model, f"app_{name}")
+
+
+@pytest.mark.parametrize("name", LIGHT)
+def test_application_weights_fully_mapped(keras, save_model, name):
+    model, paths = _application(keras, save_model, name)
+    assert_agrees(model, paths)
+    for path in paths.values():
+        path.unlink()
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("name", HEAVY)
+def test_heavy_application_weights_fully_mapped(keras, save_model, name):
+    model, paths = _application(keras, save_model, name)
+    assert_agrees(model, paths)
+    for path in paths.values():
+        path.unlink()
