@@ -143,8 +143,10 @@ def owner_of(model: ModelGraph, weight: WeightRef) -> LayerNode | None:
     key = weight.regularizer_key
     best: LayerNode | None = None
     for node in model.root.walk():
-        if key and key.startswith(f"{node.config_key}.config.") and (
-            best is None or len(node.config_key) > len(best.config_key)
+        if (
+            key
+            and key.startswith(f"{node.config_key}.config.")
+            and (best is None or len(node.config_key) > len(best.config_key))
         ):
             best = node
     return best or layer_of(model, weight.layer_path)

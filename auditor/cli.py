@@ -45,22 +45,48 @@ def _check_parser(prog: str) -> _Parser:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="model files or folders")
     parser.add_argument("--format", choices=_FORMATS, default="text", help="output format")
     parser.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
-    parser.add_argument("--select", type=_codes, action="extend", metavar="CODES",
-                        help="rules to run: codes, prefixes (REG) or slugs, comma-separated")
-    parser.add_argument("--ignore", type=_codes, action="extend", default=[], metavar="CODES",
-                        help="rules not to run")
-    parser.add_argument("--extend-select", type=_codes, action="extend", default=[],
-                        metavar="CODES", help="rules to add to the selection")
-    parser.add_argument("--fail-on", choices=_FAIL_ON, default="warning",
-                        help="lowest severity that makes the exit code 1 (default: warning)")
-    parser.add_argument("--exit-zero", action="store_true",
-                        help="exit 0 even when findings are reported")
-    parser.add_argument("--expect-pretrained", action="store_true",
-                        help="fine-tuning gate: weights at initialization are errors")
+    parser.add_argument(
+        "--select",
+        type=_codes,
+        action="extend",
+        metavar="CODES",
+        help="rules to run: codes, prefixes (REG) or slugs, comma-separated",
+    )
+    parser.add_argument(
+        "--ignore",
+        type=_codes,
+        action="extend",
+        default=[],
+        metavar="CODES",
+        help="rules not to run",
+    )
+    parser.add_argument(
+        "--extend-select",
+        type=_codes,
+        action="extend",
+        default=[],
+        metavar="CODES",
+        help="rules to add to the selection",
+    )
+    parser.add_argument(
+        "--fail-on",
+        choices=_FAIL_ON,
+        default="warning",
+        help="lowest severity that makes the exit code 1 (default: warning)",
+    )
+    parser.add_argument(
+        "--exit-zero", action="store_true", help="exit 0 even when findings are reported"
+    )
+    parser.add_argument(
+        "--expect-pretrained",
+        action="store_true",
+        help="fine-tuning gate: weights at initialization are errors",
+    )
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="print fixes and config keys with each finding")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="print fixes and config keys with each finding"
+    )
     parser.add_argument("--debug", action="store_true", help="re-raise rule crashes")
     parser.add_argument("--version", action="version", version=f"keras-audit {__version__}")
     return parser

@@ -245,8 +245,9 @@ def _summary(graph: ModelGraph, findings: list[Finding]) -> ModelSummary:
     weights = list(graph.weights())
     active = [f for f in findings if f.suppressed is None]
     return ModelSummary(
-        layers=sum(1 for node in graph.layers() if not (node.module or "").startswith(
-            "keras.src.ops")),
+        layers=sum(
+            1 for node in graph.layers() if not (node.module or "").startswith("keras.src.ops")
+        ),
         weights=len(weights),
         parameters=sum(w.size for w in weights),
         trainable_parameters=sum(w.size for w in weights if w.trainable),

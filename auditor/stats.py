@@ -98,6 +98,7 @@ def compute(tensor: TensorSource, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Ten
         zeros=zeros,
         nan=nan,
         inf=inf,
-        channel_norms=tuple(float(v) for v in np.sqrt(channel_sq)) if channel_sq is not None
+        channel_norms=tuple(float(v) for v in np.sqrt(channel_sq))
+        if channel_sq is not None
         else None,
     )

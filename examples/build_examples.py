@@ -13,8 +13,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-from keras import layers, regularizers  # noqa: E402
+import keras
+from keras import layers, regularizers
 
 OUT = Path(__file__).resolve().parent / "models"
 L2 = regularizers.L2(1e-4)
@@ -26,8 +26,9 @@ def depthwise_decay() -> keras.Model:
     x = layers.Conv2D(16, 3, strides=2, kernel_regularizer=L2, name="stem")(inputs)
     x = layers.DepthwiseConv2D(3, depthwise_regularizer=L2, name="dw1")(x)
     x = layers.Conv2D(32, 1, kernel_regularizer=L2, name="pw1")(x)
-    x = layers.SeparableConv2D(32, 3, depthwise_regularizer=L2, pointwise_regularizer=L2,
-                               name="sep2")(x)
+    x = layers.SeparableConv2D(
+        32, 3, depthwise_regularizer=L2, pointwise_regularizer=L2, name="sep2"
+    )(x)
     x = layers.GlobalAveragePooling2D()(x)
     outputs = layers.Dense(10, activation="softmax", kernel_regularizer=L2, name="head")(x)
     return keras.Model(inputs, outputs, name="depthwise_decay")
@@ -53,10 +54,12 @@ def bias_decay() -> keras.Model:
     return keras.Sequential(
         [
             keras.Input((20,)),
-            layers.Dense(32, activation="relu", kernel_regularizer=L2, bias_regularizer=L2,
-                         name="hidden"),
-            layers.Dense(3, activation="softmax", kernel_regularizer=L2, bias_regularizer=L2,
-                         name="head"),
+            layers.Dense(
+                32, activation="relu", kernel_regularizer=L2, bias_regularizer=L2, name="hidden"
+            ),
+            layers.Dense(
+                3, activation="softmax", kernel_regularizer=L2, bias_regularizer=L2, name="head"
+            ),
         ],
         name="bias_decay",
     )
@@ -65,9 +68,12 @@ def bias_decay() -> keras.Model:
 def nested_backbone_unregularized() -> keras.Model:
     """The post-hoc loop over model.layers: the head got L2, the nested backbone did not."""
     backbone = keras.Sequential(
-        [keras.Input((24,)), layers.Dense(32, activation="relu", name="block1"),
-         layers.Dense(32, activation="relu", name="block2"),
-         layers.Dense(16, activation="relu", name="block3")],
+        [
+            keras.Input((24,)),
+            layers.Dense(32, activation="relu", name="block1"),
+            layers.Dense(32, activation="relu", name="block2"),
+            layers.Dense(16, activation="relu", name="block3"),
+        ],
         name="backbone",
     )
     inputs = keras.Input((24,), name="features")
@@ -79,9 +85,11 @@ def nested_backbone_unregularized() -> keras.Model:
 def frozen_regularized_backbone() -> keras.Model:
     """Fine-tuning: the frozen backbone keeps L2 regularizers that do nothing in Keras 3."""
     backbone = keras.Sequential(
-        [keras.Input((12,)), layers.Dense(16, activation="relu", kernel_regularizer=L2,
-                                          name="frozen1"),
-         layers.Dense(16, activation="relu", kernel_regularizer=L2, name="frozen2")],
+        [
+            keras.Input((12,)),
+            layers.Dense(16, activation="relu", kernel_regularizer=L2, name="frozen1"),
+            layers.Dense(16, activation="relu", kernel_regularizer=L2, name="frozen2"),
+        ],
         name="backbone",
     )
     backbone.trainable = False
@@ -93,10 +101,12 @@ def frozen_regularized_backbone() -> keras.Model:
 def bare_l2_default() -> keras.Model:
     """`kernel_regularizer="l2"` everywhere: L2(0.01), compiled with categorical loss."""
     model = keras.Sequential(
-        [keras.Input((64,)),
-         layers.Dense(512, activation="relu", kernel_regularizer="l2", name="wide1"),
-         layers.Dense(512, activation="relu", kernel_regularizer="l2", name="wide2"),
-         layers.Dense(10, activation="softmax", kernel_regularizer="l2", name="head")],
+        [
+            keras.Input((64,)),
+            layers.Dense(512, activation="relu", kernel_regularizer="l2", name="wide1"),
+            layers.Dense(512, activation="relu", kernel_regularizer="l2", name="wide2"),
+            layers.Dense(10, activation="softmax", kernel_regularizer="l2", name="head"),
+        ],
         name="bare_l2",
     )
     model.compile(optimizer="adam", loss="categorical_crossentropy")
@@ -112,8 +122,9 @@ def adamw_without_exclusions() -> keras.Model:
     x = layers.GlobalAveragePooling2D()(x)
     outputs = layers.Dense(3, activation="softmax", name="head")(x)
     model = keras.Model(inputs, outputs, name="adamw_all")
-    model.compile(optimizer=keras.optimizers.AdamW(weight_decay=0.004),
-                  loss="categorical_crossentropy")
+    model.compile(
+        optimizer=keras.optimizers.AdamW(weight_decay=0.004), loss="categorical_crossentropy"
+    )
     return model
 
 
@@ -126,8 +137,9 @@ def clean() -> keras.Model:
     x = layers.GlobalAveragePooling2D()(x)
     outputs = layers.Dense(3, activation="softmax", kernel_regularizer=L2, name="head")(x)
     model = keras.Model(inputs, outputs, name="clean")
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                  loss="categorical_crossentropy")
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="categorical_crossentropy"
+    )
     return model
 
 

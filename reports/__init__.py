@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from auditor.findings import Report
 
-__all__ = ["RENDERERS", "RenderOptions", "Renderer"]
+__all__ = ["DEFAULT_OPTIONS", "RENDERERS", "RenderOptions", "Renderer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,15 +28,16 @@ class RenderOptions:
 
 
 Renderer = Callable[..., str]
+DEFAULT_OPTIONS = RenderOptions()
 
 
-def _text(report: Report, *, options: RenderOptions = RenderOptions()) -> str:
+def _text(report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
     from reports.text import render
 
     return render(report, options=options)
 
 
-def _json(report: Report, *, options: RenderOptions = RenderOptions()) -> str:
+def _json(report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
     from reports.json import render
 
     return render(report, options=options)

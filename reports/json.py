@@ -6,12 +6,12 @@ import json
 from typing import Any
 
 from auditor.findings import Report
-from reports import RenderOptions
+from reports import DEFAULT_OPTIONS, RenderOptions
 
 __all__ = ["render", "schema"]
 
 
-def render(report: Report, *, options: RenderOptions = RenderOptions()) -> str:
+def render(report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
     """The report as indented JSON with a trailing newline."""
     return report.to_json(indent=2) + "\n"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from auditor.findings import Finding, ModelReport, Report, Severity
-from reports import RenderOptions
+from reports import DEFAULT_OPTIONS, RenderOptions
 
 __all__ = ["render"]
 
@@ -52,7 +52,7 @@ def _model(model: ModelReport, options: RenderOptions) -> list[str]:
     return lines
 
 
-def render(report: Report, *, options: RenderOptions = RenderOptions()) -> str:
+def render(report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
     """Human-readable text. Colour only when `options.color`."""
     lines: list[str] = []
     for model in report.models:

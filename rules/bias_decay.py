@@ -62,7 +62,8 @@ class BiasDecay(Rule):
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
         decayed = [
-            w for w in model.weights()
+            w
+            for w in model.weights()
             if w.role is Role.BIAS and is_decayed_by_optimizer(w, model.optimizer)
         ]
         if not decayed:
@@ -74,7 +75,7 @@ class BiasDecay(Rule):
             layer_path="",
             layer_class=model.root.class_name,
             config_key="compile_config.optimizer.config.weight_decay",
-            fix='Before the first `fit()`, call `optimizer.exclude_from_weight_decay('
+            fix="Before the first `fit()`, call `optimizer.exclude_from_weight_decay("
             'var_names=["bias"])`.',
             details={"weights": [w.path for w in decayed]},
         )

@@ -69,13 +69,17 @@ class DepthwiseDecay(Rule):
                     weight=weight,
                     fix="Set `depthwise_regularizer=None`; keep the penalty on the pointwise "
                     "(1x1) kernels.",
-                    details={"regularizer": spelled, "l1": weight.regularizer.l1,
-                             "l2": weight.regularizer.l2},
+                    details={
+                        "regularizer": spelled,
+                        "l1": weight.regularizer.l1,
+                        "l2": weight.regularizer.l2,
+                    },
                 )
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
         decayed = [
-            w for w in model.weights()
+            w
+            for w in model.weights()
             if w.role is Role.DEPTHWISE_KERNEL and is_decayed_by_optimizer(w, model.optimizer)
         ]
         if not decayed:

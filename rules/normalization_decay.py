@@ -63,9 +63,7 @@ class NormalizationDecay(Rule):
     def check_layer(
         self, layer: LayerNode, model: ModelGraph, ctx: RuleContext
     ) -> Iterator[Finding]:
-        decayed = [
-            w for w in layer.weights if w.role in _AFFINE and w.trainable and w.penalized
-        ]
+        decayed = [w for w in layer.weights if w.role in _AFFINE and w.trainable and w.penalized]
         if not decayed:
             return
         received = ", ".join(
@@ -84,7 +82,9 @@ class NormalizationDecay(Rule):
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
         decayed = [
-            w for node in model.layers() if node.class_name in NORMALIZATION_CLASSES
+            w
+            for node in model.layers()
+            if node.class_name in NORMALIZATION_CLASSES
             for w in node.weights
             if w.role in _AFFINE and is_decayed_by_optimizer(w, model.optimizer)
         ]
@@ -98,7 +98,7 @@ class NormalizationDecay(Rule):
             layer_path="",
             layer_class=model.root.class_name,
             config_key="compile_config.optimizer.config.weight_decay",
-            fix='Before the first `fit()`, call `optimizer.exclude_from_weight_decay('
+            fix="Before the first `fit()`, call `optimizer.exclude_from_weight_decay("
             'var_names=["gamma", "beta"])`.',
             details={"weights": [w.path for w in decayed]},
         )

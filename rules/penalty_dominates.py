@@ -13,8 +13,12 @@ from auditor.findings import Finding, Severity
 from auditor.model import LayerNode, ModelGraph
 from auditor.rule import Rule, RuleContext, RuleOptions
 
-_CATEGORICAL = ("categorical_crossentropy", "sparse_categorical_crossentropy",
-                "categoricalcrossentropy", "sparsecategoricalcrossentropy")
+_CATEGORICAL = (
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "categoricalcrossentropy",
+    "sparsecategoricalcrossentropy",
+)
 _BINARY = ("binary_crossentropy", "binarycrossentropy")
 
 

@@ -17,8 +17,19 @@ from auditor.rule import Rule, RuleContext, RuleOptions
 _HOMOGENEOUS = frozenset({None, "linear", "relu"})
 # Layers that pass a rescaling of their input through unchanged (linear or shape-only).
 _PASS_THROUGH_PREFIXES = (
-    "ZeroPadding", "Cropping", "Reshape", "Flatten", "Permute", "Dropout", "SpatialDropout",
-    "GaussianDropout", "MaxPool", "AveragePool", "UpSampling", "Identity", "ReLU",
+    "ZeroPadding",
+    "Cropping",
+    "Reshape",
+    "Flatten",
+    "Permute",
+    "Dropout",
+    "SpatialDropout",
+    "GaussianDropout",
+    "MaxPool",
+    "AveragePool",
+    "UpSampling",
+    "Identity",
+    "ReLU",
 )
 
 
@@ -77,9 +88,7 @@ class ScaleInvariantDecay(Rule):
             for source in child.inbound:
                 consumers.setdefault(source, []).append(child)
         for layer in container.children:
-            kernel = next(
-                (w for w in layer.weights if w.role is Role.KERNEL and w.trainable), None
-            )
+            kernel = next((w for w in layer.weights if w.role is Role.KERNEL and w.trainable), None)
             if kernel is None or kernel.regularizer is None or kernel.regularizer.l2 <= 0:
                 continue
             if layer.config.get("activation") not in _HOMOGENEOUS:
@@ -102,9 +111,7 @@ class ScaleInvariantDecay(Rule):
             )
 
 
-def _normalizers(
-    start: str, consumers: dict[str, list[LayerNode]], hops: int
-) -> list[LayerNode]:
+def _normalizers(start: str, consumers: dict[str, list[LayerNode]], hops: int) -> list[LayerNode]:
     """The normalization layers reached from `start`, when every path reaches one."""
     found: list[LayerNode] = []
     frontier = [(start, 0)]

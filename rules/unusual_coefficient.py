@@ -78,15 +78,17 @@ class UnusualCoefficient(Rule):
             setting = key.rsplit(".", 1)[-1]
             yield self.finding(
                 ctx,
-                f"`{owner.display_path}` {setting}: {message} Received: "
-                f"{setting}={reg.describe()}",
+                f"`{owner.display_path}` {setting}: {message} Received: {setting}={reg.describe()}",
                 layer=owner,
                 weight=weight if len(weights) == 1 else None,
                 config_key=key,
                 fix=fix,
                 severity=severity,
-                details={"l1": _json(reg.l1), "l2": _json(reg.l2),
-                         "weights": [w.path for w in weights]},
+                details={
+                    "l1": _json(reg.l1),
+                    "l2": _json(reg.l2),
+                    "weights": [w.path for w in weights],
+                },
             )
 
     def _judge(
@@ -97,28 +99,41 @@ class UnusualCoefficient(Rule):
         opts = ctx.options
         coefficients = [c for c in (reg.l1, reg.l2) if c != 0.0]
         if any(not math.isfinite(c) or c < 0 for c in coefficients):
-            return ("the coefficient is not a finite non-negative number.",
-                    "Use a finite coefficient such as 1e-4.", None)
+            return (
+                "the coefficient is not a finite non-negative number.",
+                "Use a finite coefficient such as 1e-4.",
+                None,
+            )
         if reg.is_inert:
-            return ("the regularizer is inert: every coefficient is 0, so it penalizes "
-                    "nothing (the string 'l1l2' gives L1L2(0, 0)).",
-                    "Give it a coefficient, e.g. `keras.regularizers.L2(1e-4)`, or remove it.",
-                    None)
+            return (
+                "the regularizer is inert: every coefficient is 0, so it penalizes "
+                "nothing (the string 'l1l2' gives L1L2(0, 0)).",
+                "Give it a coefficient, e.g. `keras.regularizers.L2(1e-4)`, or remove it.",
+                None,
+            )
         if any(math.isclose(c, _KERAS_DEFAULT, rel_tol=1e-6) for c in coefficients):
-            return ("0.01 is the default of the bare string 'l2'/'l1' (and of L2()/L1()), "
-                    "10-1000x the usual 1e-5 to 1e-4.",
-                    "Pass an explicit coefficient, e.g. `keras.regularizers.L2(1e-4)`.", None)
+            return (
+                "0.01 is the default of the bare string 'l2'/'l1' (and of L2()/L1()), "
+                "10-1000x the usual 1e-5 to 1e-4.",
+                "Pass an explicit coefficient, e.g. `keras.regularizers.L2(1e-4)`.",
+                None,
+            )
         outside = [c for c in coefficients if not opts.min <= c < opts.max]
         if outside:
-            return (f"the coefficient {fmt(outside[0])} is outside the usual range "
-                    f"[{fmt(opts.min)}, {fmt(opts.max)}).",
-                    "Use a coefficient in the usual range (1e-5 to 1e-3 for L2), or widen "
-                    "`min`/`max` for this rule.", None)
+            return (
+                f"the coefficient {fmt(outside[0])} is outside the usual range "
+                f"[{fmt(opts.min)}, {fmt(opts.max)}).",
+                "Use a coefficient in the usual range (1e-5 to 1e-3 for L2), or widen "
+                "`min`/`max` for this rule.",
+                None,
+            )
         if opts.l1_on_kernels and role is Role.KERNEL and reg.l1 > 0 and reg.l2 == 0:
-            return ("L1 on a dense/conv kernel drives weights to exactly zero (a sparsity "
-                    "prior); L2 was likely meant.",
-                    "Use `keras.regularizers.L2(...)` unless sparsity is the goal.",
-                    Severity.INFO)
+            return (
+                "L1 on a dense/conv kernel drives weights to exactly zero (a sparsity "
+                "prior); L2 was likely meant.",
+                "Use `keras.regularizers.L2(...)` unless sparsity is the goal.",
+                Severity.INFO,
+            )
         return None
 
 

@@ -3,21 +3,57 @@
 from __future__ import annotations
 
 import json
+
 import pytest
 
 from auditor.loaders import open_model
 from tests.conftest import FORMATS
 
 # Architectures built with weights=None. The heaviest are marked: CI runs them all.
-LIGHT = ["MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large", "NASNetMobile",
-         "EfficientNetB0", "EfficientNetV2B0", "DenseNet121", "ResNet50", "ResNet50V2",
-         "InceptionV3", "Xception", "VGG16", "ConvNeXtTiny"]
-HEAVY = ["VGG19", "ResNet101", "ResNet152", "ResNet101V2", "ResNet152V2", "InceptionResNetV2",
-         "DenseNet169", "DenseNet201", "NASNetLarge", "EfficientNetB1", "EfficientNetB2",
-         "EfficientNetB3", "EfficientNetB4", "EfficientNetB5", "EfficientNetB6",
-         "EfficientNetB7", "EfficientNetV2B1", "EfficientNetV2B2", "EfficientNetV2B3",
-         "EfficientNetV2S", "EfficientNetV2M", "EfficientNetV2L", "ConvNeXtSmall",
-         "ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtXLarge"]
+LIGHT = [
+    "MobileNet",
+    "MobileNetV2",
+    "MobileNetV3Small",
+    "MobileNetV3Large",
+    "NASNetMobile",
+    "EfficientNetB0",
+    "EfficientNetV2B0",
+    "DenseNet121",
+    "ResNet50",
+    "ResNet50V2",
+    "InceptionV3",
+    "Xception",
+    "VGG16",
+    "ConvNeXtTiny",
+]
+HEAVY = [
+    "VGG19",
+    "ResNet101",
+    "ResNet152",
+    "ResNet101V2",
+    "ResNet152V2",
+    "InceptionResNetV2",
+    "DenseNet169",
+    "DenseNet201",
+    "NASNetLarge",
+    "EfficientNetB1",
+    "EfficientNetB2",
+    "EfficientNetB3",
+    "EfficientNetB4",
+    "EfficientNetB5",
+    "EfficientNetB6",
+    "EfficientNetB7",
+    "EfficientNetV2B1",
+    "EfficientNetV2B2",
+    "EfficientNetV2B3",
+    "EfficientNetV2S",
+    "EfficientNetV2M",
+    "EfficientNetV2L",
+    "ConvNeXtSmall",
+    "ConvNeXtBase",
+    "ConvNeXtLarge",
+    "ConvNeXtXLarge",
+]
 
 
 def _reg_view(config):
@@ -34,8 +70,9 @@ def keras_view(model):
         for variable in layer.weights:
             reg = variable.regularizer
             config = json.loads(json.dumps(reg.get_config())) if reg is not None else None
-            rows.append((variable.name, tuple(variable.shape), _reg_view(config),
-                         variable.trainable))
+            rows.append(
+                (variable.name, tuple(variable.shape), _reg_view(config), variable.trainable)
+            )
         view[layer.name] = sorted(rows, key=repr)
     return view
 
@@ -51,8 +88,14 @@ def ir_view(path):
             rows = []
             for weight in layer.all_weights():
                 reg = weight.regularizer
-                rows.append((weight.name, weight.shape,
-                             _reg_view(reg.config) if reg else None, weight.trainable))
+                rows.append(
+                    (
+                        weight.name,
+                        weight.shape,
+                        _reg_view(reg.config) if reg else None,
+                        weight.trainable,
+                    )
+                )
             view[layer.name] = sorted(rows, key=repr)
         return view
 
@@ -77,19 +120,25 @@ def assert_agrees(model, paths):
 @pytest.fixture(scope="module")
 def complex_model(keras, save_model):
     L, R = keras.layers, keras.regularizers
-    inner = keras.Sequential([
-        keras.Input((8,)),
-        L.Dense(4, kernel_regularizer=R.L2(1e-4), name="inner_dense"),
-        L.BatchNormalization(gamma_regularizer=R.L1(1e-5), name="inner_bn"),
-    ], name="subseq")
-    frozen = keras.Sequential([keras.Input((4,)), L.Dense(4, kernel_regularizer="l2",
-                                                          name="frozen_dense")], name="frozen")
+    inner = keras.Sequential(
+        [
+            keras.Input((8,)),
+            L.Dense(4, kernel_regularizer=R.L2(1e-4), name="inner_dense"),
+            L.BatchNormalization(gamma_regularizer=R.L1(1e-5), name="inner_bn"),
+        ],
+        name="subseq",
+    )
+    frozen = keras.Sequential(
+        [keras.Input((4,)), L.Dense(4, kernel_regularizer="l2", name="frozen_dense")], name="frozen"
+    )
     frozen.trainable = False
     seq = keras.Input((6, 8), name="seq")
-    h = L.Bidirectional(L.LSTM(5, kernel_regularizer=R.L2(1e-3), return_sequences=True),
-                        name="bidi")(seq)
-    h = L.MultiHeadAttention(2, 3, kernel_regularizer="l2", bias_regularizer=R.L1(1e-4),
-                             name="mha")(h, h)
+    h = L.Bidirectional(
+        L.LSTM(5, kernel_regularizer=R.L2(1e-3), return_sequences=True), name="bidi"
+    )(seq)
+    h = L.MultiHeadAttention(
+        2, 3, kernel_regularizer="l2", bias_regularizer=R.L1(1e-4), name="mha"
+    )(h, h)
     h = L.TimeDistributed(L.Dense(8, kernel_regularizer=R.L1L2(1e-5, 1e-4)), name="td")(h)
     h = L.GRU(4, recurrent_regularizer=R.L2(1e-4), name="gru")(h)
     h = L.SimpleRNN(4, name="srnn")(L.RepeatVector(2)(h))
@@ -131,7 +180,10 @@ def test_roles_and_config_keys(complex_model, fmt):
         assert weights["bidi/forward_lstm/lstm_cell/recurrent_kernel"].role == "recurrent_kernel"
         assert weights["subseq/inner_bn/moving_mean"].trainable is False
         assert weights["frozen/frozen_dense/kernel"].trainable is False
-        assert weights["mha/query/kernel"].regularizer_key == "config.layers[2].config.kernel_regularizer"
+        assert (
+            weights["mha/query/kernel"].regularizer_key
+            == "config.layers[2].config.kernel_regularizer"
+        )
         optimizer = loaded.graph.optimizer
         assert optimizer.class_name == "AdamW" and optimizer.weight_decay == pytest.approx(0.01)
         assert optimizer.exclusions is None
@@ -140,8 +192,13 @@ def test_roles_and_config_keys(complex_model, fmt):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_sequential_and_nested_sequential(keras, save_model, fmt):
     L, R = keras.layers, keras.regularizers
-    model = keras.Sequential([keras.Input((3,)), L.Dense(2, bias_regularizer=R.L2(1e-4)),
-                              keras.Sequential([L.Dense(2), L.BatchNormalization()])])
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            L.Dense(2, bias_regularizer=R.L2(1e-4)),
+            keras.Sequential([L.Dense(2), L.BatchNormalization()]),
+        ]
+    )
     paths = save_model(model, f"nested_seq_{fmt}", formats=(fmt,))
     assert_agrees(model, paths)
 

@@ -66,8 +66,9 @@ def _open(path: Path, source: SourceInfo, limits: Limits) -> LoadedModel:
     except OSError as exc:
         raise ModelLoadError(f"cannot stat the file ({exc.strerror or exc})") from None
     if path.is_dir():
-        raise ModelLoadError("is a directory, not a model file (unzipped .keras folders are not "
-                             "supported)")
+        raise ModelLoadError(
+            "is a directory, not a model file (unzipped .keras folders are not supported)"
+        )
     if stat.st_size > limits.max_file_bytes:
         raise ModelLoadError(
             f"file is {stat.st_size:,} bytes, over the {limits.max_file_bytes:,}-byte cap",

@@ -193,9 +193,12 @@ def _inbound_names(nodes: Any) -> Iterator[str]:
     while stack:
         item = stack.pop()
         if isinstance(item, Mapping):
-            history = item.get("config", {}).get("keras_history") if item.get(
-                "class_name"
-            ) == "__keras_tensor__" and isinstance(item.get("config"), Mapping) else None
+            history = (
+                item.get("config", {}).get("keras_history")
+                if item.get("class_name") == "__keras_tensor__"
+                and isinstance(item.get("config"), Mapping)
+                else None
+            )
             if isinstance(history, list) and history and isinstance(history[0], str):
                 yield history[0]
             else:
@@ -299,8 +302,10 @@ def _opaque_reason(
         module is not None and not module.startswith("keras")
     )
     if custom:
-        return f"custom layer {registered or class_name} (module {module!r}): its weights " \
+        return (
+            f"custom layer {registered or class_name} (module {module!r}): its weights "
             "and regularizers are not described by a known Keras class"
+        )
     if unknown_vars:
         return f"layer class {class_name!r} is not known to keras-audit"
     return f"the sub-layers of {class_name!r} cannot be told from its config"

@@ -112,7 +112,9 @@ def parse_json(data: bytes, what: str, limits: Limits) -> Any:
         text = data.decode("utf-8")
         value = json.loads(text)
     except RecursionError:
-        raise ModelLoadError(f"{what} is nested too deeply to parse", IssueKind.OVER_LIMIT) from None
+        raise ModelLoadError(
+            f"{what} is nested too deeply to parse", IssueKind.OVER_LIMIT
+        ) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise ModelLoadError(f"{what} is not valid JSON ({_first_line(exc)})") from None
     depth = _json_depth(value)
@@ -292,7 +294,9 @@ class SafeZip:
         try:
             return self._zip.read(name)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, zipfile.LargeZipFile) as exc:
-            raise ModelLoadError(f"archive member {name!r} is corrupt ({_first_line(exc)})") from None
+            raise ModelLoadError(
+                f"archive member {name!r} is corrupt ({_first_line(exc)})"
+            ) from None
 
     def open_view(self, name: str) -> BinaryIO:
         """A seekable file object over a member: a zero-copy window for STORED members,
@@ -389,7 +393,8 @@ def scan_h5(f: h5py.File, limits: Limits) -> H5Scan:
         except (OSError, RuntimeError, ValueError, KeyError) as exc:
             issues.append(
                 LoadIssue(
-                    IssueKind.UNREADABLE, f"HDF5 object {name!r} is corrupt ({_first_line(exc)})",
+                    IssueKind.UNREADABLE,
+                    f"HDF5 object {name!r} is corrupt ({_first_line(exc)})",
                     where=name,
                 )
             )
@@ -418,9 +423,9 @@ def _dataset_problem(ds: h5py.Dataset, limits: Limits) -> tuple[IssueKind, str] 
             return IssueKind.EXTERNAL_REFERENCE, "virtual dataset mapping other files (not read)"
         dtype = ds.dtype
         bfloat16 = _attr_text(ds, "dtype") == "bfloat16"
-        if dtype.kind not in "fiub" or dtype.itemsize > 8 or dtype.fields is not None:
-            if not (bfloat16 and dtype.itemsize == 2):
-                return IssueKind.UNSUPPORTED_DATA, f"unsupported dtype {dtype}"
+        plain = dtype.kind in "fiub" and dtype.itemsize <= 8 and dtype.fields is None
+        if not plain and not (bfloat16 and dtype.itemsize == 2):
+            return IssueKind.UNSUPPORTED_DATA, f"unsupported dtype {dtype}"
         if h5py.check_dtype(vlen=dtype) is not None or h5py.check_dtype(ref=dtype) is not None:
             return IssueKind.UNSUPPORTED_DATA, f"unsupported dtype {dtype}"
         plist = ds.id.get_create_plist()

@@ -17,7 +17,7 @@ import h5py
 from auditor.errors import ModelLoadError
 from auditor.loaders.compile import parse_compile
 from auditor.loaders.config_tree import DraftLayer, build_tree
-from auditor.loaders.guard import MiB, H5Scan, H5Tensor, Limits, SafeZip, parse_json, scan_h5
+from auditor.loaders.guard import H5Scan, Limits, MiB, SafeZip, parse_json, scan_h5
 from auditor.loaders.loaded import LoadedModel, attach, discover_opaque
 from auditor.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
 
@@ -85,9 +85,7 @@ def _load(archive: SafeZip, stack: ExitStack, source: SourceInfo, limits: Limits
             )
         )
     elif any(True for _ in root.walk() if _.weights):
-        issues.append(
-            LoadIssue(IssueKind.UNREADABLE, "archive has no weights member", where="")
-        )
+        issues.append(LoadIssue(IssueKind.UNREADABLE, "archive has no weights member", where=""))
     graph = ModelGraph(
         root=root.freeze(),
         source=source,
@@ -117,9 +115,7 @@ def _attach_all(root: DraftLayer, scan: H5Scan) -> list[str]:
             attach(weight, key, scan)
             claimed.add(key)
     return sorted(
-        path
-        for path in scan.datasets
-        if path not in claimed and not path.startswith("optimizer/")
+        path for path in scan.datasets if path not in claimed and not path.startswith("optimizer/")
     )
 
 

@@ -96,7 +96,10 @@ def _kernel(reg: str = "kernel_regularizer", init: str = "kernel_initializer") -
     return VarSpec("kernel", Role.KERNEL, reg, init)
 
 
-def _bias(present: Callable[[Config], bool] = _flag("use_bias")) -> VarSpec:
+_USE_BIAS = _flag("use_bias")
+
+
+def _bias(present: Callable[[Config], bool] = _USE_BIAS) -> VarSpec:
     return VarSpec("bias", Role.BIAS, "bias_regularizer", "bias_initializer", present=present)
 
 
@@ -112,10 +115,12 @@ _DEPTHWISE = (
     _bias(),
 )
 _SEPARABLE = (
-    VarSpec("depthwise_kernel", Role.DEPTHWISE_KERNEL, "depthwise_regularizer",
-            "depthwise_initializer"),
-    VarSpec("pointwise_kernel", Role.POINTWISE_KERNEL, "pointwise_regularizer",
-            "pointwise_initializer"),
+    VarSpec(
+        "depthwise_kernel", Role.DEPTHWISE_KERNEL, "depthwise_regularizer", "depthwise_initializer"
+    ),
+    VarSpec(
+        "pointwise_kernel", Role.POINTWISE_KERNEL, "pointwise_regularizer", "pointwise_initializer"
+    ),
     _bias(),
 )
 _NORM_AFFINE = (
@@ -125,21 +130,28 @@ _NORM_AFFINE = (
 _BATCH_NORM = (
     *_NORM_AFFINE,
     VarSpec("moving_mean", Role.MOVING_MEAN, None, "moving_mean_initializer", trainable=False),
-    VarSpec("moving_variance", Role.MOVING_VARIANCE, None, "moving_variance_initializer",
-            trainable=False),
+    VarSpec(
+        "moving_variance",
+        Role.MOVING_VARIANCE,
+        None,
+        "moving_variance_initializer",
+        trainable=False,
+    ),
 )
 _RECURRENT_CELL = (
     _kernel(),
-    VarSpec("recurrent_kernel", Role.RECURRENT_KERNEL, "recurrent_regularizer",
-            "recurrent_initializer"),
+    VarSpec(
+        "recurrent_kernel", Role.RECURRENT_KERNEL, "recurrent_regularizer", "recurrent_initializer"
+    ),
     _bias(),
 )
 
 _OWN_VARS: dict[str, tuple[VarSpec, ...]] = {
     "Dense": _DENSE,
     "EinsumDense": (_kernel(), _bias(present=_has("bias_axes"))),
-    "Embedding": (VarSpec("embeddings", Role.EMBEDDINGS, "embeddings_regularizer",
-                          "embeddings_initializer"),),
+    "Embedding": (
+        VarSpec("embeddings", Role.EMBEDDINGS, "embeddings_regularizer", "embeddings_initializer"),
+    ),
     "BatchNormalization": _BATCH_NORM,
     "SyncBatchNormalization": _BATCH_NORM,
     "LayerNormalization": _NORM_AFFINE,
@@ -155,7 +167,7 @@ _OWN_VARS: dict[str, tuple[VarSpec, ...]] = {
     "SimpleRNNCell": _RECURRENT_CELL,
     "ConvLSTMCell": _RECURRENT_CELL,
     # keras.applications.convnext's LayerScale: one trainable per-channel scale.
-    "LayerScale": (VarSpec("gamma", Role.GAMMA, None, None),),
+    "LayerScale": (VarSpec("variable", Role.GAMMA, None, None),),  # add_weight(name=None)
     # Preprocessing statistics: variables only when adapted (no `mean` in the config).
     "Normalization": tuple(
         VarSpec(name, Role.OTHER, None, None, trainable=False, present=_adapted)
@@ -163,8 +175,13 @@ _OWN_VARS: dict[str, tuple[VarSpec, ...]] = {
     ),
     "Attention": (
         VarSpec("scale", Role.OTHER, None, None, present=_has("use_scale")),
-        VarSpec("concat_score_weight", Role.OTHER, None, None,
-                present=lambda c: c.get("score_mode") == "concat"),
+        VarSpec(
+            "concat_score_weight",
+            Role.OTHER,
+            None,
+            None,
+            present=lambda c: c.get("score_mode") == "concat",
+        ),
     ),
     "AdditiveAttention": (VarSpec("scale", Role.OTHER, None, None, present=_flag("use_scale")),),
 }
@@ -176,15 +193,58 @@ for _dims in ("1D", "2D", "3D"):
 
 # Layers known to own no variables, so that they are never reported as opaque.
 _WEIGHTLESS_PREFIXES = (
-    "Input", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Dropout", "SpatialDropout",
-    "GaussianDropout", "GaussianNoise", "AlphaDropout", "Flatten", "Reshape", "Permute",
-    "RepeatVector", "Cropping", "ZeroPadding", "UpSampling", "MaxPool", "AveragePool",
-    "GlobalMaxPool", "GlobalAveragePool", "Add", "Subtract", "Multiply", "Average", "Maximum",
-    "Minimum", "Concatenate", "Dot", "Lambda", "Masking", "Rescaling", "Resizing",
-    "CenterCrop", "Identity", "UnitNormalization", "ActivityRegularization", "TFOpLambda",
-    "SlicingOpLambda", "Random", "Discretization", "HashedCrossing", "Hashing",
-    "CategoryEncoding", "AutoContrast", "Solarization", "MaxNumBoundingBoxes", "Equalization",
-    "Pipeline", "TorchModuleWrapper", "Softmax",
+    "Input",
+    "Activation",
+    "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "Softmax",
+    "Dropout",
+    "SpatialDropout",
+    "GaussianDropout",
+    "GaussianNoise",
+    "AlphaDropout",
+    "Flatten",
+    "Reshape",
+    "Permute",
+    "RepeatVector",
+    "Cropping",
+    "ZeroPadding",
+    "UpSampling",
+    "MaxPool",
+    "AveragePool",
+    "GlobalMaxPool",
+    "GlobalAveragePool",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Concatenate",
+    "Dot",
+    "Lambda",
+    "Masking",
+    "Rescaling",
+    "Resizing",
+    "CenterCrop",
+    "Identity",
+    "UnitNormalization",
+    "ActivityRegularization",
+    "TFOpLambda",
+    "SlicingOpLambda",
+    "Random",
+    "Discretization",
+    "HashedCrossing",
+    "Hashing",
+    "CategoryEncoding",
+    "AutoContrast",
+    "Solarization",
+    "MaxNumBoundingBoxes",
+    "Equalization",
+    "Pipeline",
+    "TorchModuleWrapper",
+    "Softmax",
 )
 
 _RNN_CELLS = {

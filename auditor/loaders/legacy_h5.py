@@ -61,9 +61,11 @@ def _load(f: h5py.File, stack: ExitStack, source: SourceInfo, limits: Limits) ->
     if not isinstance(model_config, Mapping) or not isinstance(model_config.get("class_name"), str):
         raise ModelLoadError("model_config does not describe a Keras model (no class_name)")
     training_raw = _text_attr(f, "training_config", limits)
-    training = parse_json(training_raw.encode("utf-8"), "training_config", limits) if (
-        training_raw
-    ) else None
+    training = (
+        parse_json(training_raw.encode("utf-8"), "training_config", limits)
+        if (training_raw)
+        else None
+    )
     source = SourceInfo(
         path=source.path,
         format="h5",
@@ -163,9 +165,7 @@ def _attach_all(f: h5py.File, root: DraftLayer, scan: H5Scan, limits: Limits) ->
             attach(weight, dataset_path, scan)
             claimed.add(dataset_path)
     return sorted(
-        path
-        for path in scan.datasets
-        if path.startswith("model_weights/") and path not in claimed
+        path for path in scan.datasets if path.startswith("model_weights/") and path not in claimed
     )
 
 

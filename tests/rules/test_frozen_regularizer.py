@@ -8,26 +8,30 @@ from tests.harness import assert_rule
 @pytest.fixture(scope="module")
 def models(keras, save_model):
     L, R = keras.layers, keras.regularizers
-    backbone = keras.Sequential([keras.Input((4,)),
-                                 L.Dense(3, kernel_regularizer=R.L2(1e-3), name="inner")],
-                                name="backbone")
+    backbone = keras.Sequential(
+        [keras.Input((4,)), L.Dense(3, kernel_regularizer=R.L2(1e-3), name="inner")],
+        name="backbone",
+    )
     backbone.trainable = False
     inputs = keras.Input((4,))
     x = backbone(inputs)
     x = L.Dense(3, kernel_regularizer=R.L2(1e-3), trainable=False, name="flag_layer")(x)
     fires = keras.Model(inputs, L.Dense(1, name="head")(x))
-    clean = keras.Sequential([
-        keras.Input((4,)),
-        L.Dense(3, trainable=False, name="frozen_plain"),
-        L.Dense(1, kernel_regularizer=R.L2(1e-3), name="trained"),
-    ])
+    clean = keras.Sequential(
+        [
+            keras.Input((4,)),
+            L.Dense(3, trainable=False, name="frozen_plain"),
+            L.Dense(1, kernel_regularizer=R.L2(1e-3), name="trained"),
+        ]
+    )
     return {"fires": save_model(fires, "reg007_fires"), "clean": save_model(clean, "reg007_clean")}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_frozen_model_and_layer_fire_once_each(models, fmt):
-    found = assert_rule(models["fires"][fmt], "REG007",
-                        {("backbone", "kernel"), ("flag_layer", "kernel")})
+    found = assert_rule(
+        models["fires"][fmt], "REG007", {("backbone", "kernel"), ("flag_layer", "kernel")}
+    )
     assert all("Keras 3 regularizes trainable weights only" in f.message for f in found)
 
 

@@ -9,26 +9,40 @@ def models(keras, save_model):
     L, R = keras.layers, keras.regularizers
 
     def backbone(reg, name="backbone"):
-        return keras.Sequential([keras.Input((6,)), L.Dense(5, kernel_regularizer=reg, name="b1"),
-                                 L.Dense(5, kernel_regularizer=reg, name="b2")], name=name)
+        return keras.Sequential(
+            [
+                keras.Input((6,)),
+                L.Dense(5, kernel_regularizer=reg, name="b1"),
+                L.Dense(5, kernel_regularizer=reg, name="b2"),
+            ],
+            name=name,
+        )
 
     inputs = keras.Input((6,))
     head = L.Dense(2, kernel_regularizer=R.L2(1e-4), name="head")
     nested_gap = keras.Model(inputs, head(backbone(None)(inputs)))
     inputs = keras.Input((6,))
-    consistent = keras.Model(inputs, L.Dense(2, kernel_regularizer=R.L2(1e-4), name="head")(
-        backbone(R.L2(1e-4))(inputs)))
+    consistent = keras.Model(
+        inputs, L.Dense(2, kernel_regularizer=R.L2(1e-4), name="head")(backbone(R.L2(1e-4))(inputs))
+    )
     inputs = keras.Input((6,))
     x = L.Dense(5, kernel_regularizer=R.L2(1e-6), name="weak")(inputs)
     spread = keras.Model(inputs, L.Dense(2, kernel_regularizer=R.L2(1e-3), name="strong")(x))
     inputs = keras.Input((6,))
     frozen = backbone(None, "frozen")
     frozen.trainable = False  # fine-tuning: a frozen unregularized backbone is fine
-    finetune = keras.Model(inputs, L.Dense(2, kernel_regularizer=R.L2(1e-4), name="head")(
-        frozen(inputs)))
-    return {name: save_model(m, f"reg003_{name}") for name, m in {
-        "nested_gap": nested_gap, "consistent": consistent, "spread": spread,
-        "finetune": finetune}.items()}
+    finetune = keras.Model(
+        inputs, L.Dense(2, kernel_regularizer=R.L2(1e-4), name="head")(frozen(inputs))
+    )
+    return {
+        name: save_model(m, f"reg003_{name}")
+        for name, m in {
+            "nested_gap": nested_gap,
+            "consistent": consistent,
+            "spread": spread,
+            "finetune": finetune,
+        }.items()
+    }
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

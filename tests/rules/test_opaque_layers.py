@@ -16,14 +16,16 @@ def models(keras, save_model):
         def call(self, x):
             return x * self.w
 
-    fires = keras.Sequential([keras.Input((3,)), L.Dense(2, name="known"), Scale(name="custom")])
+    fires = keras.Sequential(
+        [keras.Input((3,)), L.Dense(2, name="known"), Scale(name="custom")], name="m"
+    )
     clean = keras.Sequential([keras.Input((3,)), L.Dense(2, name="known"), L.Dropout(0.1)])
     return {"fires": save_model(fires, "aud002_fires"), "clean": save_model(clean, "aud002_clean")}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_custom_layer_fires_with_its_weight_count(models, fmt):
-    (finding,) = assert_rule(models["fires"][fmt], "AUD002", {("custom", None)})
+    (finding,) = assert_rule(models["fires"][fmt], "AUD002", {("m/custom", None)})
     assert finding.details["weights"] == 1
     assert finding.details["parameters"] == 2
 

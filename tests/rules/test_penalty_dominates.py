@@ -10,18 +10,23 @@ def models(keras, save_model):
     L, R = keras.layers, keras.regularizers
 
     def build(coefficient, name):
-        model = keras.Sequential([
-            keras.Input((16,)),
-            L.Dense(64, kernel_regularizer=R.L2(coefficient), name="hidden"),
-            L.Dense(4, activation="softmax", name="head"),
-        ])
+        model = keras.Sequential(
+            [
+                keras.Input((16,)),
+                L.Dense(64, kernel_regularizer=R.L2(coefficient), name="hidden"),
+                L.Dense(4, activation="softmax", name="head"),
+            ]
+        )
         model.compile(optimizer="sgd", loss="categorical_crossentropy")
         return model
 
     heavy, light = build(0.5, "heavy"), build(1e-4, "light")
     kernel = heavy.get_layer("hidden").kernel.numpy()
-    return {"heavy": save_model(heavy, "reg010_heavy"), "light": save_model(light, "reg010_light"),
-            "expected_penalty": 0.5 * float(np.sum(kernel.astype(np.float64) ** 2))}
+    return {
+        "heavy": save_model(heavy, "reg010_heavy"),
+        "light": save_model(light, "reg010_light"),
+        "expected_penalty": 0.5 * float(np.sum(kernel.astype(np.float64) ** 2)),
+    }
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

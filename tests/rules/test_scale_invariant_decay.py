@@ -8,26 +8,32 @@ from tests.harness import assert_rule
 @pytest.fixture(scope="module")
 def models(keras, save_model):
     L, R = keras.layers, keras.regularizers
-    fires = keras.Sequential([
-        keras.Input((8, 8, 3)),
-        L.Conv2D(4, 3, use_bias=False, kernel_regularizer=R.L2(1e-4), name="flag_me"),
-        L.ZeroPadding2D(1),
-        L.BatchNormalization(name="bn"),
-    ])
+    fires = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            L.Conv2D(4, 3, use_bias=False, kernel_regularizer=R.L2(1e-4), name="flag_me"),
+            L.ZeroPadding2D(1),
+            L.BatchNormalization(name="bn"),
+        ],
+        name="m",
+    )
     inputs = keras.Input((8, 8, 3))
     x = L.Conv2D(4, 3, kernel_regularizer=R.L2(1e-4), name="branches")(inputs)
     a = L.BatchNormalization(name="bn")(x)
     b = L.Conv2D(4, 1, name="side")(x)  # the scale matters on this path
-    x = L.Conv2D(4, 1, activation="tanh", kernel_regularizer=R.L2(1e-4), name="tanh")(L.Add()([a, b]))
+    x = L.Conv2D(4, 1, activation="tanh", kernel_regularizer=R.L2(1e-4), name="tanh")(
+        L.Add()([a, b])
+    )
     clean = keras.Model(inputs, L.BatchNormalization(name="bn2")(x))
     return {"fires": save_model(fires, "reg008_fires"), "clean": save_model(clean, "reg008_clean")}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_l2_kernel_into_batchnorm_fires(models, fmt):
-    (finding,) = assert_rule(models["fires"][fmt], "REG008", {("flag_me", "kernel")},
-                             severity=Severity.INFO)
-    assert finding.details["normalization"] == ["bn"]
+    (finding,) = assert_rule(
+        models["fires"][fmt], "REG008", {("m/flag_me", "kernel")}, severity=Severity.INFO
+    )
+    assert finding.details["normalization"] == ["m/bn"]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -8,7 +8,9 @@ from tests.harness import assert_rule
 @pytest.fixture(scope="module")
 def model_files(keras, save_model):
     L = keras.layers
-    model = keras.Sequential([keras.Input((3,)), L.Dense(2, name="a"), L.Dense(1, name="b")])
+    model = keras.Sequential(
+        [keras.Input((3,)), L.Dense(2, name="a"), L.Dense(1, name="b")], name="m"
+    )
     return save_model(model, "aud003")
 
 
@@ -16,13 +18,15 @@ def test_missing_and_extra_tensors_fire_in_h5(model_files, tmp_path):
     path = tmp_path / "edited.h5"
     path.write_bytes(model_files["h5"].read_bytes())
     with h5py.File(path, "r+") as f:
-        names = [n.decode() if isinstance(n, bytes) else n
-                 for n in f["model_weights/b"].attrs["weight_names"]]
+        names = [
+            n.decode() if isinstance(n, bytes) else n
+            for n in f["model_weights/b"].attrs["weight_names"]
+        ]
         del f[f"model_weights/b/{names[1]}"]
         f["model_weights/a/stray"] = [1.0, 2.0]
-    found = assert_rule(path, "AUD003", {("b", None), ("", None)})
+    found = assert_rule(path, "AUD003", {("m/b", None), ("", None)})
     by_path = {f.location.layer_path: f for f in found}
-    assert by_path["b"].details["missing"] == ["b/bias"]
+    assert by_path["m/b"].details["missing"] == ["m/b/bias"]
     assert by_path[""].details["unclaimed"] == ["model_weights/a/stray"]
 
 
@@ -44,5 +48,5 @@ def test_missing_tensor_fires_in_keras(model_files, tmp_path):
             for name in ("metadata.json", "config.json"):
                 dst.writestr(name, src.read(name))
             dst.write(weights, "model.weights.h5")
-    (finding,) = assert_rule(out, "AUD003", {("b", None)})
-    assert finding.details["missing"] == ["b/bias"]
+    (finding,) = assert_rule(out, "AUD003", {("m/b", None)})
+    assert finding.details["missing"] == ["m/b/bias"]

@@ -1,0 +1,124 @@
+"""The command line: exit codes, formats, many files, one line per usage error."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from auditor.cli import main
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "models"
+SCHEMA = json.loads(
+    (Path(__file__).resolve().parent.parent / "reports" / "schema.json").read_text()
+)
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "auditor", *args], capture_output=True, text=True, timeout=120
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_clean_model_exits_0():
+    code, out, _ = run(str(EXAMPLES / "clean.keras"))
+    assert code == 0
+    assert out.rstrip().endswith("s") and "Found 0 findings" in out
+
+
+def test_findings_exit_1_and_fail_on_error_exits_0():
+    assert run(str(EXAMPLES / "depthwise_decay.keras"))[0] == 1  # REG004 warnings
+    assert run(str(EXAMPLES / "bias_decay.keras"))[0] == 0  # REG006 is info only
+    assert run(str(EXAMPLES / "depthwise_decay.keras"), "--fail-on", "error")[0] == 0
+    assert run(str(EXAMPLES / "bias_decay.keras"), "--fail-on", "info")[0] == 1
+    assert run(str(EXAMPLES / "depthwise_decay.keras"), "--exit-zero")[0] == 0
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["/no/such/model.keras"], "no such file or folder. Received: '/no/such/model.keras'"),
+        (["--select", "NOPE", "x"], "no such file"),
+        (["--format", "yaml", "x.keras"], "invalid choice: 'yaml'"),
+        (["--fail-on", "fatal", "x.keras"], "invalid choice: 'fatal'"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(args, needle):
+    code, out, err = run(*args)
+    assert code == 2
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1
+    assert out == ""
+
+
+def test_unknown_rule_names_the_value():
+    code, _, err = run(str(EXAMPLES / "clean.keras"), "--select", "REG999,depthwise-decy")
+    assert code == 2
+    assert "Received: 'REG999'" in err
+
+
+def test_folder_without_models_exits_2(tmp_path):
+    (tmp_path / "notes.txt").write_text("hi")
+    code, _, err = run(str(tmp_path))
+    assert code == 2 and "no model file" in err
+
+
+def test_json_output_validates_against_the_shipped_schema(tmp_path):
+    out = tmp_path / "report.json"
+    code, stdout, _ = run(str(EXAMPLES), "--format", "json", "-o", str(out))
+    assert code == 1 and stdout == ""
+    report = json.loads(out.read_text())
+    jsonschema.validate(report, SCHEMA)
+    assert report["schema_version"] == 1
+    assert len(report["models"]) == len(list(EXAMPLES.glob("*")))
+
+
+def test_shipped_schema_is_current():
+    from reports.json import schema_text
+
+    shipped = (Path(__file__).resolve().parent.parent / "reports" / "schema.json").read_text()
+    assert shipped == schema_text(), "run `audit schema > reports/schema.json`"
+
+
+def test_hundred_models_and_one_corrupt_file(tmp_path):
+    for index in range(100):
+        shutil.copy(EXAMPLES / "clean.h5", tmp_path / f"model_{index:03}.h5")
+    (tmp_path / "model_050.h5").write_bytes(b"\x89HDF\r\n\x1a\ntruncated")
+    code, out, _ = run(str(tmp_path), "--format", "json")
+    report = json.loads(out)
+    assert code == 1
+    assert len(report["models"]) == 100
+    broken = [m for m in report["models"] if m["findings"]]
+    assert [m["source"]["path"].rsplit("/", 1)[-1] for m in broken] == ["model_050.h5"]
+    assert [f["code"] for f in broken[0]["findings"]] == ["AUD001"]
+    clean = [m for m in report["models"] if not m["findings"]]
+    assert len(clean) == 99 and all(m["summary"]["weights"] == 8 for m in clean)
+
+
+def test_rules_rule_and_schema_commands(capsys):
+    assert main(["rules", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["code"] for r in rows} >= {"REG003", "REG010", "AUD001", "AUD002", "AUD003"}
+    assert main(["rule", "depthwise-decay"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("# REG004 depthwise-decay (warning)") and "## References" in text
+    assert main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out)["title"] == "Report"
+
+
+def test_static_audit_never_imports_tensorflow_or_keras():
+    code = (
+        f"import sys, auditor; r = auditor.audit({str(EXAMPLES)!r}); "
+        "import auditor.cli; "
+        "assert r.models and r.models[0].summary.weights > 0; "
+        "bad = [m for m in ('tensorflow', 'keras', 'tf_keras') if m in sys.modules]; "
+        "print('imported:', bad); sys.exit(1 if bad else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
