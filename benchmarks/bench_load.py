@@ -43,8 +43,9 @@ def build() -> dict[str, Path]:
 def measure(code: str) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one fresh Python process running `code`."""
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
@@ -57,19 +58,25 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     paths = build()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}; medians of {args.runs} fresh processes\n")
-    print("| file | size | audit wall | load_model wall | speed-up | audit peak RSS | "
-          "load_model peak RSS | memory ratio |")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}; medians of {args.runs} fresh processes\n"
+    )
+    print(
+        "| file | size | audit wall | load_model wall | speed-up | audit peak RSS | "
+        "load_model peak RSS | memory ratio |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for fmt, path in paths.items():
         audit = [measure(AUDIT.format(path=str(path))) for _ in range(args.runs)]
         load = [measure(LOAD.format(path=str(path))) for _ in range(args.runs)]
         a_wall, l_wall = (statistics.median(r[0] for r in runs) for runs in (audit, load))
         a_rss, l_rss = (statistics.median(r[1] for r in runs) for runs in (audit, load))
-        print(f"| resnet50.{fmt} | {path.stat().st_size / 1e6:.0f} MB | {a_wall:.2f} s | "
-              f"{l_wall:.2f} s | {l_wall / a_wall:.1f}x | {a_rss:.0f} MB | {l_rss:.0f} MB | "
-              f"{l_rss / a_rss:.1f}x |")
+        print(
+            f"| resnet50.{fmt} | {path.stat().st_size / 1e6:.0f} MB | {a_wall:.2f} s | "
+            f"{l_wall:.2f} s | {l_wall / a_wall:.1f}x | {a_rss:.0f} MB | {l_rss:.0f} MB | "
+            f"{l_rss / a_rss:.1f}x |"
+        )
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -70,9 +71,9 @@ def keras_view(model):
         for variable in layer.weights:
             reg = variable.regularizer
             config = json.loads(json.dumps(reg.get_config())) if reg is not None else None
-            rows.append(
-                (variable.name, tuple(variable.shape), _reg_view(config), variable.trainable)
-            )
+            # add_weight(name=None) gives "variable", "variable_1", ... (a global counter)
+            name = re.sub(r"^variable_\d+$", "variable", variable.name)
+            rows.append((name, tuple(variable.shape), _reg_view(config), variable.trainable))
         view[layer.name] = sorted(rows, key=repr)
     return view
 
