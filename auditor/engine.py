@@ -8,6 +8,7 @@ judge this source (the others are recorded as not applicable), record rule crash
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -36,7 +37,7 @@ from auditor.findings import (
     WeightStatistics,
 )
 from auditor.loaders import MODEL_SUFFIXES, open_model
-from auditor.model import ModelGraph
+from auditor.model import IssueKind, LoadIssue, ModelGraph
 from auditor.registry import Registry, load_registry
 from auditor.rule import Rule, RuleContext
 from auditor.stats import TensorStats, compute
@@ -180,18 +181,8 @@ def audit_graph(
     """Run the prepared rules over one model graph."""
     stats, read_failures = _read_stats(graph) if graph.readable else ({}, [])
     if read_failures:
-        from auditor.model import IssueKind, LoadIssue
-
         extra = tuple(LoadIssue(IssueKind.UNREADABLE, msg) for msg in read_failures)
-        graph = ModelGraph(
-            root=graph.root,
-            source=graph.source,
-            compile=graph.compile,
-            issues=graph.issues + extra,
-            unclaimed=graph.unclaimed,
-            weights_read=graph.weights_read,
-            live=graph.live,
-        )
+        graph = dataclasses.replace(graph, issues=graph.issues + extra)
     findings: list[Finding] = []
     errors: list[RuleError] = []
     run_codes: list[str] = []

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from auditor.analysis import is_decayed_by_optimizer, optimizer_label, optimizer_note, paths_text
+from auditor.analysis import is_decayed_by_optimizer
 from auditor.findings import Finding, Severity
 from auditor.model import LayerNode, ModelGraph, Role
 from auditor.rule import Rule, RuleContext, RuleOptions
+from rules._optimizer_decay import listed, optimizer_decay_finding
 
 
 class BiasDecay(Rule):
@@ -68,14 +69,12 @@ class BiasDecay(Rule):
         ]
         if not decayed:
             return
-        yield self.finding(
+        yield optimizer_decay_finding(
+            self,
             ctx,
-            f"{optimizer_label(model)} also decays {len(decayed)} bias(es): "
-            f"{paths_text([w.path for w in decayed])}.{optimizer_note(model)}",
-            layer_path="",
-            layer_class=model.root.class_name,
-            config_key="compile_config.optimizer.config.weight_decay",
+            model,
+            decayed,
+            f"{len(decayed)} bias(es){listed([w.path for w in decayed])}",
             fix="Before the first `fit()`, call `optimizer.exclude_from_weight_decay("
             'var_names=["bias"])`.',
-            details={"weights": [w.path for w in decayed]},
         )

@@ -7,13 +7,11 @@ from typing import ClassVar
 
 from auditor.analysis import (
     is_decayed_by_optimizer,
-    optimizer_label,
-    optimizer_note,
-    paths_text,
 )
 from auditor.findings import Finding, Severity
 from auditor.model import LayerNode, ModelGraph, Role
 from auditor.rule import Rule, RuleContext, RuleOptions
+from rules._optimizer_decay import listed, optimizer_decay_finding
 
 
 class DepthwiseDecay(Rule):
@@ -84,16 +82,13 @@ class DepthwiseDecay(Rule):
         ]
         if not decayed:
             return
-        paths = [w.path for w in decayed]
-        yield self.finding(
+        yield optimizer_decay_finding(
+            self,
             ctx,
-            f"{optimizer_label(model)} also decays {len(decayed)} depthwise kernel(s): "
-            f"{paths_text(paths)}.{optimizer_note(model)}",
-            layer_path="",
-            layer_class=model.root.class_name,
-            config_key="compile_config.optimizer.config.weight_decay",
+            model,
+            decayed,
+            f"{len(decayed)} depthwise kernel(s){listed([w.path for w in decayed])}",
             fix="Before the first `fit()`, call `optimizer.exclude_from_weight_decay("
             "var_list=[...])` with each depthwise layer's kernel (Keras 3 names it `kernel`, "
             "so a `var_names` pattern cannot single it out).",
-            details={"weights": paths},
         )

@@ -8,13 +8,11 @@ from typing import ClassVar
 from auditor.analysis import (
     NORMALIZATION_CLASSES,
     is_decayed_by_optimizer,
-    optimizer_label,
-    optimizer_note,
-    paths_text,
 )
 from auditor.findings import Finding, Severity
 from auditor.model import LayerNode, ModelGraph, Role
 from auditor.rule import Rule, RuleContext, RuleOptions
+from rules._optimizer_decay import listed, optimizer_decay_finding
 
 _AFFINE = (Role.GAMMA, Role.BETA)
 
@@ -91,14 +89,12 @@ class NormalizationDecay(Rule):
         if not decayed:
             return
         layers = sorted({w.layer_path for w in decayed})
-        yield self.finding(
+        yield optimizer_decay_finding(
+            self,
             ctx,
-            f"{optimizer_label(model)} also decays gamma/beta of {len(layers)} "
-            f"normalization layer(s): {paths_text(layers)}.{optimizer_note(model)}",
-            layer_path="",
-            layer_class=model.root.class_name,
-            config_key="compile_config.optimizer.config.weight_decay",
+            model,
+            decayed,
+            f"gamma/beta of {len(layers)} normalization layer(s){listed(layers)}",
             fix="Before the first `fit()`, call `optimizer.exclude_from_weight_decay("
             'var_names=["gamma", "beta"])`.',
-            details={"weights": [w.path for w in decayed]},
         )

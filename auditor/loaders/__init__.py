@@ -24,6 +24,7 @@ MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _HDF5_OFFSETS = (0, 512, 1024, 2048)
+_SNIFF_BYTES = _HDF5_OFFSETS[-1] + 8
 
 
 def open_model(path: str | os.PathLike[str], limits: Limits | None = None) -> LoadedModel:
@@ -91,7 +92,7 @@ def _open(path: Path, source: SourceInfo, limits: Limits) -> LoadedModel:
 
         return _own_raw(lambda: load_keras(raw, source, limits), raw)
     raw.close()
-    if _is_hdf5(path):
+    if _is_hdf5(head):
         from auditor.loaders.legacy_h5 import load_legacy_h5
 
         return load_legacy_h5(str(path), source, limits)
@@ -112,23 +113,20 @@ def _own_raw(load: Callable[[], LoadedModel], raw: BinaryIO) -> LoadedModel:
 
 
 def _hash_and_sniff(raw: BinaryIO) -> tuple[str, bytes, int]:
-    """SHA-256 of the whole file (for SARIF artifacts and baselines) and its first bytes."""
+    """SHA-256 of the whole file (for SARIF artifacts and baselines) and its first bytes,
+    from the same single read."""
     digest = hashlib.sha256()
     head = b""
     size = 0
     while chunk := raw.read(4 * 1024 * 1024):
         if not head:
-            head = chunk[:16]
+            head = chunk[:_SNIFF_BYTES]
         digest.update(chunk)
         size += len(chunk)
     raw.seek(0)
     return digest.hexdigest(), head, size
 
 
-def _is_hdf5(path: Path) -> bool:
-    with path.open("rb") as f:
-        for offset in _HDF5_OFFSETS:
-            f.seek(offset)
-            if f.read(8) == _HDF5_MAGIC:
-                return True
-    return False
+def _is_hdf5(head: bytes) -> bool:
+    """True when an HDF5 superblock signature sits at one of its allowed offsets."""
+    return any(head[offset : offset + 8] == _HDF5_MAGIC for offset in _HDF5_OFFSETS)

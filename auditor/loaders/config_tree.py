@@ -175,7 +175,7 @@ def _fill_container(
             inbound: tuple[str, ...] = (previous,) if previous else ()
         else:
             inbound = tuple(dict.fromkeys(_inbound_names(entry.get("inbound_nodes"))))
-        child = _make_layer(parent, entry, f"{key}[{index}]", group, name, inbound, base)
+        child = _make_layer(parent, entry, ref, f"{key}[{index}]", group, name, inbound, base)
         parent.children.append(child)
         previous = name
 
@@ -193,14 +193,9 @@ def _inbound_names(nodes: Any) -> Iterator[str]:
     while stack:
         item = stack.pop()
         if isinstance(item, Mapping):
-            history = (
-                item.get("config", {}).get("keras_history")
-                if item.get("class_name") == "__keras_tensor__"
-                and isinstance(item.get("config"), Mapping)
-                else None
-            )
-            if isinstance(history, list) and history and isinstance(history[0], str):
-                yield history[0]
+            history = _keras_history(item)
+            if history is not None:
+                yield history
             else:
                 stack.extend(reversed(list(item.values())))
         elif isinstance(item, list):
@@ -210,17 +205,27 @@ def _inbound_names(nodes: Any) -> Iterator[str]:
                 stack.extend(reversed(item))
 
 
+def _keras_history(item: Mapping[str, Any]) -> str | None:
+    """The producing layer's name of a Keras 3 `__keras_tensor__` argument, else None."""
+    if item.get("class_name") != "__keras_tensor__":
+        return None
+    config = item.get("config")
+    history = config.get("keras_history") if isinstance(config, Mapping) else None
+    if isinstance(history, list) and history and isinstance(history[0], str):
+        return history[0]
+    return None
+
+
 def _make_layer(
     parent: DraftLayer,
     entry: Config,
+    ref: tuple[str, Config, str | None, str | None],
     key: str,
     group: str | None,
     name: str,
     inbound: tuple[str, ...],
     base: str,
 ) -> DraftLayer:
-    ref = class_ref(entry)
-    assert ref is not None
     class_name, config, module, registered = ref
     declared = _trainable(config)
     layer = DraftLayer(

@@ -33,8 +33,10 @@ __all__ = [
     "OffsetFile",
     "SafeZip",
     "disable_hdf5_plugins",
+    "first_line",
     "parse_json",
     "scan_h5",
+    "text_value",
 ]
 
 KiB = 1024
@@ -116,7 +118,7 @@ def parse_json(data: bytes, what: str, limits: Limits) -> Any:
             f"{what} is nested too deeply to parse", IssueKind.OVER_LIMIT
         ) from None
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ModelLoadError(f"{what} is not valid JSON ({_first_line(exc)})") from None
+        raise ModelLoadError(f"{what} is not valid JSON ({first_line(exc)})") from None
     depth = _json_depth(value)
     if depth > limits.max_json_depth:
         raise ModelLoadError(
@@ -140,7 +142,8 @@ def _json_depth(value: Any) -> int:
     return deepest
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, for one-line reports."""
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
@@ -213,7 +216,7 @@ class SafeZip:
         try:
             self._zip = zipfile.ZipFile(raw)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-            raise ModelLoadError(f"not a zip archive ({_first_line(exc)})") from None
+            raise ModelLoadError(f"not a zip archive ({first_line(exc)})") from None
         infos = self._zip.infolist()
         if len(infos) > limits.max_members:
             raise ModelLoadError(
@@ -295,7 +298,7 @@ class SafeZip:
             return self._zip.read(name)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, zipfile.LargeZipFile) as exc:
             raise ModelLoadError(
-                f"archive member {name!r} is corrupt ({_first_line(exc)})"
+                f"archive member {name!r} is corrupt ({first_line(exc)})"
             ) from None
 
     def open_view(self, name: str) -> BinaryIO:
@@ -363,7 +366,7 @@ def scan_h5(f: h5py.File, limits: Limits) -> H5Scan:
     try:
         f.visititems_links(collect)
     except (OSError, RuntimeError, ValueError, KeyError) as exc:
-        raise ModelLoadError(f"HDF5 structure is corrupt ({_first_line(exc)})") from None
+        raise ModelLoadError(f"HDF5 structure is corrupt ({first_line(exc)})") from None
     if len(links) > limits.max_h5_objects:
         raise ModelLoadError(
             f"HDF5 file has more than {limits.max_h5_objects:,} links", IssueKind.OVER_LIMIT
@@ -394,7 +397,7 @@ def scan_h5(f: h5py.File, limits: Limits) -> H5Scan:
             issues.append(
                 LoadIssue(
                     IssueKind.UNREADABLE,
-                    f"HDF5 object {name!r} is corrupt ({_first_line(exc)})",
+                    f"HDF5 object {name!r} is corrupt ({first_line(exc)})",
                     where=name,
                 )
             )
@@ -450,7 +453,7 @@ def _dataset_problem(ds: h5py.Dataset, limits: Limits) -> tuple[IssueKind, str] 
                 f"declares {declared:,} bytes but stores {stored:,} (shape bomb)",
             )
     except (OSError, RuntimeError, ValueError, TypeError) as exc:
-        return IssueKind.UNREADABLE, f"unreadable metadata ({_first_line(exc)})"
+        return IssueKind.UNREADABLE, f"unreadable metadata ({first_line(exc)})"
     return None
 
 
@@ -458,17 +461,22 @@ def _decode(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
+def text_value(value: Any) -> str | None:
+    """An HDF5 attribute value as text (bytes, str or a 0-d string array), else None.
+
+    Writers differ: h5py 2 and tf.keras store bytes, h5py 3 and Keras 3 store str.
+    """
+    if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "OSU":
+        value = value.item()
+    return _decode(value) if isinstance(value, bytes | str) else None
+
+
 def _attr_text(obj: h5py.HLObject, key: str) -> str | None:
-    """A string attribute, decoded, or None when absent or not a string."""
+    """A string attribute, decoded, or None when absent, unreadable or not a string."""
     try:
-        value = obj.attrs.get(key)
+        return text_value(obj.attrs.get(key))
     except (OSError, RuntimeError, ValueError, TypeError):
         return None
-    if isinstance(value, bytes | str):
-        return _decode(value)
-    if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "OSU":
-        return _decode(value.item())
-    return None
 
 
 class H5Tensor:

@@ -21,7 +21,7 @@ import numpy as np
 from auditor.errors import ModelLoadError
 from auditor.loaders.compile import parse_compile
 from auditor.loaders.config_tree import DraftLayer, DraftWeight, build_tree
-from auditor.loaders.guard import H5Scan, Limits, parse_json, scan_h5
+from auditor.loaders.guard import H5Scan, Limits, first_line, parse_json, scan_h5, text_value
 from auditor.loaders.layer_specs import VarSpec
 from auditor.loaders.loaded import LoadedModel, attach
 from auditor.model import ModelGraph, Role, SourceInfo
@@ -42,7 +42,7 @@ def load_legacy_h5(path: str, source: SourceInfo, limits: Limits) -> LoadedModel
         try:
             f = h5py.File(path, "r")
         except (OSError, ValueError) as exc:
-            raise ModelLoadError(f"not a readable HDF5 file ({_short(exc)})") from None
+            raise ModelLoadError(f"not a readable HDF5 file ({first_line(exc)})") from None
         stack.callback(f.close)
         return _load(f, stack, source, limits)
     except BaseException:
@@ -88,25 +88,24 @@ def _load(f: h5py.File, stack: ExitStack, source: SourceInfo, limits: Limits) ->
     return LoadedModel(graph, stack)
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+def _read_attr(obj: h5py.HLObject, key: str, limits: Limits) -> Any:
+    """An attribute's raw value, size-checked before it is read.
+
+    Raises:
+        ModelLoadError: when it is over the cap or unreadable.
+    """
+    try:
+        _check_attr_size(obj, key, limits)
+        return obj.attrs[key]
+    except (OSError, RuntimeError, TypeError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"attribute {key!r} is unreadable ({first_line(exc)})") from None
 
 
 def _text_attr(obj: h5py.HLObject, key: str, limits: Limits) -> str | None:
-    """A string attribute, size-checked before it is read; None when absent or not text."""
-    try:
-        if key not in obj.attrs:
-            return None
-        _check_attr_size(obj, key, limits)
-        value = obj.attrs[key]
-    except (OSError, RuntimeError, TypeError, ValueError, KeyError) as exc:
-        raise ModelLoadError(f"attribute {key!r} is unreadable ({_short(exc)})") from None
-    if isinstance(value, np.ndarray) and value.shape == ():
-        value = value.item()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value if isinstance(value, str) else None
+    """A string attribute; None when absent or not text."""
+    if key not in obj.attrs:
+        return None
+    return text_value(_read_attr(obj, key, limits))
 
 
 def _check_attr_size(obj: h5py.HLObject, key: str, limits: Limits) -> None:
@@ -132,15 +131,11 @@ def read_attr_list(group: h5py.Group, key: str, limits: Limits) -> list[str]:
         while f"{key}{index}" in group.attrs:
             names.extend(_as_list(group, f"{key}{index}", limits))
             index += 1
-    return [n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n) for n in names]
+    return [text_value(n) or str(n) for n in names]
 
 
 def _as_list(group: h5py.Group, key: str, limits: Limits) -> list[Any]:
-    try:
-        _check_attr_size(group, key, limits)
-        value = group.attrs[key]
-    except (OSError, RuntimeError, TypeError, ValueError, KeyError) as exc:
-        raise ModelLoadError(f"attribute {key!r} is unreadable ({_short(exc)})") from None
+    value = _read_attr(group, key, limits)
     if isinstance(value, np.ndarray):
         return list(value.reshape(-1))
     return [value] if isinstance(value, bytes | str) else []

@@ -1,6 +1,10 @@
+from pathlib import Path
+
 import pytest
 
 from tests.harness import assert_rule
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "models"
 
 CASES = {
     "random.keras": b"\x00\x01garbage" * 10,
@@ -19,7 +23,7 @@ def test_non_models_fire_once(tmp_path, name):
 
 
 def test_truncated_keras_file_fires(tmp_path):
-    source = next(iter(sorted((__import__("pathlib").Path("examples/models")).glob("*.keras"))))
+    source = sorted(EXAMPLES.glob("*.keras"))[0]
     data = source.read_bytes()
     path = tmp_path / "truncated.keras"
     path.write_bytes(data[: len(data) // 2])
@@ -28,4 +32,4 @@ def test_truncated_keras_file_fires(tmp_path):
 
 
 def test_a_complete_model_stays_clean():
-    assert_rule(__import__("pathlib").Path("examples/models/clean.keras"), "AUD001", set())
+    assert_rule(EXAMPLES / "clean.keras", "AUD001", set())
