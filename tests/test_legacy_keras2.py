@@ -1,0 +1,178 @@
+"""Old Keras 2 layouts, written by hand with h5py (KERAS_NOTES §6.1): bytes attributes,
+`:0` weight names, chunked `layer_names0...`/`weight_names0...`, a `Model` root, `L1L2`
+standing for plain l2, float32-rounded coefficients, `lr`/`decay` optimizer keys, and
+Keras 2's trainable-first weight order."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from auditor.config import AuditConfig
+from auditor.engine import run
+from auditor.loaders import open_model
+
+F32_1E4 = 9.999999747378752e-05
+F32_1E2 = 0.009999999776482582
+
+
+def _layer(name, class_name, config, inbound):
+    nodes = [[[src, 0, 0, {}] for src in inbound]] if inbound else []  # one call of the layer
+    return {
+        "name": name,
+        "class_name": class_name,
+        "config": {"name": name, **config},
+        "inbound_nodes": nodes,
+    }
+
+
+MODEL_CONFIG = {
+    "class_name": "Model",
+    "config": {
+        "name": "model_1",
+        "layers": [
+            _layer("input_1", "InputLayer", {"batch_input_shape": [None, 8, 8, 3]}, []),
+            _layer(
+                "depthwise_conv2d_1",
+                "DepthwiseConv2D",
+                {
+                    "trainable": True,
+                    "kernel_size": [3, 3],
+                    "use_bias": True,
+                    "depthwise_regularizer": {
+                        "class_name": "L1L2",
+                        "config": {"l1": 0.0, "l2": F32_1E4},
+                    },
+                },
+                ["input_1"],
+            ),
+            _layer(
+                "batch_normalization_1",
+                "BatchNormalization",
+                {
+                    "trainable": True,
+                    "axis": [3],
+                    "center": True,
+                    "scale": True,
+                    "gamma_regularizer": {"class_name": "L2", "config": {"l2": F32_1E4}},
+                },
+                ["depthwise_conv2d_1"],
+            ),
+            _layer(
+                "dense_1",
+                "Dense",
+                {
+                    "trainable": False,
+                    "units": 2,
+                    "use_bias": True,
+                    "kernel_regularizer": {
+                        "class_name": "L1L2",
+                        "config": {"l1": 0.0, "l2": F32_1E2},
+                    },
+                },
+                ["batch_normalization_1"],
+            ),
+        ],
+        "input_layers": [["input_1", 0, 0]],
+        "output_layers": [["dense_1", 0, 0]],
+    },
+}
+TRAINING_CONFIG = {
+    "loss": "categorical_crossentropy",
+    "metrics": ["accuracy"],
+    "optimizer_config": {
+        "class_name": "Adam",
+        "config": {"lr": 0.0010000000474974513, "decay": 1e-4, "beta_1": 0.8999999761581421},
+    },
+}
+# layer -> [(stored weight name, shape)] in Keras 2's order
+WEIGHTS = {
+    "depthwise_conv2d_1": [
+        ("depthwise_conv2d_1/depthwise_kernel:0", (3, 3, 3, 1)),
+        ("depthwise_conv2d_1/bias:0", (3,)),
+    ],
+    "batch_normalization_1": [
+        ("batch_normalization_1/gamma:0", (3,)),
+        ("batch_normalization_1/beta:0", (3,)),
+        ("batch_normalization_1/moving_mean:0", (3,)),
+        ("batch_normalization_1/moving_variance:0", (3,)),
+    ],
+    "dense_1": [("dense_1/kernel:0", (3, 2)), ("dense_1/bias:0", (2,))],
+}
+
+
+def _bytes(values):
+    return np.array([v.encode() for v in values], dtype="S")
+
+
+@pytest.fixture(scope="module")
+def keras2_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("keras2") / "old.h5"
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as f:
+        f.attrs["keras_version"] = b"2.2.4"
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["model_config"] = json.dumps(MODEL_CONFIG).encode()
+        f.attrs["training_config"] = json.dumps(TRAINING_CONFIG).encode()
+        group = f.create_group("model_weights")
+        names = ["input_1", *WEIGHTS]
+        group.attrs["layer_names0"] = _bytes(names[:2])  # the chunked form
+        group.attrs["layer_names1"] = _bytes(names[2:])
+        group.create_group("input_1").attrs["weight_names"] = np.array([], dtype="S")
+        for layer, weights in WEIGHTS.items():
+            layer_group = group.create_group(layer)
+            stored = [name for name, _ in weights]
+            if layer == "batch_normalization_1":
+                layer_group.attrs["weight_names0"] = _bytes(stored[:3])
+                layer_group.attrs["weight_names1"] = _bytes(stored[3:])
+            else:
+                layer_group.attrs["weight_names"] = _bytes(stored)
+            for name, shape in weights:
+                layer_group[name] = rng.normal(size=shape).astype("f4")
+    return path
+
+
+def test_every_weight_is_mapped_with_its_role(keras2_file):
+    with open_model(keras2_file) as loaded:
+        graph = loaded.graph
+        assert graph.readable and graph.unclaimed == ()
+        assert graph.source.keras_version == "2.2.4" and graph.source.keras_major == 2
+        weights = {w.path: w for w in graph.weights()}
+        assert sorted(weights) == sorted(
+            f"{layer}/{name.split('/')[-1].removesuffix(':0')}".replace(
+                "depthwise_kernel", "kernel"
+            )
+            for layer, ws in WEIGHTS.items()
+            for name, _ in ws
+        )
+        assert all(w.storage is not None and w.tensor is not None for w in weights.values())
+        assert weights["depthwise_conv2d_1/kernel"].role == "depthwise_kernel"
+        assert weights["depthwise_conv2d_1/kernel"].storage.endswith("depthwise_kernel:0")
+        assert weights["dense_1/kernel"].trainable is False
+        assert weights["batch_normalization_1/moving_mean"].trainable is False
+        assert weights["dense_1/kernel"].regularizer.l2 == pytest.approx(0.01, rel=1e-6)
+
+
+def test_legacy_optimizer_keys(keras2_file):
+    with open_model(keras2_file) as loaded:
+        optimizer = loaded.graph.optimizer
+    assert optimizer.class_name == "Adam"
+    assert optimizer.learning_rate == pytest.approx(1e-3)
+    assert optimizer.legacy_decay == pytest.approx(1e-4)
+    assert optimizer.weight_decay is None
+
+
+def test_rules_judge_the_old_file(keras2_file):
+    report = run([keras2_file], AuditConfig(select=["REG", "AUD"]))
+    got = sorted((f.code, f.location.layer_path) for f in report.findings)
+    assert got == [
+        ("REG004", "depthwise_conv2d_1"),
+        ("REG005", "batch_normalization_1"),
+        ("REG007", "dense_1"),
+        ("REG009", "dense_1"),
+    ]
+    (frozen,) = [f for f in report.findings if f.code == "REG007"]
+    assert "Keras 2 still adds their penalty" in frozen.message
