@@ -1,0 +1,125 @@
+"""The engine: rule isolation, applicability, exit codes, and what loaders give rules."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import pytest
+
+import rules
+from auditor.config import AuditConfig
+from auditor.engine import run
+from auditor.errors import UsageError
+from auditor.findings import Severity
+from auditor.loaders import open_model
+from auditor.registry import Registry
+from auditor.rule import DOC_SECTIONS, Rule, RuleOptions
+
+DOC = "\n".join(
+    f"## {s}\n" + ("x\n\nUse instead:\ny" if s == "Example" else "x") for s in DOC_SECTIONS
+)
+
+
+class Crashes(Rule):
+    __doc__ = DOC
+    code: ClassVar[str] = "XYZ100"
+    name: ClassVar[str] = "crashes"
+    severity: ClassVar[Severity] = Severity.ERROR
+
+    class Options(RuleOptions):
+        pass
+
+    def check_model(self, model, ctx):
+        raise ZeroDivisionError("boom")
+        yield  # pragma: no cover
+
+
+@pytest.fixture(scope="module")
+def files(keras, save_model, tmp_path_factory):
+    from keras.src.saving import saving_lib
+
+    L, R = keras.layers, keras.regularizers
+    model = keras.Sequential(
+        [keras.Input((3,)), L.Dense(2, kernel_regularizer=R.L2(1e-4), bias_regularizer="l2")],
+        name="m",
+    )
+    schedule = keras.optimizers.schedules.CosineDecay(0.1, decay_steps=100)
+    model.compile(optimizer=keras.optimizers.SGD(schedule), loss="mse")
+    paths = save_model(model, "engine")
+    npz = tmp_path_factory.mktemp("npz") / "npz.keras"
+    saving_lib.save_model(model, npz, weights_format="npz")
+
+    class Net(keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.body = L.Dense(4, kernel_regularizer="l2", name="body_dense")
+
+        def call(self, x):
+            return self.body(x)
+
+    net = Net(name="net")
+    net(keras.ops.zeros((1, 3)))
+    subclassed = save_model(net, "subclassed", formats=("keras",))["keras"]
+    return {**paths, "npz": npz, "subclassed": subclassed}
+
+
+def test_a_crashing_rule_is_recorded_and_the_others_still_run(files):
+    registry = Registry(rules.BUILTIN_RULES, plugins=[Crashes])
+    report = run([files["keras"]], AuditConfig(select=["XYZ100", "REG006"]), registry=registry)
+    (model,) = report.models
+    assert [(e.code, e.message) for e in model.errors] == [("XYZ100", "ZeroDivisionError: boom")]
+    assert [f.code for f in model.findings] == ["REG006"]
+    assert report.summary.rule_errors == 1
+
+
+def test_debug_reraises_a_rule_crash(files):
+    registry = Registry(rules.BUILTIN_RULES, plugins=[Crashes])
+    with pytest.raises(ZeroDivisionError):
+        run([files["keras"]], AuditConfig(select=["XYZ100"]), registry=registry, debug=True)
+
+
+def test_npz_weights_are_not_read_and_weight_rules_are_not_applicable(files):
+    report = run([files["npz"]], AuditConfig())
+    (model,) = report.models
+    assert [(n.code, n.reason) for n in model.rules_not_applicable] == [
+        ("REG010", "no weight tensor could be read from this source")
+    ]
+    assert [f.code for f in model.findings if f.severity is Severity.ERROR] == ["AUD001"]
+    assert "never unpickles" in model.findings[0].message
+    assert {f.code for f in model.findings} == {"AUD001", "REG006", "REG009"}
+
+
+def test_subclassed_root_is_opaque_but_its_weights_are_claimed(files):
+    report = run([files["subclassed"]], AuditConfig(select=["AUD"]))
+    (model,) = report.models
+    assert [(f.code, f.location.layer_path) for f in model.findings] == [("AUD002", "")]
+    assert model.findings[0].details["weights"] == 2
+    assert model.summary.parameters == 16
+
+
+def test_learning_rate_schedule_is_read(files):
+    for fmt in ("keras", "h5"):
+        with open_model(files[fmt]) as loaded:
+            optimizer = loaded.graph.optimizer
+        assert optimizer.class_name == "SGD"
+        assert optimizer.learning_rate_schedule == "CosineDecay"
+        assert optimizer.learning_rate == pytest.approx(0.1)
+
+
+def test_exit_code_thresholds(files):
+    report = run([files["keras"]], AuditConfig(select=["REG006", "REG009"]))
+    assert {f.severity for f in report.findings} == {Severity.INFO, Severity.WARNING}
+    assert report.exit_code("warning") == 1
+    assert report.exit_code("error") == 0
+    assert report.exit_code("never") == 0
+    with pytest.raises(ValueError, match="Received: fail_on='fatal'"):
+        report.exit_code("fatal")
+
+
+def test_severity_override_and_bad_options_are_usage_errors(files):
+    report = run([files["keras"]], AuditConfig(select=["REG006"], severity={"bias-decay": "error"}))
+    assert {f.severity for f in report.findings} == {Severity.ERROR}
+    with pytest.raises(UsageError, match=r"invalid options for REG009 .*min"):
+        run([files["keras"]], AuditConfig(select=["REG009"], rules={"REG009": {"min": -1}}))
+    with pytest.raises(UsageError, match="Received: 'REG999'"):
+        run([files["keras"]], AuditConfig(select=["REG999"]))
