@@ -225,3 +225,23 @@ def test_heavy_application_weights_fully_mapped(keras, save_model, name):
     assert_agrees(model, paths)
     for path in paths.values():
         path.unlink()
+
+
+def test_more_layer_classes_agree_with_keras(keras, save_model):
+    L, R = keras.layers, keras.regularizers
+    video = keras.Input((4, 6, 6, 2))
+    v = L.ConvLSTM2D(3, 3, kernel_regularizer=R.L2(1e-4), name="clstm")(video)
+    v = L.Flatten()(v)
+    seq = keras.Input((5, 7))
+    s = L.RNN(L.LSTMCell(4, recurrent_regularizer=R.L2(1e-4)), name="generic")(seq)
+    s = L.EinsumDense(
+        "ab,bc->ac", output_shape=5, bias_axes="c", kernel_regularizer="l2", name="ein"
+    )(s)
+    signal = keras.Input((9, 2))
+    t = L.DepthwiseConv1D(3, depthwise_regularizer=R.L2(1e-5), name="dw1d")(signal)
+    t = L.SeparableConv1D(3, 3, pointwise_regularizer=R.L2(1e-5), name="sep1d")(t)
+    t = L.Flatten()(t)
+    volume = keras.Input((4, 4, 4, 1))
+    u = L.Flatten()(L.Conv3D(2, 2, bias_regularizer=R.L1(1e-5), name="c3d")(volume))
+    model = keras.Model([video, seq, signal, volume], L.Concatenate()([v, s, t, u]))
+    assert_agrees(model, save_model(model, "loading_more"))
