@@ -28,7 +28,7 @@ demo: $(VENV)/.core
 	@echo "== report written to demo-report.json =="
 
 test: $(VENV)/.test
-	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not heavy"
+	$(BIN)/python -m pytest -n 2 --dist load
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check .
