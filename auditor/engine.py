@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +124,9 @@ def run(
     reports = []
     for path in discover(paths):
         with open_model(path, config.limits) as loaded:
-            reports.append(audit_graph(loaded.graph, prepared, config, debug=debug))
+            reports.append(
+                audit_graph(loaded.graph, prepared, config, debug=debug, sha256=loaded.sha256)
+            )
     return build_report(reports, time.perf_counter() - started)
 
 
@@ -176,9 +178,19 @@ def _read_stats(graph: ModelGraph) -> tuple[dict[str, TensorStats], list[str]]:
 
 
 def audit_graph(
-    graph: ModelGraph, prepared: PreparedRules, config: AuditConfig, *, debug: bool = False
+    graph: ModelGraph,
+    prepared: PreparedRules,
+    config: AuditConfig,
+    *,
+    debug: bool = False,
+    sha256: Callable[[], str | None] | None = None,
 ) -> ModelReport:
-    """Run the prepared rules over one model graph."""
+    """Run the prepared rules over one model graph.
+
+    Args:
+        sha256: called once the audit is done, for the file's digest (it is computed on a
+            thread meanwhile; see `auditor.loaders.digest`).
+    """
     stats, read_failures = _read_stats(graph) if graph.readable else ({}, [])
     if read_failures:
         extra = tuple(LoadIssue(IssueKind.UNREADABLE, msg) for msg in read_failures)
@@ -208,7 +220,7 @@ def audit_graph(
     order = {node.path: index for index, node in enumerate(graph.root.walk())}
     findings.sort(key=lambda f: (order.get(f.location.layer_path, -1), f.code))
     return ModelReport(
-        source=_source(graph),
+        source=_source(graph, sha256() if sha256 else graph.source.sha256),
         summary=_summary(graph, findings),
         findings=findings,
         inventory=_inventory(graph, stats),
@@ -218,14 +230,14 @@ def audit_graph(
     )
 
 
-def _source(graph: ModelGraph) -> Source:
+def _source(graph: ModelGraph, sha256: str | None) -> Source:
     src = graph.source
     return Source(
         path=src.path,
         format=src.format if src.format in ("keras", "h5", "live") else "unknown",
         keras_version=src.keras_version,
         backend=src.backend,
-        sha256=src.sha256,
+        sha256=sha256,
         size_bytes=src.size_bytes,
         model_name=graph.root.name or None,
         model_class=graph.root.class_name or None,

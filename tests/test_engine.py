@@ -123,3 +123,13 @@ def test_severity_override_and_bad_options_are_usage_errors(files):
         run([files["keras"]], AuditConfig(select=["REG009"], rules={"REG009": {"min": -1}}))
     with pytest.raises(UsageError, match="Received: 'REG999'"):
         run([files["keras"]], AuditConfig(select=["REG999"]))
+
+
+def test_report_carries_the_files_sha256(files):
+    import hashlib
+
+    for fmt in ("keras", "h5"):
+        report = run([files[fmt]], AuditConfig(select=["REG006"]))
+        expected = hashlib.sha256(files[fmt].read_bytes()).hexdigest()
+        assert report.models[0].source.sha256 == expected
+        assert report.models[0].source.size_bytes == files[fmt].stat().st_size

@@ -6,13 +6,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 from auditor.errors import ModelLoadError
+from auditor.loaders.digest import FileDigest
 from auditor.loaders.guard import Limits
 from auditor.loaders.loaded import LoadedModel
 from auditor.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
@@ -82,23 +82,29 @@ def _open(path: Path, source: SourceInfo, limits: Limits) -> LoadedModel:
     except OSError as exc:
         raise ModelLoadError(f"cannot open the file ({exc.strerror or exc})") from None
     try:
-        digest, head, size = _hash_and_sniff(raw)
+        head = raw.read(_SNIFF_BYTES)
+        raw.seek(0)
     except OSError as exc:
         raw.close()
         raise ModelLoadError(f"cannot read the file ({exc.strerror or exc})") from None
-    source = SourceInfo(path=source.path, format=source.format, sha256=digest, size_bytes=size)
+    source = SourceInfo(path=source.path, format=source.format, size_bytes=stat.st_size)
+    digest = FileDigest(raw.fileno())
     if head[:4] in _ZIP_MAGIC:
         from auditor.loaders.keras_v3 import load_keras
 
-        return _own_raw(lambda: load_keras(raw, source, limits), raw)
-    raw.close()
-    if _is_hdf5(head):
+        loaded = _own_raw(lambda: load_keras(raw, source, limits), raw)
+    else:
+        raw.close()
+        if not _is_hdf5(head):
+            digest.result()
+            if source.format == "keras":
+                raise ModelLoadError("not a zip archive, so not a .keras file")
+            raise ModelLoadError("not a Keras model file (neither a .keras zip nor an HDF5 file)")
         from auditor.loaders.legacy_h5 import load_legacy_h5
 
-        return load_legacy_h5(str(path), source, limits)
-    if source.format == "keras":
-        raise ModelLoadError("not a zip archive, so not a .keras file")
-    raise ModelLoadError("not a Keras model file (neither a .keras zip nor an HDF5 file)")
+        loaded = load_legacy_h5(str(path), source, limits)
+    loaded.digest = digest
+    return loaded
 
 
 def _own_raw(load: Callable[[], LoadedModel], raw: BinaryIO) -> LoadedModel:
@@ -110,21 +116,6 @@ def _own_raw(load: Callable[[], LoadedModel], raw: BinaryIO) -> LoadedModel:
         raise
     loaded.push_close(raw.close)
     return loaded
-
-
-def _hash_and_sniff(raw: BinaryIO) -> tuple[str, bytes, int]:
-    """SHA-256 of the whole file (for SARIF artifacts and baselines) and its first bytes,
-    from the same single read."""
-    digest = hashlib.sha256()
-    head = b""
-    size = 0
-    while chunk := raw.read(4 * 1024 * 1024):
-        if not head:
-            head = chunk[:_SNIFF_BYTES]
-        digest.update(chunk)
-        size += len(chunk)
-    raw.seek(0)
-    return digest.hexdigest(), head, size
 
 
 def _is_hdf5(head: bytes) -> bool:

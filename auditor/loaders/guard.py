@@ -357,39 +357,24 @@ def scan_h5(f: h5py.File, limits: Limits) -> H5Scan:
     groups: set[str] = set()
     group_attrs: dict[str, dict[str, str]] = {}
     issues: list[LoadIssue] = []
-    links: list[tuple[str, Any]] = []
+    links: list[tuple[str, int]] = []
 
-    def collect(name: str, link: Any) -> Any:
-        links.append((name, link))
+    def collect(name: bytes, info: Any) -> Any:
+        # The link's type comes with the visit, so hard links are resolved only once, below.
+        links.append((name.decode("utf-8", "replace"), info.type))
         return None if len(links) <= limits.max_h5_objects else True
 
     try:
-        f.visititems_links(collect)
+        f.id.links.visit(collect, info=True)
     except (OSError, RuntimeError, ValueError, KeyError) as exc:
         raise ModelLoadError(f"HDF5 structure is corrupt ({first_line(exc)})") from None
     if len(links) > limits.max_h5_objects:
         raise ModelLoadError(
             f"HDF5 file has more than {limits.max_h5_objects:,} links", IssueKind.OVER_LIMIT
         )
-    for name, link in links:
-        if isinstance(link, h5py.SoftLink):
-            issues.append(
-                LoadIssue(
-                    IssueKind.EXTERNAL_REFERENCE,
-                    f"HDF5 soft link {name!r} -> {link.path!r} (not followed)",
-                    where=name,
-                )
-            )
-            continue
-        if isinstance(link, h5py.ExternalLink):
-            issues.append(
-                LoadIssue(
-                    IssueKind.EXTERNAL_REFERENCE,
-                    f"HDF5 external link {name!r} -> {link.filename!r}:{link.path!r} "
-                    "(not followed)",
-                    where=name,
-                )
-            )
+    for name, link_type in links:
+        if link_type != h5py.h5l.TYPE_HARD:
+            issues.append(_link_issue(f, name))
             continue
         try:
             obj = f.get(name)
@@ -414,6 +399,21 @@ def scan_h5(f: h5py.File, limits: Limits) -> H5Scan:
             else:
                 issues.append(LoadIssue(problem[0], f"HDF5 dataset {name!r}: {problem[1]}", name))
     return H5Scan(datasets=datasets, groups=groups, issues=issues, group_attrs=group_attrs)
+
+
+def _link_issue(f: h5py.File, name: str) -> LoadIssue:
+    """The issue for a link that is not a hard link (never followed)."""
+    try:
+        link = f.get(name, getlink=True)
+    except (OSError, RuntimeError, ValueError, KeyError):
+        link = None
+    if isinstance(link, h5py.SoftLink):
+        message = f"HDF5 soft link {name!r} -> {link.path!r} (not followed)"
+    elif isinstance(link, h5py.ExternalLink):
+        message = f"HDF5 external link {name!r} -> {link.filename!r}:{link.path!r} (not followed)"
+    else:
+        message = f"HDF5 user-defined link {name!r} (not followed)"
+    return LoadIssue(IssueKind.EXTERNAL_REFERENCE, message, where=name)
 
 
 def _dataset_problem(ds: h5py.Dataset, limits: Limits) -> tuple[IssueKind, str] | None:

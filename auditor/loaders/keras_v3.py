@@ -56,7 +56,6 @@ def _load(archive: SafeZip, stack: ExitStack, source: SourceInfo, limits: Limits
         format="keras",
         keras_version=keras_version,
         backend=None,
-        sha256=source.sha256,
         size_bytes=source.size_bytes,
     )
     root = build_tree(config)

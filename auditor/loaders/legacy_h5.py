@@ -71,7 +71,6 @@ def _load(f: h5py.File, stack: ExitStack, source: SourceInfo, limits: Limits) ->
         format="h5",
         keras_version=_text_attr(f, "keras_version", limits),
         backend=_text_attr(f, "backend", limits),
-        sha256=source.sha256,
         size_bytes=source.size_bytes,
     )
     root = build_tree(model_config)

@@ -7,6 +7,7 @@ from contextlib import ExitStack
 from types import TracebackType
 
 from auditor.loaders.config_tree import DraftLayer, DraftWeight
+from auditor.loaders.digest import FileDigest
 from auditor.loaders.guard import H5Scan, H5Tensor
 from auditor.loaders.layer_specs import VarSpec
 from auditor.model import ModelGraph, Role
@@ -24,6 +25,11 @@ class LoadedModel:
     def __init__(self, graph: ModelGraph, resources: ExitStack | None = None) -> None:
         self.graph = graph
         self._resources = resources or ExitStack()
+        self.digest: FileDigest | None = None
+
+    def sha256(self) -> str | None:
+        """The file's SHA-256 (waits for the hashing thread), or None when unknown."""
+        return self.digest.result() if self.digest is not None else None
 
     def push_close(self, callback: Callable[[], object]) -> None:
         """Register a resource to release after the ones already registered."""
@@ -34,6 +40,7 @@ class LoadedModel:
 
     def close(self) -> None:
         self._resources.close()
+        self.sha256()  # no hashing thread outlives its model
 
     def __enter__(self) -> LoadedModel:
         return self
