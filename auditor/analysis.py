@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from enum import StrEnum
 
 from auditor.model import LayerNode, ModelGraph, OptimizerSpec, Role, WeightRef
@@ -130,45 +130,35 @@ def fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
-def walk_weights(layers: Iterable[LayerNode]) -> Iterator[tuple[LayerNode, WeightRef]]:
-    """(layer, weight) pairs for the own weights of each layer."""
-    for layer in layers:
-        for weight in layer.weights:
-            yield layer, weight
-
-
-def owner_of(model: ModelGraph, weight: WeightRef) -> LayerNode | None:
-    """The layer whose config declares the weight's regularizer (an RNN for its cell's
-    kernel, MultiHeadAttention for its projections), else the weight's own layer."""
-    key = weight.regularizer_key
-    best: LayerNode | None = None
-    for node in model.root.walk():
-        if (
-            key
-            and key.startswith(f"{node.config_key}.config.")
-            and (best is None or len(node.config_key) > len(best.config_key))
-        ):
-            best = node
-    return best or layer_of(model, weight.layer_path)
-
-
 def declared_regularizers(
     model: ModelGraph,
 ) -> list[tuple[LayerNode, str, WeightRef, list[WeightRef]]]:
     """Each declared regularizer once: (owner layer, config key, first weight, all weights).
 
-    One config key can govern several weights (MultiHeadAttention's four projections).
+    The owner is the layer whose config declares it: an RNN for its cell's kernel,
+    MultiHeadAttention for its four projections (which share one config key).
     """
+    by_key = {node.config_key: node for node in model.root.walk()}
     groups: dict[str, list[WeightRef]] = {}
     for weight in model.weights():
         if weight.regularizer is not None and weight.regularizer_key:
             groups.setdefault(weight.regularizer_key, []).append(weight)
     result = []
     for key, weights in groups.items():
-        owner = owner_of(model, weights[0])
+        owner = _declaring_layer(key, by_key) or layer_of(model, weights[0].layer_path)
         if owner is not None:
             result.append((owner, key, weights[0], weights))
     return result
+
+
+def _declaring_layer(key: str, by_key: dict[str, LayerNode]) -> LayerNode | None:
+    """The innermost layer whose own config holds `key` (`<layer key>.config.<...>`)."""
+    end = len(key)
+    while (end := key.rfind(".config.", 0, end)) != -1:
+        node = by_key.get(key[:end])
+        if node is not None:
+            return node
+    return None
 
 
 def optimizer_note(model: ModelGraph) -> str:
