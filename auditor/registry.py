@@ -9,10 +9,8 @@ warning.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Sequence
-from importlib.metadata import entry_points
 from typing import Any
 
 from auditor.findings import Severity
@@ -140,6 +138,8 @@ class Registry:
         return codes
 
     def _unknown(self, identifier: str) -> str:
+        import difflib  # only for this message
+
         names = [*self._rules, *self._by_slug]
         close = difflib.get_close_matches(identifier, names, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
@@ -150,6 +150,8 @@ class Registry:
 
 
 def _plugin_rules() -> list[type[Rule]]:
+    from importlib.metadata import entry_points  # costs ~10 ms; only needed here
+
     found: list[type[Rule]] = []
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         try:
