@@ -122,3 +122,20 @@ def test_static_audit_never_imports_tensorflow_or_keras():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_quiet_prints_only_the_summary():
+    code, out, _ = run(str(EXAMPLES / "depthwise_decay.keras"), "-q")
+    assert code == 1
+    assert out.startswith("Found 2 findings (0 errors, 2 warnings, 0 info) in 1 model in ")
+    assert len(out.splitlines()) == 1
+
+
+def test_color_is_off_when_piped_and_forced_by_flag_or_env(monkeypatch):
+    path = str(EXAMPLES / "depthwise_decay.keras")
+    assert "\x1b[" not in run(path)[1]
+    assert "\x1b[" in run(path, "--color", "always")[1]
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert "\x1b[" in run(path)[1]
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\x1b[" not in run(path)[1]

@@ -133,3 +133,36 @@ def test_report_carries_the_files_sha256(files):
         expected = hashlib.sha256(files[fmt].read_bytes()).hexdigest()
         assert report.models[0].source.sha256 == expected
         assert report.models[0].source.size_bytes == files[fmt].stat().st_size
+
+
+def test_a_rule_used_on_its_own_as_the_readme_shows():
+    from pathlib import Path
+
+    from auditor.loaders import open_model
+    from auditor.rule import RuleContext
+    from rules import DepthwiseDecay
+
+    path = Path(__file__).resolve().parent.parent / "examples/models/depthwise_decay.keras"
+    with open_model(path) as loaded:
+        rule = DepthwiseDecay()
+        findings = list(rule.check(loaded.graph, RuleContext(options=rule.Options())))
+    assert [f.location.layer_path for f in findings] == ["dw1", "sep2"]
+
+
+def test_entry_point_rules_are_discovered(monkeypatch):
+    import auditor.registry as registry_module
+
+    class FakeEntryPoint:
+        value = "acme_rules:Crashes"
+
+        def load(self):
+            return Crashes
+
+    def entry_points(group):
+        assert group == "keras_audit.rules"
+        return [FakeEntryPoint()]
+
+    monkeypatch.setattr("importlib.metadata.entry_points", entry_points)
+    registry = registry_module.load_registry()
+    assert registry.get("XYZ100") is Crashes
+    assert registry.get("REG004") is rules.DepthwiseDecay

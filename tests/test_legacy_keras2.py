@@ -176,3 +176,40 @@ def test_rules_judge_the_old_file(keras2_file):
     ]
     (frozen,) = [f for f in report.findings if f.code == "REG007"]
     assert "Keras 2 still adds their penalty" in frozen.message
+
+
+def test_keras_2_0_sequential_config_is_a_list(tmp_path):
+    """Keras 2.0-2.1 serialized a Sequential's config as the bare list of its layers."""
+    config = {
+        "class_name": "Sequential",
+        "config": [
+            {
+                "class_name": "Dense",
+                "config": {
+                    "name": "dense_1",
+                    "units": 2,
+                    "use_bias": True,
+                    "batch_input_shape": [None, 3],
+                    "bias_regularizer": {
+                        "class_name": "L1L2",
+                        "config": {"l1": 0.0, "l2": F32_1E4},
+                    },
+                },
+            },
+        ],
+    }
+    path = tmp_path / "keras20.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["keras_version"] = b"2.0.8"
+        f.attrs["model_config"] = json.dumps(config).encode()
+        group = f.create_group("model_weights")
+        group.attrs["layer_names"] = _bytes(["dense_1"])
+        layer = group.create_group("dense_1")
+        layer.attrs["weight_names"] = _bytes(["dense_1/kernel:0", "dense_1/bias:0"])
+        layer["dense_1/kernel:0"] = np.ones((3, 2), "f4")
+        layer["dense_1/bias:0"] = np.zeros(2, "f4")
+    report = run([path], AuditConfig(select=["REG006", "AUD003"]))
+    # The list form carries no model name, so the root is called "model".
+    assert [(f.code, f.location.layer_path) for f in report.findings] == [
+        ("REG006", "model/dense_1")
+    ]
