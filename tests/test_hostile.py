@@ -11,6 +11,8 @@ import pytest
 
 from auditor.config import AuditConfig
 from auditor.engine import run
+from auditor.loaders.guard import Limits
+from auditor.loaders.legacy_h5 import read_attr_list
 
 CLEAN = Path(__file__).resolve().parent.parent / "examples" / "models" / "clean.keras"
 
@@ -93,7 +95,7 @@ def test_hdf5_external_storage_is_never_read(tmp_path):
     path.write_bytes((CLEAN.parent / "clean.h5").read_bytes())
     with h5py.File(path, "r+") as f:
         group = f["model_weights/head"]
-        names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]]
+        names = read_attr_list(group, "weight_names", Limits())
         del group[names[1]]
         group.create_dataset(names[1], shape=(4,), dtype="<f4", external=[(str(secret), 0, 16)])
     report = run([path], AuditConfig())
@@ -125,7 +127,7 @@ def test_hdf5_shape_bomb(tmp_path):
     path.write_bytes((CLEAN.parent / "clean.h5").read_bytes())
     with h5py.File(path, "r+") as f:
         group = f["model_weights/head"]
-        names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]]
+        names = read_attr_list(group, "weight_names", Limits())
         del group[names[0]]
         group.create_dataset(
             names[0], shape=(2**20, 2**18), dtype="<f4", chunks=(64, 64), compression="gzip"

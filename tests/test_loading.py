@@ -210,17 +210,10 @@ def _application(keras, save_model, name):
     return model, save_model(model, f"app_{name}")
 
 
-@pytest.mark.parametrize("name", LIGHT)
+@pytest.mark.parametrize(
+    "name", [*LIGHT, *(pytest.param(name, marks=pytest.mark.heavy) for name in HEAVY)]
+)
 def test_application_weights_fully_mapped(keras, save_model, name):
-    model, paths = _application(keras, save_model, name)
-    assert_agrees(model, paths)
-    for path in paths.values():
-        path.unlink()
-
-
-@pytest.mark.heavy
-@pytest.mark.parametrize("name", HEAVY)
-def test_heavy_application_weights_fully_mapped(keras, save_model, name):
     model, paths = _application(keras, save_model, name)
     assert_agrees(model, paths)
     for path in paths.values():
