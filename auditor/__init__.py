@@ -45,29 +45,33 @@ def __getattr__(name: str) -> Any:
 
 
 def audit(
-    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | Any,
     config: AuditConfig | None = None,
 ) -> Report:
-    """Audit one or more saved models and return the report.
+    """Audit saved models, or a live `keras.Model`, and return the report.
+
+    Files are read statically (nothing in them is executed; keras is not imported). A live
+    model is read through Keras itself, which adds what only the running objects know:
+    the regularizer each variable actually carries, what is trainable, and the compiled
+    optimizer's weight-decay exclusions.
 
     Args:
-        source: a `.keras` / `.h5` file, a folder (searched recursively), or a list of them.
+        source: a `.keras` / `.h5` file, a folder (searched recursively), a list of them,
+            or a built Keras 3 `keras.Model`.
         config: AuditConfig | None, rule selection, severities, options and limits.
 
     Returns:
         Report, with `findings`, `exit_code(fail_on=...)` and `to_json()`.
 
     Raises:
-        TypeError: for a source that is neither a path nor a list of paths.
+        TypeError: for a source that is neither a path, a list of paths nor a keras.Model.
+        ValueError: for a model that is not built yet.
         auditor.errors.UsageError: for a config naming unknown rules or bad options.
     """
-    from auditor.engine import run
+    from auditor.engine import run, run_live
 
     if isinstance(source, str | os.PathLike):
         return run([source], config)
     if isinstance(source, Sequence) and all(isinstance(s, str | os.PathLike) for s in source):
         return run(list(source), config)
-    raise TypeError(
-        "audit() takes a model file path, a folder, or a list of them. "
-        f"Received: source of type {type(source).__name__}"
-    )
+    return run_live(source, config)

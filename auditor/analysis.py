@@ -14,6 +14,7 @@ from enum import StrEnum
 from auditor.model import LayerNode, ModelGraph, OptimizerSpec, Role, WeightRef
 
 __all__ = [
+    "ADAPTIVE_OPTIMIZERS",
     "NORMALIZATION_CLASSES",
     "Decay",
     "Family",
@@ -27,6 +28,26 @@ __all__ = [
 
 NORMALIZATION_CLASSES = frozenset(
     {"BatchNormalization", "SyncBatchNormalization", "LayerNormalization", "GroupNormalization"}
+)
+
+
+# Optimizers that rescale each parameter's gradient (lower-cased class names, Keras 2 and 3).
+ADAPTIVE_OPTIMIZERS = frozenset(
+    {
+        "adam",
+        "adamw",
+        "adamax",
+        "nadam",
+        "rmsprop",
+        "adagrad",
+        "adadelta",
+        "adafactor",
+        "lion",
+        "lamb",
+        "ftrl",
+        "muon",
+        "lazyadam",
+    }
 )
 
 
@@ -44,14 +65,17 @@ def optimizer_decay(weight: WeightRef, optimizer: OptimizerSpec | None) -> Decay
 
     Files never carry the exclusion list, so every trainable weight of a file whose
     optimizer has `weight_decay > 0` is `UNKNOWN_EXCLUSIONS`: after a reload Keras decays
-    it. Live optimizers give the exclusions, matched as Keras 3 does (`re.search` against
-    the short variable name).
+    it. Live optimizers give the exclusions, matched as Keras 3's `_use_weight_decay` does:
+    the variables passed as `var_list`, and `re.search` of each `var_names` pattern against
+    the short variable name.
     """
     if optimizer is None or not optimizer.decays or not weight.trainable:
         return Decay.NONE
     if optimizer.exclusions is None:
         return Decay.UNKNOWN_EXCLUSIONS
-    if any(re.search(pattern, weight.name) for pattern in optimizer.exclusions):
+    if weight.path in optimizer.excluded_paths or any(
+        re.search(pattern, weight.name) for pattern in optimizer.exclusions
+    ):
         return Decay.EXCLUDED
     return Decay.DECAYED
 

@@ -42,7 +42,7 @@ from auditor.registry import Registry, load_registry
 from auditor.rule import Rule, RuleContext
 from auditor.stats import TensorStats, compute
 
-__all__ = ["PreparedRules", "audit_graph", "discover", "prepare", "run"]
+__all__ = ["PreparedRules", "audit_graph", "discover", "prepare", "run", "run_live"]
 
 
 class PreparedRules:
@@ -128,6 +128,29 @@ def run(
                 audit_graph(loaded.graph, prepared, config, debug=debug, sha256=loaded.sha256)
             )
     return build_report(reports, time.perf_counter() - started)
+
+
+def run_live(
+    model: Any,
+    config: AuditConfig | None = None,
+    *,
+    registry: Registry | None = None,
+    debug: bool = False,
+) -> Report:
+    """Audit a live Keras 3 model (see `auditor.loaders.live`).
+
+    Raises:
+        TypeError: when `model` is not a `keras.Model`.
+        ValueError: when it is not built.
+    """
+    from auditor.loaders.live import load_live
+
+    config = config or AuditConfig()
+    prepared = prepare(config, registry)
+    started = time.perf_counter()
+    graph = load_live(model).graph
+    report = audit_graph(graph, prepared, config, debug=debug)
+    return build_report([report], time.perf_counter() - started)
 
 
 def build_report(models: list[ModelReport], duration: float) -> Report:

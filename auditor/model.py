@@ -31,6 +31,7 @@ __all__ = [
     "Role",
     "SourceInfo",
     "TensorSource",
+    "UnusedRegularizer",
     "WeightRef",
 ]
 
@@ -159,12 +160,14 @@ class WeightRef:
         trainable: bool, the effective flag (False when the variable, its layer or any
             enclosing layer or model is frozen).
         regularizer: Regularizer | None, the declared regularizer (from the config).
-        regularizer_key: str | None, where the regularizer is declared (config key path).
+        regularizer_key: str | None, the config key path that governs this weight's
+            regularizer (set even when the value there is null; None when no key does).
         initializer: Initializer | None, the declared initializer.
         active_regularizer: Regularizer | None, live mode only: what the variable actually
             carries. Always None for files (unknown).
         tensor: TensorSource | None, handle to the stored values (None when unavailable).
-        storage: str | None, where the tensor lives in the file (HDF5 dataset path).
+        storage: str | None, where the tensor lives: its HDF5 dataset path in a file, the
+            variable's `path` in a live model.
     """
 
     path: str
@@ -191,6 +194,38 @@ class WeightRef:
         """True when the declared regularizer puts a non-zero L1/L2 penalty on this weight."""
         return self.regularizer is not None and self.regularizer.is_penalty
 
+    @property
+    def penalty(self) -> Regularizer | None:
+        """The L1/L2 penalty on this weight: the declared one, else (live) the one the
+        variable carries without declaring it. None when neither penalizes."""
+        if self.regularizer is not None and self.regularizer.is_penalty:
+            return self.regularizer
+        if self.active_regularizer is not None and self.active_regularizer.is_penalty:
+            return self.active_regularizer
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class UnusedRegularizer:
+    """A regularizer set on a layer that none of the layer's variables consults.
+
+    Attributes:
+        key: str, the config key path (`config.layers[2].config.kernel_regularizer`), or,
+            for an attribute, its name (`kernel_regularizer`).
+        regularizer: Regularizer, what is set there.
+        attribute: bool, True for a `*_regularizer` attribute of a live layer object that
+            its config does not carry (live mode only).
+    """
+
+    key: str
+    regularizer: Regularizer
+    attribute: bool = False
+
+    @property
+    def setting(self) -> str:
+        """The setting's own name (`kernel_regularizer`)."""
+        return self.key.rsplit(".", 1)[-1]
+
 
 @dataclass(frozen=True, slots=True)
 class LayerNode:
@@ -209,6 +244,9 @@ class LayerNode:
         is_model: bool, True for Functional / Sequential / subclassed models.
         opaque: str | None, why keras-audit cannot see inside this layer (None if it can).
         inbound: names of the layers in the same container whose outputs feed this one.
+        unused_regularizers: regularizers set on this layer that none of its variables
+            consults: a config entry such as `kernel_regularizer` on a DepthwiseConv2D, or
+            (live) a `*_regularizer` attribute its config does not carry.
         children: nested layers (for models) and owned sub-layers (cells, projections).
         weights: this layer's own weights, in Keras save order.
     """
@@ -225,6 +263,7 @@ class LayerNode:
     is_model: bool = False
     opaque: str | None = None
     inbound: tuple[str, ...] = ()
+    unused_regularizers: tuple[UnusedRegularizer, ...] = ()
     children: tuple[LayerNode, ...] = ()
     weights: tuple[WeightRef, ...] = ()
 
@@ -255,8 +294,10 @@ class OptimizerSpec:
         learning_rate_schedule: str | None, the schedule class when the rate is scheduled.
         weight_decay: float | None, Keras 3 / tf.keras>=2.11 decoupled weight decay.
         legacy_decay: float | None, the legacy `decay` key (learning-rate time decay).
-        exclusions: tuple of exclusion patterns, or None when unknown (always None for
-            files: Keras never serializes them).
+        exclusions: tuple of `exclude_from_weight_decay(var_names=...)` patterns, or None
+            when unknown (always None for files: Keras never serializes them).
+        excluded_paths: paths of the variables given as `exclude_from_weight_decay(
+            var_list=...)` (live only; empty for files).
         config: the raw optimizer config.
     """
 
@@ -266,6 +307,7 @@ class OptimizerSpec:
     weight_decay: float | None = None
     legacy_decay: float | None = None
     exclusions: tuple[str, ...] | None = None
+    excluded_paths: frozenset[str] = frozenset()
     config: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property

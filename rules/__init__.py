@@ -25,33 +25,53 @@ Every rule is usable on its own:
 """
 
 from rules.bias_decay import BiasDecay
+from rules.decay_exclusions_unknown import DecayExclusionsUnknown
 from rules.depthwise_decay import DepthwiseDecay
+from rules.double_decay import DoubleDecay
+from rules.exclusion_matches_nothing import ExclusionMatchesNothing
 from rules.frozen_regularizer import FrozenRegularizer
 from rules.inconsistent_regularization import InconsistentRegularization
+from rules.l2_with_adaptive_optimizer import L2WithAdaptiveOptimizer
+from rules.legacy_decay_is_lr_decay import LegacyDecayIsLrDecay
+from rules.misplaced_regularizer import MisplacedRegularizer
 from rules.normalization_decay import NormalizationDecay
 from rules.opaque_layers import OpaqueLayers
 from rules.penalty_dominates import PenaltyDominates
+from rules.regularizer_not_applied import RegularizerNotApplied
+from rules.regularizer_not_serialized import RegularizerNotSerialized
 from rules.scale_invariant_decay import ScaleInvariantDecay
 from rules.unmapped_weights import UnmappedWeights
 from rules.unreadable_model import UnreadableModel
 from rules.unusual_coefficient import UnusualCoefficient
+from rules.unusual_weight_decay import UnusualWeightDecay
 
 __all__ = [
     "BUILTIN_RULES",
     "BiasDecay",
+    "DecayExclusionsUnknown",
     "DepthwiseDecay",
+    "DoubleDecay",
+    "ExclusionMatchesNothing",
     "FrozenRegularizer",
     "InconsistentRegularization",
+    "L2WithAdaptiveOptimizer",
+    "LegacyDecayIsLrDecay",
+    "MisplacedRegularizer",
     "NormalizationDecay",
     "OpaqueLayers",
     "PenaltyDominates",
+    "RegularizerNotApplied",
+    "RegularizerNotSerialized",
     "ScaleInvariantDecay",
     "UnmappedWeights",
     "UnreadableModel",
     "UnusualCoefficient",
+    "UnusualWeightDecay",
 ]
 
 BUILTIN_RULES = (
+    RegularizerNotApplied,
+    RegularizerNotSerialized,
     InconsistentRegularization,
     DepthwiseDecay,
     NormalizationDecay,
@@ -60,6 +80,13 @@ BUILTIN_RULES = (
     ScaleInvariantDecay,
     UnusualCoefficient,
     PenaltyDominates,
+    MisplacedRegularizer,
+    DoubleDecay,
+    L2WithAdaptiveOptimizer,
+    DecayExclusionsUnknown,
+    ExclusionMatchesNothing,
+    UnusualWeightDecay,
+    LegacyDecayIsLrDecay,
     UnreadableModel,
     OpaqueLayers,
     UnmappedWeights,

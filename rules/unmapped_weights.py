@@ -55,13 +55,19 @@ class UnmappedWeights(Rule):
             return
         missing = [w for w in layer.weights if w.storage is None]
         if missing:
+            where = (
+                "the live layer has no such variable"
+                if model.live
+                else "the weights file has no tensor for it"
+            )
             yield self.finding(
                 ctx,
                 f"{layer.class_name} `{layer.path}` should have "
-                f"{', '.join(w.name for w in missing)} but the weights file has no tensor "
-                "for it.",
+                f"{', '.join(w.name for w in missing)} but {where}.",
                 layer=layer,
-                fix="Re-save config and weights together with `model.save()`.",
+                fix="Re-save config and weights together with `model.save()`."
+                if not model.live
+                else "Check that the layer's `build()` creates the variables its config implies.",
                 details={"missing": [w.path for w in missing]},
             )
 

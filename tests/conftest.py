@@ -43,3 +43,53 @@ def save_model(tmp_path_factory: pytest.TempPathFactory) -> SaveModel:
         return paths
 
     return save
+
+
+@pytest.fixture(scope="session")
+def complex_model(keras: Any, save_model: SaveModel) -> tuple[Any, dict[str, Path]]:
+    """A model with every layer kind the loaders map, compiled with AdamW; and its files."""
+    L, R = keras.layers, keras.regularizers
+    inner = keras.Sequential(
+        [
+            keras.Input((8,)),
+            L.Dense(4, kernel_regularizer=R.L2(1e-4), name="inner_dense"),
+            L.BatchNormalization(gamma_regularizer=R.L1(1e-5), name="inner_bn"),
+        ],
+        name="subseq",
+    )
+    frozen = keras.Sequential(
+        [keras.Input((4,)), L.Dense(4, kernel_regularizer="l2", name="frozen_dense")], name="frozen"
+    )
+    frozen.trainable = False
+    seq = keras.Input((6, 8), name="seq")
+    h = L.Bidirectional(
+        L.LSTM(5, kernel_regularizer=R.L2(1e-3), return_sequences=True), name="bidi"
+    )(seq)
+    h = L.MultiHeadAttention(
+        2, 3, kernel_regularizer="l2", bias_regularizer=R.L1(1e-4), name="mha"
+    )(h, h)
+    h = L.TimeDistributed(L.Dense(8, kernel_regularizer=R.L1L2(1e-5, 1e-4)), name="td")(h)
+    h = L.GRU(4, recurrent_regularizer=R.L2(1e-4), name="gru")(h)
+    h = L.SimpleRNN(4, name="srnn")(L.RepeatVector(2)(h))
+    h = L.Dense(8)(h)
+    h = keras.ops.add(h, h)
+    h = frozen(inner(h))
+    img = L.Input((8, 8, 3), name="img")
+    c = L.SeparableConv2D(4, 3, depthwise_regularizer=R.L1L2(1e-5, 1e-4), name="sep")(img)
+    c = L.DepthwiseConv2D(3, depthwise_regularizer="l2", name="dw")(c)
+    c = L.Conv2D(4, 3, use_bias=False, trainable=False, name="frozen_conv")(c)
+    c = L.Conv2DTranspose(2, 2, name="tconv")(c)
+    c = L.GroupNormalization(2, name="gn")(c)
+    c = L.PReLU(name="prelu")(c)
+    c = L.GlobalAveragePooling2D()(c)
+    tok = L.Input((5,), dtype="int32", name="tok")
+    e = L.Embedding(20, 8, embeddings_regularizer=R.L2(1e-5), name="emb")(tok)
+    e = L.LayerNormalization(center=False, name="ln")(e)
+    e = L.Conv1D(4, 2, name="c1d")(e)
+    e = L.GlobalAveragePooling1D()(e)
+    shared = L.Dense(3, name="shared")
+    out = L.Concatenate()([shared(h), shared(e), c])
+    out = L.Dense(3, activation="softmax", name="head")(out)
+    model = keras.Model([seq, img, tok], out, name="complex")
+    model.compile(optimizer=keras.optimizers.AdamW(weight_decay=0.01), loss="mse")
+    return model, save_model(model, "loading_complex")

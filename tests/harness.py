@@ -7,18 +7,24 @@ from pathlib import Path
 from typing import Any
 
 from auditor.config import AuditConfig
-from auditor.engine import run
+from auditor.engine import run, run_live
 from auditor.findings import Finding, Report, Severity
 
+Source = Path | Any  # a saved model's path, or a live keras.Model
 
-def audit_one(path: Path, code: str, options: Mapping[str, Any] | None = None) -> Report:
+
+def audit_one(source: Source, code: str, options: Mapping[str, Any] | None = None) -> Report:
     config = AuditConfig(select=[code], rules={code: dict(options or {})})
-    return run([path], config)
+    if isinstance(source, Path):
+        return run([source], config)
+    return run_live(source, config)
 
 
-def findings_of(path: Path, code: str, options: Mapping[str, Any] | None = None) -> list[Finding]:
-    """The findings of one rule on one file, after checking the report's integrity."""
-    report = audit_one(path, code, options)
+def findings_of(
+    source: Source, code: str, options: Mapping[str, Any] | None = None
+) -> list[Finding]:
+    """The findings of one rule on one file or live model, after checking the report."""
+    report = audit_one(source, code, options)
     model = report.models[0]
     assert model.errors == [], f"rule crashed: {model.errors}"
     assert code in model.rules_run, f"{code} did not run: {model.rules_not_applicable}"
@@ -28,7 +34,7 @@ def findings_of(path: Path, code: str, options: Mapping[str, Any] | None = None)
 
 
 def assert_rule(
-    path: Path,
+    path: Source,
     code: str,
     expected: set[tuple[str, str | None]],
     *,
@@ -43,3 +49,37 @@ def assert_rule(
     if severity is not None:
         assert {f.severity for f in found} <= {severity}
     return found
+
+
+def rewrite_config(src: Path, dst: Path, edit: Any) -> Path:
+    """Copy a saved model, letting `edit(model_config, optimizer_config)` change its JSON.
+
+    `.keras`: config.json (the optimizer config under `compile_config`); `.h5`: the
+    `model_config` and `training_config` attributes. Every other byte is copied as is.
+    """
+    import json
+    import shutil
+    import zipfile
+
+    import h5py
+
+    if src.suffix == ".keras":
+        with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+            for info in zin.infolist():
+                data = zin.read(info)
+                if info.filename == "config.json":
+                    doc = json.loads(data)
+                    compiled = doc.get("compile_config") or {}
+                    edit(doc, (compiled.get("optimizer") or {}).get("config"))
+                    data = json.dumps(doc).encode()
+                zout.writestr(info, data)
+        return dst
+    shutil.copyfile(src, dst)
+    with h5py.File(dst, "r+") as f:
+        model_config = json.loads(f.attrs["model_config"])
+        training = json.loads(f.attrs["training_config"]) if "training_config" in f.attrs else {}
+        edit(model_config, (training.get("optimizer_config") or {}).get("config"))
+        f.attrs["model_config"] = json.dumps(model_config)
+        if training:
+            f.attrs["training_config"] = json.dumps(training)
+    return dst

@@ -13,7 +13,7 @@ from typing import Any
 from auditor.loaders.serialized import as_float, class_ref
 from auditor.model import CompileSpec, OptimizerSpec
 
-__all__ = ["parse_compile"]
+__all__ = ["initial_rate", "parse_compile"]
 
 
 def parse_compile(compile_config: Any) -> CompileSpec | None:
@@ -42,7 +42,7 @@ def _optimizer(value: Any) -> OptimizerSpec | None:
     lr_value = config.get("learning_rate", config.get("lr"))
     schedule = class_ref(lr_value)
     if schedule is not None:
-        learning_rate = _initial_rate(schedule[1])
+        learning_rate = initial_rate(schedule[1])
         schedule_name: str | None = schedule[0]
     else:
         learning_rate = as_float(lr_value, default=float("nan")) if lr_value is not None else None
@@ -62,7 +62,8 @@ def _optimizer(value: Any) -> OptimizerSpec | None:
     )
 
 
-def _initial_rate(config: Mapping[str, Any]) -> float | None:
+def initial_rate(config: Mapping[str, Any]) -> float | None:
+    """The starting learning rate of a serialized schedule's config."""
     for key in ("initial_learning_rate", "learning_rate", "values"):
         value = config.get(key)
         if isinstance(value, list) and value:

@@ -14,9 +14,9 @@ from typing import Any
 
 from auditor.loaders.layer_specs import MODEL_CLASSES, SubSpec, VarSpec, own_vars, sublayers
 from auditor.loaders.serialized import class_ref, parse_initializer, parse_regularizer, snake_case
-from auditor.model import LayerNode, TensorSource, WeightRef
+from auditor.model import LayerNode, Regularizer, TensorSource, UnusedRegularizer, WeightRef
 
-__all__ = ["DraftLayer", "DraftWeight", "build_tree"]
+__all__ = ["DraftLayer", "DraftWeight", "build_tree", "layer_from_entry"]
 
 Config = Mapping[str, Any]
 
@@ -35,6 +35,7 @@ class DraftWeight:
     dtype: str | None = None
     tensor: TensorSource | None = None
     storage: str | None = None
+    active_regularizer: Regularizer | None = None
 
     def freeze(self) -> WeightRef:
         spec = self.spec
@@ -49,8 +50,9 @@ class DraftWeight:
             dtype=self.dtype,
             trainable=self.trainable,
             regularizer=parse_regularizer(reg_value),
-            regularizer_key=self.regularizer_key if reg_value is not None else None,
+            regularizer_key=self.regularizer_key,
             initializer=parse_initializer(init_value),
+            active_regularizer=self.active_regularizer,
             tensor=self.tensor,
             storage=self.storage,
         )
@@ -73,6 +75,7 @@ class DraftLayer:
     is_model: bool = False
     opaque: str | None = None
     inbound: tuple[str, ...] = ()
+    unused_regularizers: list[UnusedRegularizer] = field(default_factory=list)
     children: list[DraftLayer] = field(default_factory=list)
     weights: list[DraftWeight] = field(default_factory=list)
 
@@ -95,6 +98,7 @@ class DraftLayer:
             is_model=self.is_model,
             opaque=self.opaque,
             inbound=self.inbound,
+            unused_regularizers=tuple(self.unused_regularizers),
             children=tuple(child.freeze() for child in self.children),
             weights=tuple(weight.freeze() for weight in self.weights),
         )
@@ -130,6 +134,19 @@ def build_tree(model: Config) -> DraftLayer:
         base = name if class_name == "Sequential" else ""
         _fill_container(root, class_name, layers, "config.layers", "layers", base)
     return root
+
+
+def layer_from_entry(parent: DraftLayer, entry: Config, key: str, base: str) -> DraftLayer:
+    """The draft of one serialized layer (`{"class_name", "config", ...}`) placed under
+    `parent` at `base/<name>`, as if it were listed in `parent`'s config at `key`.
+
+    The live front-end uses this for the sub-layers of layers whose own config is opaque.
+    """
+    ref = class_ref(entry)
+    if ref is None:
+        ref = ("?", {}, None, None)
+    name = str(ref[1].get("name") or entry.get("name") or "layer")
+    return _make_layer(parent, entry, ref, key, None, name, (), base)
 
 
 def _trainable(config: Config) -> bool:
@@ -248,6 +265,7 @@ def _make_layer(
         _fill_container(layer, class_name, nested, f"{key}.config.layers", prefix, layer.path)
         return layer
     _fill_leaf(layer, class_name, config, f"{key}.config", None, module, registered)
+    _note_unused(layer, config, f"{key}.config")
     return layer
 
 
@@ -297,7 +315,34 @@ def _make_sublayer(owner: DraftLayer, sub: SubSpec, owner_key: str) -> DraftLaye
         trainable=owner.trainable and declared,
     )
     _fill_leaf(child, sub.class_name, sub.config, key, sub.variables, None, None)
+    if sub.config is not owner.config:  # a cell sharing its RNN's config is judged there
+        _note_unused(child, sub.config, key)
     return child
+
+
+def _note_unused(layer: DraftLayer, config: Config, config_key: str) -> None:
+    """Record the weight regularizers `config` sets that no variable of `layer` consults
+    (e.g. `kernel_regularizer` on a DepthwiseConv2D, `bias_regularizer` without a bias)."""
+    if layer.opaque is not None:
+        return  # what an unknown layer consults cannot be told
+    consumed = {
+        (id(weight.config), weight.spec.regularizer_key)
+        for node in layer.walk()
+        for weight in node.weights
+        if weight.spec.regularizer_key
+    }
+    for key, value in config.items():
+        if (
+            isinstance(key, str)
+            and key.endswith("_regularizer")
+            and key != "activity_regularizer"
+            and value is not None
+            and (id(config), key) not in consumed
+        ):
+            regularizer = parse_regularizer(value)
+            if regularizer is not None:
+                entry = UnusedRegularizer(f"{config_key}.{key}", regularizer)
+                layer.unused_regularizers.append(entry)
 
 
 def _opaque_reason(
