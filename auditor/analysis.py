@@ -19,6 +19,7 @@ __all__ = [
     "Decay",
     "Family",
     "common_prefix",
+    "declaring_layer",
     "family_of",
     "fmt",
     "layer_of",
@@ -169,13 +170,13 @@ def declared_regularizers(
             groups.setdefault(weight.regularizer_key, []).append(weight)
     result = []
     for key, weights in groups.items():
-        owner = _declaring_layer(key, by_key) or layer_of(model, weights[0].layer_path)
+        owner = declaring_layer(key, by_key) or layer_of(model, weights[0].layer_path)
         if owner is not None:
             result.append((owner, key, weights[0], weights))
     return result
 
 
-def _declaring_layer(key: str, by_key: dict[str, LayerNode]) -> LayerNode | None:
+def declaring_layer(key: str, by_key: dict[str, LayerNode]) -> LayerNode | None:
     """The innermost layer whose own config holds `key` (`<layer key>.config.<...>`)."""
     end = len(key)
     while (end := key.rfind(".config.", 0, end)) != -1:

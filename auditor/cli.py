@@ -1,4 +1,5 @@
-"""Command line: `audit [check] PATH...`, `audit rules`, `audit rule CODE`, `audit schema`.
+"""Command line: `audit [check] PATH...`, `audit fix`, `audit rules`, `audit rule CODE`,
+`audit schema`.
 
 The only module that prints or exits. Exit codes: 0 nothing at or above `--fail-on`; 1
 findings at or above it (AUD001 counts); 2 usage errors or no model file matched.
@@ -19,7 +20,7 @@ from auditor import __version__
 __all__ = ["main"]
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
-_SUBCOMMANDS = ("check", "rules", "rule", "schema")
+_SUBCOMMANDS = ("check", "fix", "rules", "rule", "schema")
 _FORMATS = ("text", "json")
 _FAIL_ON = ("error", "warning", "info", "never")
 
@@ -155,6 +156,76 @@ def _check(argv: Sequence[str]) -> int:
     return EXIT_CLEAN if args.exit_zero else report.exit_code(args.fail_on)
 
 
+def _fix_parser() -> _Parser:
+    from auditor.fix.plan import CATEGORIES, DEFAULT_EXCLUDE
+
+    parser = _Parser(
+        prog="audit fix",
+        description="Rewrite the regularizers in a saved model's config (.keras config.json "
+        "or .h5 model_config); every weight byte is copied unchanged. Imports no "
+        "tensorflow. The output is then audited, so you see what changed and what remains.",
+    )
+    parser.add_argument("model", metavar="MODEL", help="a .keras or legacy .h5 model file")
+    parser.add_argument("-o", "--output", metavar="OUT", help="where to write the fixed model")
+    parser.add_argument("--in-place", action="store_true", help="overwrite MODEL itself")
+    parser.add_argument("--l2", type=float, default=0.0, help="L2 coefficient to set")
+    parser.add_argument("--l1", type=float, default=0.0, help="L1 coefficient to set")
+    parser.add_argument("--remove", action="store_true", help="remove regularizers instead")
+    parser.add_argument(
+        "--exclude",
+        type=_codes,
+        action="extend",
+        metavar="CATEGORIES",
+        help=f"weight categories to leave alone, comma-separated, from {', '.join(CATEGORIES)} "
+        f"(default: {','.join(DEFAULT_EXCLUDE)}; with --remove: none)",
+    )
+    parser.add_argument("--fail-on", choices=_FAIL_ON, default="warning")
+    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    return parser
+
+
+def _fix(argv: Sequence[str]) -> int:
+    from auditor.config import AuditConfig
+    from auditor.engine import run
+    from auditor.errors import FixError
+    from auditor.fix.files import fix_file
+    from auditor.fix.plan import DEFAULT_EXCLUDE, target_regularizer
+    from auditor.loaders.guard import disable_hdf5_plugins
+    from reports import RENDERERS, RenderOptions
+
+    args = _fix_parser().parse_args(argv)
+    source = Path(args.model)
+    if not source.is_file():
+        _usage(f"no such model file. Received: {args.model!r}")
+    if args.in_place == (args.output is not None):
+        _usage("give exactly one of -o OUT and --in-place")
+    output = source if args.in_place else Path(args.output)
+    if not args.in_place and output.exists() and output.resolve() == source.resolve():
+        _usage(f"refusing to overwrite the input; use --in-place. Received: -o {args.output!r}")
+    if args.remove == bool(args.l1 or args.l2):
+        _usage(
+            "give --l2 and/or --l1 to set regularizers, or --remove to remove them. "
+            f"Received: --l2 {args.l2} --l1 {args.l1}{' --remove' if args.remove else ''}"
+        )
+    exclude = args.exclude if args.exclude is not None else ([] if args.remove else DEFAULT_EXCLUDE)
+    disable_hdf5_plugins()
+    try:
+        target = None if args.remove else target_regularizer(args.l2, args.l1)
+        result = fix_file(source, output, target, exclude)
+    except ValueError as exc:
+        _usage(str(exc))
+    except FixError as exc:
+        sys.stderr.write(f"audit fix: error: {exc}\n")
+        return EXIT_USAGE
+    except OSError as exc:
+        _usage(f"cannot write the fixed model. Received: {output} ({exc.strerror})")
+    sys.stdout.write(f"{source} -> {output}: {result.summary()}\n\n")
+    report = run([output], AuditConfig(fail_on=args.fail_on))
+    options = RenderOptions(color=_use_color(args.color, sys.stdout))
+    sys.stdout.write(RENDERERS["text"](report, options=options))
+    return report.exit_code(args.fail_on)
+
+
 def _rules(argv: Sequence[str]) -> int:
     from auditor.registry import load_registry
 
@@ -222,7 +293,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CLEAN
     command = args[0] if args and args[0] in _SUBCOMMANDS else "check"
     rest = args[1:] if args and args[0] in _SUBCOMMANDS else args
-    handlers = {"check": _check, "rules": _rules, "rule": _rule, "schema": _schema}
+    handlers = {
+        "check": _check,
+        "fix": _fix,
+        "rules": _rules,
+        "rule": _rule,
+        "schema": _schema,
+    }
     try:
         return handlers[command](rest)
     except KeyboardInterrupt:

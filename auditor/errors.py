@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ModelLoadError", "UsageError"]
+__all__ = ["FixError", "ModelLoadError", "UsageError"]
 
 
 class ModelLoadError(Exception):
@@ -21,3 +21,8 @@ class ModelLoadError(Exception):
 
 class UsageError(ValueError):
     """Bad arguments or configuration: the CLI prints the message and exits 2."""
+
+
+class FixError(Exception):
+    """A model file could not be fixed (unreadable, unsafe, or the rewrite did not take).
+    The message is one sentence naming the file and the problem."""

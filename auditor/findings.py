@@ -235,8 +235,16 @@ class Report(_Frozen):
         Raises:
             ValueError: for an unknown `fail_on`.
         """
+        return 1 if self.failing(fail_on) else 0
+
+    def failing(self, fail_on: Severity | str = Severity.WARNING) -> list[Finding]:
+        """The unsuppressed findings at or above `fail_on` (none for `never`).
+
+        Raises:
+            ValueError: for an unknown `fail_on`.
+        """
         if fail_on == "never":
-            return 0
+            return []
         try:
             threshold = Severity(fail_on).rank
         except ValueError:
@@ -244,10 +252,7 @@ class Report(_Frozen):
             raise ValueError(
                 f"fail_on must be one of {choices}. Received: fail_on={fail_on!r}"
             ) from None
-        failing = (
-            f for f in self.findings if f.suppressed is None and f.severity.rank >= threshold
-        )
-        return 1 if any(failing) else 0
+        return [f for f in self.findings if f.suppressed is None and f.severity.rank >= threshold]
 
     def to_json(self, indent: int | None = 2) -> str:
         """The report as JSON, valid against `reports/schema.json`."""

@@ -16,7 +16,9 @@ class MisplacedRegularizer(Rule):
     `kernel_regularizer` on a `DepthwiseConv2D` or `SeparableConv2D` (whose weights take
     `depthwise_regularizer` / `pointwise_regularizer`), a `bias_regularizer` on a layer
     built with `use_bias=False`, or a `*_regularizer` attribute assigned to a layer that
-    has no such setting at all (an `Activation`, a `Flatten`).
+    has no such setting at all (a `BatchNormalization` given a `kernel_regularizer`).
+    Layers without weights (`Activation`, `Flatten`) are not reported: nothing about them
+    looks regularized.
 
     On a live model the layer objects' attributes are checked as well as their config; on
     a file, the config (where older Keras versions could write such entries).
@@ -57,8 +59,8 @@ class MisplacedRegularizer(Rule):
     def check_layer(
         self, layer: LayerNode, model: ModelGraph, ctx: RuleContext
     ) -> Iterator[Finding]:
-        if not layer.unused_regularizers:
-            return
+        if not layer.unused_regularizers or not any(True for _ in layer.all_weights()):
+            return  # a weightless layer (Activation, Flatten) promises no coverage
         settings = [_spelled(entry) for entry in layer.unused_regularizers]
         usable = sorted(
             {

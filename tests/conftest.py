@@ -45,9 +45,9 @@ def save_model(tmp_path_factory: pytest.TempPathFactory) -> SaveModel:
     return save
 
 
-@pytest.fixture(scope="session")
-def complex_model(keras: Any, save_model: SaveModel) -> tuple[Any, dict[str, Path]]:
-    """A model with every layer kind the loaders map, compiled with AdamW; and its files."""
+def build_complex_model(keras: Any) -> Any:
+    """A model with every layer kind the loaders map (nested and frozen models, RNN cells,
+    Bidirectional, MultiHeadAttention, depthwise, normalization), compiled with AdamW."""
     L, R = keras.layers, keras.regularizers
     inner = keras.Sequential(
         [
@@ -92,4 +92,11 @@ def complex_model(keras: Any, save_model: SaveModel) -> tuple[Any, dict[str, Pat
     out = L.Dense(3, activation="softmax", name="head")(out)
     model = keras.Model([seq, img, tok], out, name="complex")
     model.compile(optimizer=keras.optimizers.AdamW(weight_decay=0.01), loss="mse")
+    return model
+
+
+@pytest.fixture(scope="session")
+def complex_model(keras: Any, save_model: SaveModel) -> tuple[Any, dict[str, Path]]:
+    """The complex model (shared: do not mutate it) and its saved files."""
+    model = build_complex_model(keras)
     return model, save_model(model, "loading_complex")

@@ -213,3 +213,42 @@ def test_keras_2_0_sequential_config_is_a_list(tmp_path):
     assert [(f.code, f.location.layer_path) for f in report.findings] == [
         ("REG006", "model/dense_1")
     ]
+
+
+def test_weight_decay_rules_judge_the_old_file(keras2_file):
+    report = run([keras2_file], AuditConfig(select=["WD"]))
+    by_code = {f.code: f for f in report.findings}
+    assert sorted(by_code) == ["WD002", "WD006"]
+    assert by_code["WD002"].details["weights"] == [
+        "depthwise_conv2d_1/kernel",
+        "batch_normalization_1/gamma",
+    ]
+    assert by_code["WD006"].location.config_key == "training_config.optimizer_config.config.decay"
+
+
+def test_fix_writes_regularizers_keras_2_can_read(keras2_file, tmp_path):
+    from auditor.fix.files import fix_file
+    from auditor.fix.plan import target_regularizer
+
+    out = tmp_path / "fixed.h5"
+    result = fix_file(keras2_file, out, target_regularizer(l2=1e-4, l1=0.0), exclude=())
+    assert {(s.layer_path, s.setting) for s in result.skipped} == {
+        ("dense_1", "kernel_regularizer"),
+        ("dense_1", "bias_regularizer"),
+    }
+    with h5py.File(out, "r") as f:
+        raw = f.attrs["model_config"]
+        layers = {entry["name"]: entry["config"] for entry in json.loads(raw)["config"]["layers"]}
+        weights = {name: f["model_weights"][name] for name in WEIGHTS}
+        for layer, stored in WEIGHTS.items():
+            for name, _ in stored:
+                with h5py.File(keras2_file, "r") as original:
+                    before = original["model_weights"][layer][name][()]
+                assert weights[layer][name][()].tobytes() == before.tobytes()
+    l1l2 = {"class_name": "L1L2", "config": {"l1": 0.0, "l2": 1e-4}}
+    # Already L2(1e-4) in float32: left as written.
+    assert layers["depthwise_conv2d_1"]["depthwise_regularizer"]["config"]["l2"] == F32_1E4
+    assert layers["batch_normalization_1"]["gamma_regularizer"]["class_name"] == "L2"
+    assert layers["depthwise_conv2d_1"]["bias_regularizer"] == l1l2
+    assert layers["batch_normalization_1"]["beta_regularizer"] == l1l2
+    assert layers["dense_1"]["kernel_regularizer"]["config"]["l2"] == F32_1E2  # frozen: kept
