@@ -14,12 +14,13 @@ from auditor.rule import Rule, RuleContext, RuleOptions
 # excludes each (None: Keras 3 calls a DepthwiseConv2D's kernel `kernel`, so only
 # `var_list` can single it out).
 _USUALLY_EXCLUDED: dict[Role, tuple[str, str | None]] = {
-    Role.BIAS: ("biases", "bias"),
-    Role.GAMMA: ("normalization scales", "gamma"),
-    Role.BETA: ("normalization offsets", "beta"),
-    Role.EMBEDDINGS: ("embeddings", "embeddings"),
-    Role.DEPTHWISE_KERNEL: ("depthwise kernels", None),
+    Role.BIAS: ("bias", "bias"),
+    Role.GAMMA: ("normalization gamma", "gamma"),
+    Role.BETA: ("normalization beta", "beta"),
+    Role.EMBEDDINGS: ("embeddings matrix", "embeddings"),
+    Role.DEPTHWISE_KERNEL: ("depthwise kernel", None),
 }
+_PLURALS = {"bias": "biases", "embeddings matrix": "embeddings matrices"}
 
 
 class DecayExclusionsUnknown(Rule):
@@ -117,7 +118,10 @@ def _summary(weights: list[WeightRef]) -> str:
     for weight in weights:
         label = _USUALLY_EXCLUDED[weight.role][0]
         counts[label] = counts.get(label, 0) + 1
-    return ", ".join(f"{n} {label}" for label, n in counts.items())
+    return ", ".join(
+        f"{n} {label if n == 1 else _PLURALS.get(label, label + 's')}"
+        for label, n in counts.items()
+    )
 
 
 def _fix(weights: list[WeightRef], *, live: bool) -> str:

@@ -63,7 +63,7 @@ def build_complex_model(keras: Any) -> Any:
     frozen.trainable = False
     seq = keras.Input((6, 8), name="seq")
     h = L.Bidirectional(
-        L.LSTM(5, kernel_regularizer=R.L2(1e-3), return_sequences=True), name="bidi"
+        L.LSTM(5, kernel_regularizer=R.L2(1e-3), return_sequences=True, name="lstm"), name="bidi"
     )(seq)
     h = L.MultiHeadAttention(
         2, 3, kernel_regularizer="l2", bias_regularizer=R.L1(1e-4), name="mha"

@@ -139,3 +139,16 @@ def test_color_is_off_when_piped_and_forced_by_flag_or_env(monkeypatch):
     assert "\x1b[" in run(path)[1]
     monkeypatch.setenv("NO_COLOR", "1")
     assert "\x1b[" not in run(path)[1]
+
+
+def test_readme_sample_output_is_real():
+    readme = (EXAMPLES.parents[1] / "README.md").read_text()
+    block = readme.split("(excerpt):\n\n```text\n", 1)[1].split("```", 1)[0]
+    files = sorted(str(p) for p in EXAMPLES.glob("*.keras"))
+    _, out, _ = run(*files, "--color", "never")
+    lines = out.replace(f"{EXAMPLES.parents[1]}/", "").splitlines()
+    for line in block.splitlines():
+        if line.startswith("Found"):
+            assert lines[-1].startswith(line.rsplit(" in ", 1)[0])
+        elif line.strip():
+            assert line in lines, line

@@ -110,9 +110,15 @@ def load_live(model: Any) -> LiveModel:
     import keras
 
     if not isinstance(model, keras.Model):
+        kind = f"{type(model).__module__}.{type(model).__name__}"
+        hint = (
+            " (a tf.keras 2 model: save it with model.save('m.h5') and audit the file)"
+            if kind.startswith(("tf_keras.", "tensorflow.python.keras.", "keras.engine"))
+            else ""
+        )
         raise TypeError(
             "audit() takes a Keras 3 keras.Model, a model file path, or a list of paths. "
-            f"Received: {type(model).__module__}.{type(model).__name__}"
+            f"Received: {kind}{hint}"
         )
     if not model.built:
         raise ValueError(

@@ -44,7 +44,7 @@ def test_files_say_exclusions_are_lost(models, fmt):
     assert finding.message == (
         "AdamW(weight_decay=0.05): exclusions set with `exclude_from_weight_decay()` are "
         "never saved, so after a reload every trainable variable is decayed, including "
-        "1 depthwise kernels, 2 biases, 1 normalization scales, 1 normalization offsets."
+        "1 depthwise kernel, 2 biases, 1 normalization gamma, 1 normalization beta."
     )
     assert "after every `load_model()`" in finding.fix
 
