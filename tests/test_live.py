@@ -175,3 +175,32 @@ def test_not_a_model_and_unbuilt_model(keras):
     model = keras.Sequential([keras.layers.Dense(2)])
     with pytest.raises(ValueError, match="not built"):
         auditor.audit(model)
+
+
+@pytest.mark.parametrize("name", ["MobileNetV3Small", "ConvNeXtTiny"])
+def test_applications_live_equals_file(keras, tmp_path, name):
+    """Ops layers (MobileNetV3) and LayerScale's counter-named variables (ConvNeXt)."""
+    model = getattr(keras.applications, name)(weights=None)
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    live = load_live(model)
+    assert len(live.variables) == len(model.weights)
+    with open_model(path) as loaded:
+        assert sorted(map(_row, live.graph.weights())) == sorted(map(_row, loaded.graph.weights()))
+
+
+def test_sequential_root_live_equals_file(keras, tmp_path):
+    L = keras.layers
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            L.Dense(2, bias_regularizer=keras.regularizers.L2(1e-4)),
+            keras.Sequential([L.Dense(2), L.BatchNormalization()]),
+        ]
+    )
+    path = tmp_path / "seq.keras"
+    model.save(path)
+    live = load_live(model).graph
+    with open_model(path) as loaded:
+        assert sorted(map(_row, live.weights())) == sorted(map(_row, loaded.graph.weights()))
+    assert {w.path for w in live.weights()} == {v.path for v in model.weights}

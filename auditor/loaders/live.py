@@ -219,11 +219,20 @@ class _Binder:
         by_name: dict[str, Any] = {}
         for variable in own:
             by_name.setdefault(_short_name(variable), variable)
+        unmatched = []
         for weight in draft.weights:
             names = (weight.spec.name, *weight.spec.aliases)
             variable = next((by_name.pop(n) for n in names if n in by_name), None)
             if variable is not None:
                 self._attach(weight, variable)
+            else:
+                unmatched.append(weight)
+        for weight in unmatched:
+            # `add_weight(name=None)` names variables from a global counter: `variable_3`.
+            pattern = re.compile(rf"{re.escape(weight.spec.name)}_\d+")
+            name = next((n for n in by_name if pattern.fullmatch(n)), None)
+            if name is not None:
+                self._attach(weight, by_name.pop(name))
         for name, variable in by_name.items():  # variables no spec describes
             key = f"{name}_regularizer"
             spec = VarSpec(
