@@ -47,6 +47,8 @@ def __getattr__(name: str) -> Any:
 def audit(
     source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | Any,
     config: AuditConfig | None = None,
+    *,
+    reference: str | os.PathLike[str] | Any = None,
 ) -> Report:
     """Audit saved models, or a live `keras.Model`, and return the report.
 
@@ -59,6 +61,8 @@ def audit(
         source: a `.keras` / `.h5` file, a folder (searched recursively), a list of them,
             or a built Keras 3 `keras.Model`.
         config: AuditConfig | None, rule selection, severities, options and limits.
+        reference: a model file or a live keras.Model whose tensors the audited models'
+            are compared with (WGT002: which layers were reset or changed).
 
     Returns:
         Report, with `findings`, `exit_code(fail_on=...)` and `to_json()`.
@@ -71,7 +75,7 @@ def audit(
     from auditor.engine import run, run_live
 
     if isinstance(source, str | os.PathLike):
-        return run([source], config)
+        return run([source], config, reference=reference)
     if isinstance(source, Sequence) and all(isinstance(s, str | os.PathLike) for s in source):
-        return run(list(source), config)
-    return run_live(source, config)
+        return run(list(source), config, reference=reference)
+    return run_live(source, config, reference=reference)

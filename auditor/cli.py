@@ -83,6 +83,11 @@ def _check_parser(prog: str) -> _Parser:
         action="store_true",
         help="fine-tuning gate: weights at initialization are errors",
     )
+    parser.add_argument(
+        "--reference",
+        metavar="REF",
+        help="a reference model file: report layers whose weights differ from it (WGT002)",
+    )
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     parser.add_argument(
@@ -129,6 +134,8 @@ def _check(argv: Sequence[str]) -> int:
     for path in args.paths:
         if not Path(path).exists() and not Path(path).is_symlink():
             _usage(f"no such file or folder. Received: {path!r}")
+    if args.reference is not None and not Path(args.reference).is_file():
+        _usage(f"no such reference model file. Received: --reference {args.reference!r}")
     files = discover(args.paths)
     if not files:
         _usage(f"no model file (*.keras, *.h5, *.hdf5) found in {', '.join(args.paths)}")
@@ -141,7 +148,7 @@ def _check(argv: Sequence[str]) -> int:
     )
     disable_hdf5_plugins()
     try:
-        report = run(files, config, debug=args.debug)
+        report = run(files, config, debug=args.debug, reference=args.reference)
     except UsageError as exc:
         _usage(str(exc))
     stream = sys.stdout

@@ -11,10 +11,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from auditor import __version__
@@ -23,6 +25,7 @@ from auditor.config import AuditConfig
 from auditor.errors import UsageError
 from auditor.findings import (
     Finding,
+    InitializationFit,
     InventoryLayer,
     InventoryWeight,
     ModelReport,
@@ -36,11 +39,12 @@ from auditor.findings import (
     ToolInfo,
     WeightStatistics,
 )
+from auditor.initializers import judge, reference_for
 from auditor.loaders import MODEL_SUFFIXES, open_model
 from auditor.model import IssueKind, LoadIssue, ModelGraph
 from auditor.registry import Registry, load_registry
 from auditor.rule import Rule, RuleContext
-from auditor.stats import TensorStats, compute
+from auditor.stats import HISTOGRAM_BINS, TensorStats, compute
 
 __all__ = ["PreparedRules", "audit_graph", "discover", "prepare", "run", "run_live"]
 
@@ -109,6 +113,7 @@ def run(
     *,
     registry: Registry | None = None,
     debug: bool = False,
+    reference: Any = None,
 ) -> Report:
     """Audit model files and return one report.
 
@@ -117,16 +122,28 @@ def run(
         config: AuditConfig | None.
         registry: Registry | None, defaults to built-ins plus plugins.
         debug: bool, re-raise rule crashes instead of recording them.
+        reference: a model file path or a live keras.Model to compare tensors with (WGT002).
+
+    Raises:
+        UsageError: for bad options, or a reference model that cannot be read.
     """
     config = config or AuditConfig()
     prepared = prepare(config, registry)
     started = time.perf_counter()
     reports = []
-    for path in discover(paths):
-        with open_model(path, config.limits) as loaded:
-            reports.append(
-                audit_graph(loaded.graph, prepared, config, debug=debug, sha256=loaded.sha256)
-            )
+    with _open_reference(reference, config) as base:
+        for path in discover(paths):
+            with open_model(path, config.limits) as loaded:
+                reports.append(
+                    audit_graph(
+                        loaded.graph,
+                        prepared,
+                        config,
+                        debug=debug,
+                        sha256=loaded.sha256,
+                        reference=base,
+                    )
+                )
     return build_report(reports, time.perf_counter() - started)
 
 
@@ -136,12 +153,14 @@ def run_live(
     *,
     registry: Registry | None = None,
     debug: bool = False,
+    reference: Any = None,
 ) -> Report:
     """Audit a live Keras 3 model (see `auditor.loaders.live`).
 
     Raises:
         TypeError: when `model` is not a `keras.Model`.
         ValueError: when it is not built.
+        UsageError: for bad options, or a reference model that cannot be read.
     """
     from auditor.loaders.live import load_live
 
@@ -149,8 +168,30 @@ def run_live(
     prepared = prepare(config, registry)
     started = time.perf_counter()
     graph = load_live(model).graph
-    report = audit_graph(graph, prepared, config, debug=debug)
+    with _open_reference(reference, config) as base:
+        report = audit_graph(graph, prepared, config, debug=debug, reference=base)
     return build_report([report], time.perf_counter() - started)
+
+
+@contextmanager
+def _open_reference(reference: Any, config: AuditConfig) -> Iterator[ModelGraph | None]:
+    """The reference model's graph (a file, kept open for the run, or a live model)."""
+    if reference is None:
+        yield None
+        return
+    if not isinstance(reference, str | os.PathLike):
+        from auditor.loaders.live import load_live
+
+        yield load_live(reference).graph
+        return
+    with open_model(reference, config.limits) as loaded:
+        fatal = next((issue for issue in loaded.graph.issues if issue.fatal), None)
+        if fatal is not None:
+            raise UsageError(
+                f"the reference model cannot be read: {fatal.message}. "
+                f"Received: reference={os.fspath(reference)!r}"
+            )
+        yield loaded.graph
 
 
 def build_report(models: list[ModelReport], duration: float) -> Report:
@@ -173,7 +214,7 @@ def build_report(models: list[ModelReport], duration: float) -> Report:
     )
 
 
-def _not_applicable(rule: Rule, graph: ModelGraph) -> str | None:
+def _not_applicable(rule: Rule, graph: ModelGraph, reference: ModelGraph | None) -> str | None:
     """Why a rule cannot judge this source, or None when it can."""
     if not graph.readable:
         return None if rule.judges_unreadable else "the model could not be read"
@@ -183,18 +224,35 @@ def _not_applicable(rule: Rule, graph: ModelGraph) -> str | None:
         return "no weight tensor could be read from this source"
     if "compile" in rule.requires and (graph.compile is None or graph.optimizer is None):
         return "the model was not compiled: there is no optimizer to judge"
+    if "reference" in rule.requires and reference is None:
+        return "needs a reference model (--reference REF, or audit(..., reference=...))"
     return None
 
 
-def _read_stats(graph: ModelGraph) -> tuple[dict[str, TensorStats], list[str]]:
-    """Statistics of every readable tensor, each read exactly once."""
+def _read_stats(
+    graph: ModelGraph, reference: ModelGraph | None
+) -> tuple[dict[str, TensorStats], list[str]]:
+    """Statistics of every readable tensor, each read exactly once: measured against its
+    initializer and, when a reference model is given, against its reference tensor (read
+    in step)."""
     stats: dict[str, TensorStats] = {}
     failures: list[str] = []
+    nodes = {node.path: node for node in graph.root.walk()}
+    others = {w.path: w for w in reference.weights()} if reference is not None else {}
+    version = graph.source.keras_version
     for weight in graph.weights():
         if weight.tensor is None:
             continue
+        layer = nodes.get(weight.layer_path)
+        init = reference_for(weight, layer, version) if layer is not None else None
+        other = others.get(weight.path)
+        against = (
+            other.tensor
+            if other is not None and other.tensor is not None and other.shape == weight.shape
+            else None
+        )
         try:
-            stats[weight.path] = compute(weight.tensor)
+            stats[weight.path] = compute(weight.tensor, reference=init, against=against)
         except (OSError, RuntimeError, ValueError, TypeError, MemoryError) as exc:
             failures.append(f"tensor {weight.storage or weight.path} is unreadable ({exc})")
     return stats, failures
@@ -207,14 +265,16 @@ def audit_graph(
     *,
     debug: bool = False,
     sha256: Callable[[], str | None] | None = None,
+    reference: ModelGraph | None = None,
 ) -> ModelReport:
     """Run the prepared rules over one model graph.
 
     Args:
         sha256: called once the audit is done, for the file's digest (it is computed on a
             thread meanwhile; see `auditor.loaders.digest`).
+        reference: ModelGraph | None, a reference model to compare the tensors with.
     """
-    stats, read_failures = _read_stats(graph) if graph.readable else ({}, [])
+    stats, read_failures = _read_stats(graph, reference) if graph.readable else ({}, [])
     if read_failures:
         extra = tuple(LoadIssue(IssueKind.UNREADABLE, msg) for msg in read_failures)
         graph = dataclasses.replace(graph, issues=graph.issues + extra)
@@ -223,7 +283,7 @@ def audit_graph(
     run_codes: list[str] = []
     skipped: list[NotApplicable] = []
     for rule, options, severity in prepared.entries:
-        reason = _not_applicable(rule, graph)
+        reason = _not_applicable(rule, graph, reference)
         if reason is not None:
             skipped.append(NotApplicable(code=rule.code, reason=reason))
             continue
@@ -232,6 +292,7 @@ def audit_graph(
             severity=severity,
             stats=stats,
             expect_pretrained=config.expect_pretrained,
+            reference=reference,
         )
         run_codes.append(rule.code)
         try:
@@ -323,6 +384,8 @@ def _inventory(graph: ModelGraph, stats: dict[str, TensorStats]) -> list[Invento
 def _stats_model(stats: TensorStats | None) -> WeightStatistics | None:
     if stats is None:
         return None
+    norms = np.asarray(stats.channel_norms or (), dtype=np.float64)
+    norms = norms[np.isfinite(norms)]
     return WeightStatistics(
         count=stats.count,
         l2_norm=_finite(stats.l2_norm),
@@ -334,6 +397,39 @@ def _stats_model(stats: TensorStats | None) -> WeightStatistics | None:
         zeros=stats.zeros,
         nan=stats.nan,
         inf=stats.inf,
+        histogram=list(stats.histogram),
+        sampled=stats.sampled,
+        channels=len(stats.channel_norms) if stats.channel_norms is not None else None,
+        channel_norm_min=float(norms.min()) if norms.size else None,
+        channel_norm_median=float(np.median(norms)) if norms.size else None,
+        channel_norm_max=float(norms.max()) if norms.size else None,
+        channel_norm_histogram=np.histogram(norms, bins=HISTOGRAM_BINS)[0].tolist()
+        if norms.size > 1
+        else [],
+        init=_init_model(stats),
+        reference_max_abs_diff=_finite(stats.comparison.max_abs_diff)
+        if stats.comparison is not None
+        else None,
+    )
+
+
+def _init_model(stats: TensorStats) -> InitializationFit | None:
+    fit = stats.init
+    if fit is None:
+        return None
+    judgement = judge(stats)
+    return InitializationFit(
+        initializer=fit.reference.name,
+        law=fit.reference.description,
+        verdict=judgement.verdict.value,
+        confidence=judgement.confidence,
+        evidence=judgement.evidence,
+        mismatches=fit.mismatches,
+        outside=fit.outside,
+        ks=fit.ks,
+        ks_p=fit.ks_p,
+        sample=fit.sample,
+        gram_error=fit.gram_error,
     )
 
 

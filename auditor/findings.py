@@ -15,6 +15,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Confidence",
     "Finding",
+    "InitializationFit",
     "InventoryLayer",
     "InventoryWeight",
     "Location",
@@ -120,8 +121,29 @@ class Source(_Frozen):
     model_class: str | None = None
 
 
+class InitializationFit(_Frozen):
+    """A tensor against its declared initializer: the verdict and its evidence."""
+
+    initializer: str
+    law: str
+    verdict: Literal["initial", "trained", "unknown"]
+    confidence: Literal["high", "medium", "low"]
+    evidence: str
+    mismatches: int = 0
+    outside: int = 0
+    ks: float | None = None
+    ks_p: float | None = None
+    sample: int = 0
+    gram_error: float | None = None
+
+
 class WeightStatistics(_Frozen):
-    """Statistics of one stored tensor, computed in one streaming read."""
+    """Statistics of one stored tensor, computed in one streaming read.
+
+    `histogram` has equal bins over [`min`, `max`] (of a fixed-seed sample when `sampled`);
+    `channel_norm_histogram` equal bins over [`channel_norm_min`, `channel_norm_max`] of
+    the per-output-channel L2 norms (channel = last axis).
+    """
 
     count: int
     l2_norm: float
@@ -133,6 +155,15 @@ class WeightStatistics(_Frozen):
     zeros: int
     nan: int
     inf: int
+    histogram: list[int] = Field(default_factory=list)
+    sampled: bool = False
+    channels: int | None = None
+    channel_norm_min: float | None = None
+    channel_norm_median: float | None = None
+    channel_norm_max: float | None = None
+    channel_norm_histogram: list[int] = Field(default_factory=list)
+    init: InitializationFit | None = None
+    reference_max_abs_diff: float | None = None
 
 
 class InventoryWeight(_Frozen):

@@ -44,8 +44,8 @@ from auditor.stats import TensorStats
 __all__ = ["DOC_SECTIONS", "Requirement", "Rule", "RuleContext", "RuleOptions"]
 
 DOC_SECTIONS = ("What it does", "Why is this bad?", "Example", "Options", "References")
-Requirement = str  # "weights" | "live" | "compile"
-REQUIREMENTS = frozenset({"weights", "live", "compile"})
+Requirement = str  # "weights" | "live" | "compile" | "reference"
+REQUIREMENTS = frozenset({"weights", "live", "compile", "reference"})
 
 
 class RuleOptions(BaseModel):
@@ -61,14 +61,17 @@ class RuleContext:
     Attributes:
         options: the rule's validated `Options`.
         severity: Severity | None, a configured override for every finding of the rule.
-        stats: weight path -> TensorStats, for the weights whose tensors were read.
+        stats: weight path -> TensorStats, for the weights whose tensors were read (with
+            their initializer fit and, given a reference model, their comparison).
         expect_pretrained: bool, the `--expect-pretrained` fine-tuning gate.
+        reference: ModelGraph | None, the `--reference` model (WGT002).
     """
 
     options: Any
     severity: Severity | None = None
     stats: Mapping[str, TensorStats] = field(default_factory=dict)
     expect_pretrained: bool = False
+    reference: ModelGraph | None = None
 
 
 class Rule:

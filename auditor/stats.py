@@ -1,22 +1,77 @@
 """Per-tensor statistics, computed in one streaming read of each tensor.
 
 Rules never read tensors: the engine calls `compute()` once per weight and hands the
-results to every rule through `RuleContext.stats`. Memory stays bounded by the chunk size,
-whatever the size of the tensor.
+results to every rule through `RuleContext.stats`. In that one read it also measures the
+tensor against its initial distribution (`auditor.initializers.Reference`: exact-constant
+mismatches, excursions beyond a bounded law's support, a Kolmogorov-Smirnov statistic on a
+fixed-seed sample, the Gram matrix of an orthogonal init) and, with `--reference`, against
+the same tensor of a reference model. Memory stays bounded by the chunk size, plus a sample
+of at most `SAMPLE_SIZE` values, whatever the size of the tensor.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from auditor.initializers import Kind, Reference
 from auditor.model import TensorSource
 
-__all__ = ["DEFAULT_CHUNK_BYTES", "TensorStats", "compute"]
+__all__ = [
+    "DEFAULT_CHUNK_BYTES",
+    "HISTOGRAM_BINS",
+    "SAMPLE_SIZE",
+    "Comparison",
+    "InitFit",
+    "TensorStats",
+    "compute",
+]
 
 DEFAULT_CHUNK_BYTES = 32 * 1024 * 1024
+SAMPLE_SIZE = 16_384  # values kept for the KS test and the histogram
+HISTOGRAM_BINS = 32
+_SAMPLE_SEED = 20_191_115
+_BOUND_TOLERANCE = 1e-6  # float32 rounding of a law's support
+
+
+@dataclass(frozen=True, slots=True)
+class InitFit:
+    """How a tensor compares with its initial distribution (measurements, no verdict).
+
+    Attributes:
+        reference: Reference, the initial law.
+        mismatches: int, values that differ from an exact (constant or pattern) reference.
+        outside: int, values beyond a bounded law's support.
+        ks: float | None, the Kolmogorov-Smirnov statistic of the sample against the law.
+        ks_p: float | None, its asymptotic p-value.
+        sample: int, how many values the KS test used.
+        gram_error: float | None, max |W W^T / gain^2 - I| of an orthogonal init (None when
+            the tensor did not arrive in one chunk).
+    """
+
+    reference: Reference
+    mismatches: int = 0
+    outside: int = 0
+    ks: float | None = None
+    ks_p: float | None = None
+    sample: int = 0
+    gram_error: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """How a tensor differs from the same tensor of a reference model.
+
+    Attributes:
+        max_abs_diff: float, the largest |a - b| (inf when a side is non-finite there).
+        differing: int, positions where the values are not equal.
+    """
+
+    max_abs_diff: float
+    differing: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +87,10 @@ class TensorStats:
         nan, inf: ints, non-finite values.
         channel_norms: per-output-channel L2 norms (channel = last axis), or None for
             scalars.
+        histogram: counts in `HISTOGRAM_BINS` equal bins over [min, max] of the sample.
+        sampled: bool, True when the histogram and KS test saw a sample, not every value.
+        init: InitFit | None, the fit to the declared initializer (None: no reference).
+        comparison: Comparison | None, against the reference model's tensor.
     """
 
     count: int
@@ -45,23 +104,46 @@ class TensorStats:
     nan: int
     inf: int
     channel_norms: tuple[float, ...] | None
+    histogram: tuple[int, ...] = ()
+    sampled: bool = False
+    init: InitFit | None = None
+    comparison: Comparison | None = None
 
     @property
     def l2_norm(self) -> float:
         return math.sqrt(self.sum_squares)
 
 
-def compute(tensor: TensorSource, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> TensorStats:
+def compute(
+    tensor: TensorSource,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    *,
+    reference: Reference | None = None,
+    against: TensorSource | None = None,
+    sample_size: int = SAMPLE_SIZE,
+) -> TensorStats:
     """Read a tensor once, in bounded chunks, and return its statistics.
 
     Sums accumulate in float64 without a float64 copy of the chunk; the per-channel sums of
     squares come from one `einsum` pass and give the total. Non-finite values are rare, so
     they are only looked for when a sum comes out non-finite.
+
+    Args:
+        tensor: TensorSource.
+        chunk_bytes: int, the read size.
+        reference: Reference | None, the initial law to measure the tensor against.
+        against: TensorSource | None, the same tensor in a reference model (same shape),
+            read in step with this one.
+        sample_size: int, values kept for the KS test and the histogram.
     """
     shape = tensor.shape
+    count = math.prod(shape)
     channels = shape[-1] if len(shape) >= 1 else 0
     acc = _Accumulator(channels)
-    offset = 0  # a 1-D tensor's chunks are slices of its channels
+    sample = _Sampler(count, sample_size)
+    fit = _FitAccumulator(reference, shape) if reference is not None else None
+    diff = _DiffAccumulator(against, chunk_bytes) if against is not None else None
+    flat = 0  # values read so far: a chunk's offset in the flattened tensor
     for chunk in tensor.iter_chunks(chunk_bytes):
         values = np.asarray(chunk)
         if values.dtype.kind == "b" or (values.dtype.kind in "iu" and values.itemsize < 8):
@@ -69,11 +151,154 @@ def compute(tensor: TensorSource, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Ten
         if not values.size:
             continue
         if len(shape) == 1:
-            acc.add(values.reshape(1, -1), offset)
-            offset += values.size
+            acc.add(values.reshape(1, -1), flat)
         else:
             acc.add(values.reshape(-1, channels) if channels else values.reshape(1, -1), 0)
-    return acc.result()
+        sample.add(values, flat)
+        if fit is not None:
+            fit.add(values, flat, whole=values.size == count)
+        if diff is not None:
+            diff.add(values)
+        flat += values.size
+    stats = acc.result()
+    values = sample.values()
+    return dataclasses.replace(
+        stats,
+        histogram=_histogram(values, stats.min, stats.max),
+        sampled=sample.sampled,
+        init=fit.result(values) if fit is not None else None,
+        comparison=diff.result() if diff is not None else None,
+    )
+
+
+def _histogram(values: np.ndarray, low: float, high: float) -> tuple[int, ...]:
+    finite = values[np.isfinite(values)]
+    if not finite.size or not (math.isfinite(low) and math.isfinite(high)):
+        return ()
+    if high <= low:
+        high = low + 1.0 if low == 0 else low + abs(low) * 1e-6
+    counts, _ = np.histogram(finite, bins=HISTOGRAM_BINS, range=(low, high))
+    return tuple(int(c) for c in counts)
+
+
+class _Sampler:
+    """A fixed-seed uniform sample of a tensor's values, taken as the chunks go by."""
+
+    def __init__(self, count: int, size: int) -> None:
+        self.sampled = count > size
+        if self.sampled:
+            rng = np.random.default_rng(_SAMPLE_SEED)
+            self.index = np.sort(rng.choice(count, size=size, replace=False))
+        else:
+            self.index = None
+        self.parts: list[np.ndarray] = []
+
+    def add(self, values: np.ndarray, offset: int) -> None:
+        flat = values.reshape(-1)
+        if self.index is None:
+            self.parts.append(flat.astype(np.float64))
+            return
+        lo, hi = np.searchsorted(self.index, [offset, offset + flat.size])
+        if hi > lo:
+            self.parts.append(flat[self.index[lo:hi] - offset].astype(np.float64))
+
+    def values(self) -> np.ndarray:
+        return np.concatenate(self.parts) if self.parts else np.zeros(0)
+
+
+class _FitAccumulator:
+    """The measurements against an initial law that need every value."""
+
+    def __init__(self, reference: Reference, shape: tuple[int, ...]) -> None:
+        self.reference = reference
+        self.shape = shape
+        self.mismatches = self.outside = 0
+        self.gram_error: float | None = None
+
+    def add(self, values: np.ndarray, offset: int, *, whole: bool) -> None:
+        ref = self.reference
+        flat = values.reshape(-1)
+        if ref.exact:
+            self.mismatches += int(np.count_nonzero(flat != ref.expected(offset, flat.size)))
+        elif ref.bounded:
+            slack = _BOUND_TOLERANCE * max(abs(ref.low), abs(ref.high))
+            below = np.count_nonzero(flat < ref.low - slack)
+            above = np.count_nonzero(flat > ref.high + slack)
+            self.outside += int(below + above) + int(np.count_nonzero(np.isnan(flat)))
+        elif ref.kind is Kind.ORTHOGONAL and whole and len(self.shape) >= 2:
+            rows = math.prod(self.shape[:-1])
+            matrix = flat.reshape(rows, self.shape[-1]).astype(np.float64) / ref.gain
+            gram = matrix @ matrix.T if rows <= self.shape[-1] else matrix.T @ matrix
+            self.gram_error = float(np.abs(gram - np.eye(gram.shape[0])).max())
+
+    def result(self, sample: np.ndarray) -> InitFit:
+        ref = self.reference
+        ks = ks_p = None
+        finite = sample[np.isfinite(sample)]
+        if ref.kind in (Kind.UNIFORM, Kind.NORMAL, Kind.TRUNCATED_NORMAL) and finite.size:
+            ks = _ks_statistic(np.sort(finite), ref)
+            ks_p = _ks_p_value(ks, finite.size)
+        return InitFit(
+            reference=ref,
+            mismatches=self.mismatches,
+            outside=self.outside,
+            ks=ks,
+            ks_p=ks_p,
+            sample=int(finite.size),
+            gram_error=self.gram_error,
+        )
+
+
+def _ks_statistic(ordered: np.ndarray, reference: Reference) -> float:
+    n = ordered.size
+    cdf = reference.cdf(ordered)
+    above = np.arange(1, n + 1) / n - cdf
+    below = cdf - np.arange(0, n) / n
+    return float(max(above.max(), below.max()))
+
+
+def _ks_p_value(d: float, n: int) -> float:
+    """Asymptotic Kolmogorov distribution with Stephens's small-sample correction."""
+    root = math.sqrt(n)
+    lam = (root + 0.12 + 0.11 / root) * d
+    if lam < 0.2:
+        return 1.0
+    total = sum((-1) ** (k - 1) * math.exp(-2.0 * k * k * lam * lam) for k in range(1, 101))
+    return min(1.0, max(0.0, 2.0 * total))
+
+
+class _DiffAccumulator:
+    """Compares chunks with the same positions of another tensor, read in step."""
+
+    def __init__(self, other: TensorSource, chunk_bytes: int) -> None:
+        self.chunks = other.iter_chunks(chunk_bytes)
+        self.buffer = np.zeros(0)
+        self.max_diff = 0.0
+        self.differing = 0
+
+    def _take(self, size: int) -> np.ndarray:
+        parts, have = [self.buffer], self.buffer.size
+        while have < size:
+            chunk = np.asarray(next(self.chunks)).reshape(-1)
+            parts.append(chunk)
+            have += chunk.size
+        joined = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        self.buffer = joined[size:]
+        return joined[:size]
+
+    def add(self, values: np.ndarray) -> None:
+        mine = values.reshape(-1).astype(np.float64)
+        theirs = self._take(mine.size).astype(np.float64)
+        differ = ~((mine == theirs) | (np.isnan(mine) & np.isnan(theirs)))
+        count = int(np.count_nonzero(differ))
+        if count:
+            self.differing += count
+            with np.errstate(invalid="ignore"):
+                gaps = np.abs(mine[differ] - theirs[differ])
+            self.max_diff = max(self.max_diff, float(np.nan_to_num(gaps, nan=np.inf).max()))
+
+    def result(self) -> Comparison:
+        return Comparison(max_abs_diff=self.max_diff, differing=self.differing)
 
 
 class _Accumulator:

@@ -1,8 +1,9 @@
 """Build the example models with the classic regularization mistakes.
 
 Run with the `[keras]` extra installed:  python examples/build_examples.py
-Writes examples/models/<name>.keras and .h5 (each well under 2 MB). Weights are random
-(nothing is downloaded). `make demo` audits these files.
+Writes examples/models/<name>.keras and .h5 (each well under 2 MB). Each model is trained
+for a few steps on synthetic data (nothing is downloaded), so that its weights look like a
+trained model's; `reset_weights` is the exception on purpose. `make demo` audits these files.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
+import numpy as np
+import tensorflow as tf
 from keras import layers, regularizers
 
 OUT = Path(__file__).resolve().parent / "models"
@@ -143,6 +146,50 @@ def clean() -> keras.Model:
     return model
 
 
+def reset_weights() -> keras.Model:
+    """The reset trap: regularizers set after training, then the model rebuilt from its
+    config to "activate" them, which re-initializes every weight (WGT001)."""
+    model = keras.Sequential(
+        [
+            keras.Input((32,)),
+            layers.Dense(64, activation="relu", name="hidden1"),
+            layers.Dense(64, activation="relu", name="hidden2"),
+            layers.Dense(4, activation="softmax", name="head"),
+        ],
+        name="reset_weights",
+    )
+    train(model)
+    for layer in model.layers:
+        layer.kernel_regularizer = L2
+    rebuilt = keras.Sequential.from_config(model.get_config())  # fresh random weights
+    rebuilt.compile(optimizer="sgd", loss="categorical_crossentropy")
+    return rebuilt
+
+
+def train(model: keras.Model, steps: int = 30) -> None:
+    """A few SGD steps on random data, without touching the model's compile settings.
+
+    Frozen layers are unfrozen for the occasion (their weights should look pretrained)
+    and frozen again afterwards.
+    """
+    frozen = [layer for layer in model._flatten_layers() if not layer.trainable]
+    for layer in frozen:
+        layer.trainable = True
+    rng = np.random.default_rng(0)
+    shape = (16, *model.input_shape[1:])
+    targets = (16, *model.output_shape[1:])
+    optimizer = keras.optimizers.SGD(0.05)
+    for _ in range(steps):
+        x = rng.normal(size=shape).astype("float32")
+        y = rng.normal(size=targets).astype("float32")
+        with tf.GradientTape() as tape:
+            loss = keras.ops.mean((model(x, training=True) - y) ** 2)
+        grads = tape.gradient(loss, model.trainable_weights)
+        optimizer.apply_gradients(zip(grads, model.trainable_weights, strict=True))
+    for layer in frozen:
+        layer.trainable = False
+
+
 BUILDERS = {
     "depthwise_decay": depthwise_decay,
     "batchnorm_decay": batchnorm_decay,
@@ -152,7 +199,9 @@ BUILDERS = {
     "bare_l2": bare_l2_default,
     "adamw_all": adamw_without_exclusions,
     "clean": clean,
+    "reset_weights": reset_weights,
 }
+UNTRAINED = frozenset({"reset_weights"})  # trained before the reset, inside its builder
 
 
 def main(out: Path = OUT) -> int:
@@ -160,6 +209,8 @@ def main(out: Path = OUT) -> int:
     keras.utils.set_random_seed(7)
     for name, build in BUILDERS.items():
         model = build()
+        if name not in UNTRAINED:
+            train(model)
         for suffix in (".keras", ".h5"):
             path = out / f"{name}{suffix}"
             model.save(path)

@@ -25,6 +25,7 @@ Every rule is usable on its own:
 """
 
 from rules.bias_decay import BiasDecay
+from rules.dead_or_exploding_units import DeadOrExplodingUnits
 from rules.decay_exclusions_unknown import DecayExclusionsUnknown
 from rules.depthwise_decay import DepthwiseDecay
 from rules.double_decay import DoubleDecay
@@ -34,20 +35,25 @@ from rules.inconsistent_regularization import InconsistentRegularization
 from rules.l2_with_adaptive_optimizer import L2WithAdaptiveOptimizer
 from rules.legacy_decay_is_lr_decay import LegacyDecayIsLrDecay
 from rules.misplaced_regularizer import MisplacedRegularizer
+from rules.non_finite_weights import NonFiniteWeights
 from rules.normalization_decay import NormalizationDecay
 from rules.opaque_layers import OpaqueLayers
 from rules.penalty_dominates import PenaltyDominates
 from rules.regularizer_not_applied import RegularizerNotApplied
 from rules.regularizer_not_serialized import RegularizerNotSerialized
 from rules.scale_invariant_decay import ScaleInvariantDecay
+from rules.stale_batchnorm_statistics import StaleBatchnormStatistics
 from rules.unmapped_weights import UnmappedWeights
 from rules.unreadable_model import UnreadableModel
+from rules.untrained_weights import UntrainedWeights
 from rules.unusual_coefficient import UnusualCoefficient
 from rules.unusual_weight_decay import UnusualWeightDecay
+from rules.weights_differ_from_reference import WeightsDifferFromReference
 
 __all__ = [
     "BUILTIN_RULES",
     "BiasDecay",
+    "DeadOrExplodingUnits",
     "DecayExclusionsUnknown",
     "DepthwiseDecay",
     "DoubleDecay",
@@ -57,16 +63,20 @@ __all__ = [
     "L2WithAdaptiveOptimizer",
     "LegacyDecayIsLrDecay",
     "MisplacedRegularizer",
+    "NonFiniteWeights",
     "NormalizationDecay",
     "OpaqueLayers",
     "PenaltyDominates",
     "RegularizerNotApplied",
     "RegularizerNotSerialized",
     "ScaleInvariantDecay",
+    "StaleBatchnormStatistics",
     "UnmappedWeights",
     "UnreadableModel",
+    "UntrainedWeights",
     "UnusualCoefficient",
     "UnusualWeightDecay",
+    "WeightsDifferFromReference",
 ]
 
 BUILTIN_RULES = (
@@ -87,6 +97,11 @@ BUILTIN_RULES = (
     ExclusionMatchesNothing,
     UnusualWeightDecay,
     LegacyDecayIsLrDecay,
+    UntrainedWeights,
+    WeightsDifferFromReference,
+    NonFiniteWeights,
+    DeadOrExplodingUnits,
+    StaleBatchnormStatistics,
     UnreadableModel,
     OpaqueLayers,
     UnmappedWeights,

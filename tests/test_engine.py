@@ -83,13 +83,15 @@ def test_npz_weights_are_not_read_and_weight_rules_are_not_applicable(files):
     (model,) = report.models
     live_only = "needs a live keras.Model (auditor.audit(model)); a file cannot show it"
     uncompiled = "the model was not compiled: there is no optimizer to judge"
+    no_tensor = "no weight tensor could be read from this source"
     assert [(n.code, n.reason) for n in model.rules_not_applicable] == [
         ("REG001", live_only),
         ("REG002", live_only),
-        ("REG010", "no weight tensor could be read from this source"),
+        ("REG010", no_tensor),
         *[(code, uncompiled) for code in ("WD001", "WD002", "WD003")],
         ("WD004", live_only),
         *[(code, uncompiled) for code in ("WD005", "WD006")],
+        *[(code, no_tensor) for code in ("WGT001", "WGT002", "WGT003", "WGT004", "WGT005")],
     ]
     assert [f.code for f in model.findings if f.severity is Severity.ERROR] == ["AUD001"]
     assert "never unpickles" in model.findings[0].message

@@ -1,0 +1,111 @@
+"""WGT004 dead-or-exploding-units."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterator
+from typing import ClassVar
+
+from pydantic import Field
+
+from auditor.analysis import fmt
+from auditor.findings import Finding, Severity
+from auditor.initializers import Verdict, judge
+from auditor.model import LayerNode, ModelGraph, Role
+from auditor.rule import Rule, RuleContext, RuleOptions
+
+_KERNELS = frozenset(
+    {Role.KERNEL, Role.DEPTHWISE_KERNEL, Role.POINTWISE_KERNEL, Role.RECURRENT_KERNEL}
+)
+
+
+class DeadOrExplodingUnits(Rule):
+    """## What it does
+    Checks the L2 norm of each output unit or channel of a kernel (the last axis): units
+    whose weights are all exactly zero (dead), and units whose norm exceeds `max_ratio`
+    times the median of the layer's units (exploding). Kernels still at their
+    initialization are skipped.
+
+    ## Why is this bad?
+    A unit with an all-zero kernel computes a constant: its capacity is gone, typically
+    killed by a too strong L1 penalty or by pruning that was never meant to be kept. A unit
+    whose norm dwarfs its neighbours' dominates the layer and points at an unstable or
+    under-regularized training run.
+
+    ## Example
+    ```python
+    keras.layers.Dense(256, kernel_regularizer=keras.regularizers.L1(0.1))  # zeroes units
+    ```
+
+    Use instead:
+    ```python
+    keras.layers.Dense(256, kernel_regularizer=keras.regularizers.L2(1e-4))
+    ```
+
+    ## Options
+    - `max_ratio` (float, default 100.0): a unit's norm over the median unit norm above
+      which it is exploding.
+    - `min_units` (int, default 4): kernels with fewer output units are not judged.
+
+    ## References
+    - "Is my weight decay excessive?": per-channel weight-norm tracking (see-rnn)
+    """
+
+    code: ClassVar[str] = "WGT004"
+    name: ClassVar[str] = "dead-or-exploding-units"
+    severity: ClassVar[Severity] = Severity.WARNING
+    requires: ClassVar[frozenset[str]] = frozenset({"weights"})
+
+    class Options(RuleOptions):
+        """Thresholds on per-unit norms."""
+
+        max_ratio: float = Field(default=100.0, gt=1)
+        min_units: int = Field(default=4, ge=2)
+
+    def check_layer(
+        self, layer: LayerNode, model: ModelGraph, ctx: RuleContext
+    ) -> Iterator[Finding]:
+        for weight in layer.weights:
+            stats = ctx.stats.get(weight.path)
+            if weight.role not in _KERNELS or stats is None or stats.channel_norms is None:
+                continue
+            norms = stats.channel_norms
+            if len(norms) < ctx.options.min_units or stats.nan or stats.inf:
+                continue
+            if stats.init is not None and judge(stats).verdict is Verdict.INITIAL:
+                continue
+            median = statistics.median(norms)
+            dead = [i for i, norm in enumerate(norms) if norm == 0.0]
+            limit = ctx.options.max_ratio * median
+            exploding = [i for i, norm in enumerate(norms) if median > 0 and norm > limit]
+            if not dead and not exploding:
+                continue
+            parts = []
+            if dead:
+                parts.append(f"{len(dead)} dead unit(s) (all-zero weights): {_first(dead)}")
+            if exploding:
+                worst = max(norms[i] for i in exploding)
+                parts.append(
+                    f"{len(exploding)} unit(s) over {fmt(ctx.options.max_ratio)}x the median "
+                    f"norm {fmt(median)} (largest {fmt(worst)}): {_first(exploding)}"
+                )
+            yield self.finding(
+                ctx,
+                f"`{weight.path}` has {' and '.join(parts)} of {len(norms)} output units.",
+                layer=layer,
+                weight=weight,
+                config_key=None,
+                fix="Check the L1 penalty and learning rate of this layer; dead units can be "
+                "pruned away, exploding ones call for a smaller learning rate or clipping.",
+                details={
+                    "dead": dead[:100],
+                    "exploding": exploding[:100],
+                    "median_norm": median,
+                    "units": len(norms),
+                },
+            )
+
+
+def _first(indices: list[int]) -> str:
+    shown = ", ".join(str(i) for i in indices[:8])
+    return shown + (f" and {len(indices) - 8} more" if len(indices) > 8 else "")
