@@ -172,7 +172,9 @@ def reference_for(
         if weight.role is Role.BIAS and _unit_forget_bias(layer, shape):
             units = shape[-1] // 4
             segments = ((0, units, value), (units, 2 * units, 1.0), (2 * units, 4 * units, value))
-            return Reference(Kind.PATTERN, name, f"{value:g}, forget-gate slice 1", segments=segments)
+            return Reference(
+                Kind.PATTERN, name, f"{value:g}, forget-gate slice 1", segments=segments
+            )
         return Reference(Kind.CONSTANT, name, f"{value:g}", value=value, mean=value)
     if lowered in ("randomuniform", "uniform", "random_uniform"):
         low = _number(config.get("minval"), -0.05)

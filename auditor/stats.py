@@ -156,7 +156,7 @@ def compute(
             acc.add(values.reshape(-1, channels) if channels else values.reshape(1, -1), 0)
         sample.add(values, flat)
         if fit is not None:
-            fit.add(values, flat, whole=values.size == count)
+            fit.add(values, flat, whole=values.size == count, seen=(acc.low, acc.high))
         if diff is not None:
             diff.add(values)
         flat += values.size
@@ -215,16 +215,20 @@ class _FitAccumulator:
         self.mismatches = self.outside = 0
         self.gram_error: float | None = None
 
-    def add(self, values: np.ndarray, offset: int, *, whole: bool) -> None:
+    def add(
+        self, values: np.ndarray, offset: int, *, whole: bool, seen: tuple[float, float]
+    ) -> None:
+        """Fold in a chunk; `seen` is the (min, max) of the finite values read so far."""
         ref = self.reference
         flat = values.reshape(-1)
         if ref.exact:
             self.mismatches += int(np.count_nonzero(flat != ref.expected(offset, flat.size)))
         elif ref.bounded:
             slack = _BOUND_TOLERANCE * max(abs(ref.low), abs(ref.high))
-            below = np.count_nonzero(flat < ref.low - slack)
-            above = np.count_nonzero(flat > ref.high + slack)
-            self.outside += int(below + above) + int(np.count_nonzero(np.isnan(flat)))
+            low, high = ref.low - slack, ref.high + slack
+            if seen[0] < low or seen[1] > high:  # otherwise nothing can be outside
+                below = np.count_nonzero(flat < low)
+                self.outside += int(below + np.count_nonzero(flat > high))
         elif ref.kind is Kind.ORTHOGONAL and whole and len(self.shape) >= 2:
             rows = math.prod(self.shape[:-1])
             matrix = flat.reshape(rows, self.shape[-1]).astype(np.float64) / ref.gain

@@ -152,3 +152,15 @@ def test_readme_sample_output_is_real():
             assert lines[-1].startswith(line.rsplit(" in ", 1)[0])
         elif line.strip():
             assert line in lines, line
+
+
+def test_reference_option(tmp_path):
+    reset = str(EXAMPLES / "reset_weights.keras")
+    code, out, _ = run(reset, "--reference", reset, "--select", "WGT002")
+    assert code == 0 and "Found 0 findings" in out
+    code, out, _ = run(reset, "--reference", str(EXAMPLES / "reset_weights.h5"), "--select", "WGT")
+    assert code == 0  # same weights in both formats: WGT001 is info, WGT002 silent
+    code, _, err = run(reset, "--reference", str(tmp_path / "missing.keras"))
+    assert code == 2 and "no such reference model file" in err
+    code, out, _ = run(reset, "--expect-pretrained", "--select", "WGT001", "-q")
+    assert code == 1 and out.startswith("Found 4 findings (4 errors")

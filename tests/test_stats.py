@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from auditor.stats import compute
+from auditor.initializers import Kind, Reference, normal_cdf
+from auditor.stats import HISTOGRAM_BINS, SAMPLE_SIZE, compute
 
 
 class ArrayTensor:
@@ -91,3 +92,71 @@ def test_all_nan_tensor_has_no_finite_statistics():
     stats = compute(ArrayTensor(np.full((2, 2), np.nan, dtype="f4")))
     assert stats.nan == 4 and stats.sum_squares == 0.0
     assert np.isnan(stats.mean) and np.isnan(stats.min)
+
+
+# --- initializer fit, histogram, sampling, reference comparison ---------------------
+
+
+UNIFORM = Reference(Kind.UNIFORM, "U", "U(-1, 1)", low=-1.0, high=1.0, std=1 / np.sqrt(3))
+
+
+def test_normal_cdf_matches_erf():
+    import math
+
+    z = np.linspace(-6, 6, 1001)
+    exact = np.array([0.5 * (1 + math.erf(v / math.sqrt(2))) for v in z])
+    assert np.abs(normal_cdf(z) - exact).max() < 2e-7
+
+
+@pytest.mark.parametrize("chunk", [64, 1 << 20])
+def test_histogram_counts_every_value_of_a_small_tensor(chunk):
+    values = np.random.default_rng(0).uniform(-1, 1, (40, 30)).astype("f4")
+    stats = compute(ArrayTensor(values), chunk_bytes=chunk)
+    assert len(stats.histogram) == HISTOGRAM_BINS and sum(stats.histogram) == values.size
+    assert stats.sampled is False
+    expected, _ = np.histogram(values, bins=HISTOGRAM_BINS, range=(values.min(), values.max()))
+    assert list(stats.histogram) == expected.tolist()
+
+
+def test_large_tensors_are_sampled_with_a_fixed_seed():
+    values = np.random.default_rng(1).uniform(-1, 1, (300, 200)).astype("f4")
+    first = compute(ArrayTensor(values), chunk_bytes=4096, reference=UNIFORM)
+    again = compute(ArrayTensor(values), chunk_bytes=1 << 20, reference=UNIFORM)
+    assert first.sampled and sum(first.histogram) == SAMPLE_SIZE == first.init.sample
+    assert first.histogram == again.histogram and first.init.ks == again.init.ks
+
+
+def test_fit_counts_excursions_and_mismatches():
+    rng = np.random.default_rng(2)
+    fresh = rng.uniform(-1, 1, (100, 50)).astype("f4")
+    moved = fresh.copy()
+    moved[3, 4], moved[50, 7] = 1.01, -1.2
+    assert compute(ArrayTensor(fresh), reference=UNIFORM).init.outside == 0
+    assert compute(ArrayTensor(moved), chunk_bytes=2048, reference=UNIFORM).init.outside == 2
+    zeros = Reference(Kind.CONSTANT, "Zeros", "0")
+    bias = np.zeros(64, "f4")
+    bias[[5, 9]] = 1e-7
+    assert compute(ArrayTensor(bias), chunk_bytes=64, reference=zeros).init.mismatches == 2
+
+
+def test_ks_separates_the_law_from_a_shifted_one():
+    rng = np.random.default_rng(3)
+    same = compute(ArrayTensor(rng.uniform(-1, 1, 20000).astype("f4")), reference=UNIFORM)
+    shrunk = compute(ArrayTensor(rng.uniform(-0.9, 0.9, 20000).astype("f4")), reference=UNIFORM)
+    assert same.init.ks_p > 0.01
+    assert shrunk.init.ks_p < 1e-6
+
+
+def test_comparison_with_a_reference_tensor_read_in_step():
+    rng = np.random.default_rng(4)
+    base = rng.normal(size=(64, 33)).astype("f4")
+    other = base.copy()
+    other[10, 3] += 0.25
+    other[60, 0] = np.nan
+    reference = ArrayTensor(other)
+    stats = compute(ArrayTensor(base), chunk_bytes=1000, against=reference)
+    assert stats.comparison.differing == 2
+    assert stats.comparison.max_abs_diff == np.inf  # a NaN against a number
+    assert reference.reads == 1
+    same = compute(ArrayTensor(base), chunk_bytes=1000, against=ArrayTensor(base.copy()))
+    assert same.comparison.differing == 0 and same.comparison.max_abs_diff == 0.0

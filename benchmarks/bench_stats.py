@@ -1,0 +1,113 @@
+"""What the per-tensor statistics cost: a static audit vs a plain read of every tensor.
+
+For ResNet50 and ConvNeXtLarge (weights=None, `.keras`, cached in benchmarks/.cache), each
+measured in fresh processes after the imports:
+
+* read: keras-audit's own loader reading every tensor once, in the same chunks, without
+  computing anything (the floor of any audit);
+* audit: `auditor.audit(path)` with every rule, statistics, initializer fits, histograms.
+
+Prints median seconds, their ratio (target: audit <= 1.5x read), and the audit's peak RSS
+beside the memory bound (3x the largest tensor + 150 MB).
+
+    .venv/bin/python benchmarks/bench_stats.py [--runs 3] [--models resnet50,convnext_large]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+MODELS = {"resnet50": "ResNet50", "convnext_large": "ConvNeXtLarge"}
+
+CHILD = """
+import json, resource, sys, time
+import auditor
+from auditor.engine import run
+from auditor.loaders import open_model
+from auditor.stats import DEFAULT_CHUNK_BYTES
+mode, path = sys.argv[1], sys.argv[2]
+start = time.perf_counter()
+if mode == "read":
+    with open_model(path) as loaded:
+        for weight in loaded.graph.weights():
+            if weight.tensor is not None:
+                for _ in weight.tensor.iter_chunks(DEFAULT_CHUNK_BYTES):
+                    pass
+else:
+    run([path])
+elapsed = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": elapsed, "peak_mb": peak}))
+"""
+
+
+def build(name: str) -> Path:
+    CACHE.mkdir(exist_ok=True)
+    path = CACHE / f"{name}.keras"
+    if not path.exists():
+        script = (
+            "import os; os.environ['TF_CPP_MIN_LOG_LEVEL']='3'; import keras; "
+            f"keras.applications.{MODELS[name]}(weights=None).save({str(path)!r})"
+        )
+        subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
+    return path
+
+
+def largest_tensor_mb(path: Path) -> float:
+    from auditor.loaders import open_model
+
+    with open_model(path) as loaded:
+        sizes = [w.size * 4 for w in loaded.graph.weights() if w.tensor is not None]
+    return max(sizes) / 2**20
+
+
+def measure(mode: str, path: Path) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, mode, str(path)], check=True, capture_output=True, text=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--models", default=",".join(MODELS))
+    args = parser.parse_args()
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}; medians of {args.runs} fresh processes, "
+        "timed after imports\n"
+    )
+    print(
+        "| model | file | read | audit | audit/read (<= 1.5) | audit peak RSS "
+        "| bound 3x largest + 150 MB |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name in args.models.split(","):
+        path = build(name)
+        for mode in ("read", "audit"):
+            measure(mode, path)  # warm the page cache
+        read = [measure("read", path) for _ in range(args.runs)]
+        audit = [measure("audit", path) for _ in range(args.runs)]
+        read_s = statistics.median(r["seconds"] for r in read)
+        audit_s = statistics.median(r["seconds"] for r in audit)
+        peak = statistics.median(r["peak_mb"] for r in audit)
+        bound = 3 * largest_tensor_mb(path) + 150
+        print(
+            f"| {name} | {path.stat().st_size / 1e6:.0f} MB | {read_s:.2f} s | {audit_s:.2f} s "
+            f"| {audit_s / read_s:.2f}x | {peak:.0f} MB | {bound:.0f} MB |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    raise SystemExit(main())
