@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import ValidationError
 
 from auditor import __version__
@@ -44,7 +43,7 @@ from auditor.loaders import MODEL_SUFFIXES, open_model
 from auditor.model import IssueKind, LoadIssue, ModelGraph
 from auditor.registry import Registry, load_registry
 from auditor.rule import Rule, RuleContext
-from auditor.stats import HISTOGRAM_BINS, TensorStats, compute
+from auditor.stats import TensorStats, compute
 
 __all__ = ["PreparedRules", "audit_graph", "discover", "prepare", "run", "run_live"]
 
@@ -251,8 +250,11 @@ def _read_stats(
             if other is not None and other.tensor is not None and other.shape == weight.shape
             else None
         )
+        l1 = any(r is not None and r.l1 for r in (weight.regularizer, weight.active_regularizer))
         try:
-            stats[weight.path] = compute(weight.tensor, reference=init, against=against)
+            stats[weight.path] = compute(
+                weight.tensor, reference=init, against=against, absolute=l1
+            )
         except (OSError, RuntimeError, ValueError, TypeError, MemoryError) as exc:
             failures.append(f"tensor {weight.storage or weight.path} is unreadable ({exc})")
     return stats, failures
@@ -384,12 +386,11 @@ def _inventory(graph: ModelGraph, stats: dict[str, TensorStats]) -> list[Invento
 def _stats_model(stats: TensorStats | None) -> WeightStatistics | None:
     if stats is None:
         return None
-    norms = np.asarray(stats.channel_norms or (), dtype=np.float64)
-    norms = norms[np.isfinite(norms)]
+    summary = stats.channel_summary
     return WeightStatistics(
         count=stats.count,
         l2_norm=_finite(stats.l2_norm),
-        l1_norm=_finite(stats.sum_abs),
+        l1_norm=_finite(stats.sum_abs) if stats.sum_abs is not None else None,
         mean=_finite(stats.mean),
         std=_finite(stats.std),
         min=_finite(stats.min),
@@ -400,12 +401,10 @@ def _stats_model(stats: TensorStats | None) -> WeightStatistics | None:
         histogram=list(stats.histogram),
         sampled=stats.sampled,
         channels=len(stats.channel_norms) if stats.channel_norms is not None else None,
-        channel_norm_min=float(norms.min()) if norms.size else None,
-        channel_norm_median=float(np.median(norms)) if norms.size else None,
-        channel_norm_max=float(norms.max()) if norms.size else None,
-        channel_norm_histogram=np.histogram(norms, bins=HISTOGRAM_BINS)[0].tolist()
-        if norms.size > 1
-        else [],
+        channel_norm_min=summary[0] if summary else None,
+        channel_norm_median=summary[1] if summary else None,
+        channel_norm_max=summary[2] if summary else None,
+        channel_norm_histogram=list(stats.channel_histogram),
         init=_init_model(stats),
         reference_max_abs_diff=_finite(stats.comparison.max_abs_diff)
         if stats.comparison is not None

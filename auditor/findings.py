@@ -147,7 +147,7 @@ class WeightStatistics(_Frozen):
 
     count: int
     l2_norm: float
-    l1_norm: float
+    l1_norm: float | None = None  # computed for weights with an L1 penalty only
     mean: float
     std: float
     min: float

@@ -105,11 +105,19 @@ class Regularizer:
             return f"L1L2(l1={_fmt(self.l1)}, l2={_fmt(self.l2)})"
         return self.registered_name or self.class_name
 
-    def penalty(self, sum_squares: float, sum_abs: float) -> float:
-        """The Keras penalty value `l1*sum(|w|) + l2*sum(w**2)` for given tensor sums."""
+    def penalty(self, sum_squares: float, sum_abs: float | None) -> float:
+        """The Keras penalty value `l1*sum(|w|) + l2*sum(w**2)` for given tensor sums.
+
+        Raises:
+            ValueError: when the regularizer has an L1 part and `sum_abs` is None.
+        """
         if not self.known:
             return 0.0
-        return self.l1 * sum_abs + self.l2 * sum_squares
+        if self.l1 and sum_abs is None:
+            raise ValueError(f"{self.describe()} needs sum(|w|). Received: sum_abs=None")
+        return (self.l1 * sum_abs if self.l1 and sum_abs is not None else 0.0) + (
+            self.l2 * sum_squares
+        )
 
 
 def _fmt(value: float) -> str:

@@ -12,8 +12,10 @@ of at most `SAMPLE_SIZE` values, whatever the size of the tensor.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -28,10 +30,11 @@ __all__ = [
     "InitFit",
     "TensorStats",
     "compute",
+    "histogram",
 ]
 
 DEFAULT_CHUNK_BYTES = 32 * 1024 * 1024
-SAMPLE_SIZE = 16_384  # values kept for the KS test and the histogram
+SAMPLE_SIZE = 8_192  # values kept for the KS test and the histogram
 HISTOGRAM_BINS = 32
 _SAMPLE_SEED = 20_191_115
 _BOUND_TOLERANCE = 1e-6  # float32 rounding of a law's support
@@ -81,12 +84,16 @@ class TensorStats:
     Attributes:
         count: int, number of values.
         sum_squares: float, sum of w**2 (the L2 penalty's sum).
-        sum_abs: float, sum of |w| (the L1 penalty's sum).
+        sum_abs: float | None, sum of |w| (the L1 penalty's sum); None when it was not
+            asked for (it costs a pass of its own, and only L1 penalties need it).
         mean, std, min, max: floats over finite values (NaN when there are none).
         zeros: int, exact zeros.
         nan, inf: ints, non-finite values.
         channel_norms: per-output-channel L2 norms (channel = last axis), or None for
             scalars.
+        channel_summary: (min, median, max) of the finite channel norms, or None.
+        channel_histogram: counts of the channel norms in `HISTOGRAM_BINS` equal bins over
+            [min, max] (empty for fewer than two channels).
         histogram: counts in `HISTOGRAM_BINS` equal bins over [min, max] of the sample.
         sampled: bool, True when the histogram and KS test saw a sample, not every value.
         init: InitFit | None, the fit to the declared initializer (None: no reference).
@@ -95,7 +102,7 @@ class TensorStats:
 
     count: int
     sum_squares: float
-    sum_abs: float
+    sum_abs: float | None
     mean: float
     std: float
     min: float
@@ -104,6 +111,8 @@ class TensorStats:
     nan: int
     inf: int
     channel_norms: tuple[float, ...] | None
+    channel_summary: tuple[float, float, float] | None = None
+    channel_histogram: tuple[int, ...] = ()
     histogram: tuple[int, ...] = ()
     sampled: bool = False
     init: InitFit | None = None
@@ -121,6 +130,7 @@ def compute(
     reference: Reference | None = None,
     against: TensorSource | None = None,
     sample_size: int = SAMPLE_SIZE,
+    absolute: bool = True,
 ) -> TensorStats:
     """Read a tensor once, in bounded chunks, and return its statistics.
 
@@ -135,11 +145,12 @@ def compute(
         against: TensorSource | None, the same tensor in a reference model (same shape),
             read in step with this one.
         sample_size: int, values kept for the KS test and the histogram.
+        absolute: bool, compute `sum_abs` (for L1 penalties).
     """
     shape = tensor.shape
     count = math.prod(shape)
     channels = shape[-1] if len(shape) >= 1 else 0
-    acc = _Accumulator(channels)
+    acc = _Accumulator(channels, absolute)
     sample = _Sampler(count, sample_size)
     fit = _FitAccumulator(reference, shape) if reference is not None else None
     diff = _DiffAccumulator(against, chunk_bytes) if against is not None else None
@@ -175,10 +186,28 @@ def _histogram(values: np.ndarray, low: float, high: float) -> tuple[int, ...]:
     finite = values[np.isfinite(values)]
     if not finite.size or not (math.isfinite(low) and math.isfinite(high)):
         return ()
+    return tuple(histogram(finite, low, high))
+
+
+def histogram(values: np.ndarray, low: float, high: float) -> list[int]:
+    """Counts in `HISTOGRAM_BINS` equal bins over [low, high] (the last bin closed), as
+    `np.histogram` counts them, without its per-call overhead."""
     if high <= low:
         high = low + 1.0 if low == 0 else low + abs(low) * 1e-6
-    counts, _ = np.histogram(finite, bins=HISTOGRAM_BINS, range=(low, high))
-    return tuple(int(c) for c in counts)
+    scaled = (np.asarray(values, dtype=np.float64) - low) * (HISTOGRAM_BINS / (high - low))
+    index = scaled.astype(np.int64)  # values lie in [low, high]: only `high` needs folding
+    np.minimum(index, HISTOGRAM_BINS - 1, out=index)
+    np.maximum(index, 0, out=index)
+    return np.bincount(index, minlength=HISTOGRAM_BINS).tolist()
+
+
+@functools.lru_cache(maxsize=64)
+def _sample_index(count: int, size: int) -> np.ndarray:
+    """Sorted positions of a fixed-seed uniform sample (shared by same-sized tensors)."""
+    rng = np.random.default_rng(_SAMPLE_SEED)
+    index = np.sort(rng.choice(count, size=size, replace=False))
+    index.flags.writeable = False
+    return index
 
 
 class _Sampler:
@@ -186,11 +215,7 @@ class _Sampler:
 
     def __init__(self, count: int, size: int) -> None:
         self.sampled = count > size
-        if self.sampled:
-            rng = np.random.default_rng(_SAMPLE_SEED)
-            self.index = np.sort(rng.choice(count, size=size, replace=False))
-        else:
-            self.index = None
+        self.index = _sample_index(count, size) if self.sampled else None
         self.parts: list[np.ndarray] = []
 
     def add(self, values: np.ndarray, offset: int) -> None:
@@ -239,7 +264,9 @@ class _FitAccumulator:
         ref = self.reference
         ks = ks_p = None
         finite = sample[np.isfinite(sample)]
-        if ref.kind in (Kind.UNIFORM, Kind.NORMAL, Kind.TRUNCATED_NORMAL) and finite.size:
+        proven = self.outside > 0 or self.mismatches > 0  # moved for sure: no KS needed
+        continuous = ref.kind in (Kind.UNIFORM, Kind.NORMAL, Kind.TRUNCATED_NORMAL)
+        if continuous and finite.size and not proven:
             ks = _ks_statistic(np.sort(finite), ref)
             ks_p = _ks_p_value(ks, finite.size)
         return InitFit(
@@ -305,44 +332,66 @@ class _DiffAccumulator:
         return Comparison(max_abs_diff=self.max_diff, differing=self.differing)
 
 
+_ROW_BLOCK = 4096  # rows per float32 einsum: short runs keep per-channel sums accurate
+
+
+def _channel_squares(rows: np.ndarray) -> np.ndarray:
+    """Per-column sums of squares, in float64, from blocks of at most `_ROW_BLOCK` rows."""
+    if rows.shape[0] <= _ROW_BLOCK:
+        return np.einsum("ij,ij->j", rows, rows).astype(np.float64)
+    out = np.zeros(rows.shape[1], dtype=np.float64)
+    for start in range(0, rows.shape[0], _ROW_BLOCK):
+        block = rows[start : start + _ROW_BLOCK]
+        out += np.einsum("ij,ij->j", block, block)
+    return out
+
+
 class _Accumulator:
     """Running sums over the chunks of one tensor."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, absolute: bool = True) -> None:
+        self.absolute = absolute
         self.channel_sq = np.zeros(channels, dtype=np.float64) if channels else None
         self.count = self.finite = self.zeros = self.nan = self.inf = 0
         self.total = self.total_sq = self.total_abs = 0.0
         self.low, self.high = math.inf, -math.inf
 
     def add(self, rows: np.ndarray, offset: int) -> None:
-        """Fold in a 2-D chunk whose columns are channels `offset`, `offset + 1`, ..."""
+        """Fold in a 2-D chunk whose columns are channels `offset`, `offset + 1`, ...
+
+        Sums run in the chunk's own float precision (float32 for float32 weights: NumPy's
+        pairwise summation keeps them accurate) and accumulate across chunks in float64;
+        a chunk whose float32 sums overflow or meet NaN/Inf is redone in float64.
+        """
+        if rows.dtype.kind != "f" or rows.itemsize < 4:
+            rows = rows.astype(np.float64 if rows.dtype.kind in "iub" else np.float32)
         size = rows.size
         self.count += size
-        self.zeros += size - int(np.count_nonzero(rows))
-        total = float(np.add.reduce(rows, axis=None, dtype=np.float64))
-        channel_sq = np.einsum("ij,ij->j", rows, rows, dtype=np.float64)
+        self.zeros += int(np.count_nonzero(rows == 0))
+        total = float(np.add.reduce(rows, axis=None))
+        channel_sq = _channel_squares(rows)
         if math.isfinite(total) and math.isfinite(float(channel_sq.sum())):
             clean, n_finite = rows, size
-        else:  # slow path: mask NaN and inf out of every sum
+            self.low = min(self.low, float(rows.min()))
+            self.high = max(self.high, float(rows.max()))
+        else:  # slow path: float64, with NaN and inf masked out of every sum
             mask = np.isfinite(rows)
             n_finite = int(mask.sum())
             nan = int(np.isnan(rows).sum())
             self.nan += nan
             self.inf += size - n_finite - nan
-            clean = np.where(mask, rows, 0)
-            total = float(np.add.reduce(clean, axis=None, dtype=np.float64))
-            channel_sq = np.einsum("ij,ij->j", clean, clean, dtype=np.float64)
+            clean = np.where(mask, rows, 0).astype(np.float64)
+            total = float(np.add.reduce(clean, axis=None))
+            channel_sq = _channel_squares(clean)
             if n_finite:
                 finite_values = rows[mask]
                 self.low = min(self.low, float(finite_values.min()))
                 self.high = max(self.high, float(finite_values.max()))
-        if n_finite == size:
-            self.low = min(self.low, float(rows.min()))
-            self.high = max(self.high, float(rows.max()))
         self.finite += n_finite
         self.total += total
         self.total_sq += float(channel_sq.sum())
-        self.total_abs += float(np.add.reduce(np.abs(clean), axis=None, dtype=np.float64))
+        if self.absolute:
+            self.total_abs += float(np.add.reduce(np.abs(clean), axis=None))
         if self.channel_sq is not None:
             self.channel_sq[offset : offset + rows.shape[1]] += channel_sq
 
@@ -353,7 +402,7 @@ class _Accumulator:
         return TensorStats(
             count=self.count,
             sum_squares=self.total_sq,
-            sum_abs=self.total_abs,
+            sum_abs=self.total_abs if self.absolute else None,
             mean=mean,
             std=math.sqrt(variance) if finite else math.nan,
             min=self.low if finite else math.nan,
@@ -364,4 +413,19 @@ class _Accumulator:
             channel_norms=tuple(np.sqrt(self.channel_sq).tolist())
             if self.channel_sq is not None
             else None,
+            **self._channel_summary(),
         )
+
+    def _channel_summary(self) -> dict[str, Any]:
+        if self.channel_sq is None:
+            return {}
+        norms = np.sort(np.sqrt(self.channel_sq[np.isfinite(self.channel_sq)]))
+        if not norms.size:
+            return {}
+        n = norms.size
+        low, high = float(norms[0]), float(norms[-1])
+        median = float((norms[(n - 1) // 2] + norms[n // 2]) / 2)
+        return {
+            "channel_summary": (low, median, high),
+            "channel_histogram": tuple(histogram(norms, low, high)) if n > 1 else (),
+        }

@@ -77,10 +77,22 @@ def test_statistics_match_numpy(name, chunk_bytes):
     assert tensor.reads == 1
     for key in ("count", "zeros", "nan", "inf"):
         assert getattr(stats, key) == expected[key], key
-    for key in ("sum_squares", "sum_abs", "mean", "min", "max"):
-        assert getattr(stats, key) == pytest.approx(expected[key], rel=1e-9, abs=1e-12), key
+    for key in ("min", "max"):
+        assert getattr(stats, key) == expected[key], key
+    # float32 weights are summed in float32 (pairwise) within a chunk, float64 across chunks
+    for key in ("sum_squares", "sum_abs", "mean"):
+        assert getattr(stats, key) == pytest.approx(expected[key], rel=1e-6, abs=1e-7), key
     assert stats.std == pytest.approx(expected["std"], rel=1e-6, abs=1e-9)
-    np.testing.assert_allclose(stats.channel_norms, expected["channel_norms"], rtol=1e-9)
+    np.testing.assert_allclose(stats.channel_norms, expected["channel_norms"], rtol=1e-6)
+
+
+def test_long_thin_tensors_keep_their_precision():
+    """Millions of rows in one chunk: per-channel sums are blocked, not one long float32 run."""
+    values = np.random.default_rng(9).normal(1.0, 0.1, size=(3_000_000, 2)).astype("f4")
+    stats = compute(ArrayTensor(values), chunk_bytes=64 << 20)
+    expected = reference(values)
+    np.testing.assert_allclose(stats.channel_norms, expected["channel_norms"], rtol=1e-6)
+    assert stats.sum_squares == pytest.approx(expected["sum_squares"], rel=1e-6)
 
 
 def test_scalar_tensor():
