@@ -34,7 +34,10 @@ INITIALIZERS = (
     "lecun_normal",
     "orthogonal",
     "random_normal",
+    "ones",
 )
+# Not "zeros": a stack of zero-initialized kernels gets no gradient at all (every unit and
+# every downstream input is zero), so such layers cannot be labelled "trained" truthfully.
 VARIANTS = ("trained", "reset", "partial", "brief", "finetuned")
 MIN_PARAMETERS = 1000
 

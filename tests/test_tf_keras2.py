@@ -93,3 +93,20 @@ def test_rules_on_a_tf_keras2_file(tf_keras_files):
     assert got == [("REG004", "dw"), ("REG005", "inner/batch_normalization"), ("REG007", "frozen")]
     (frozen,) = [f for f in report.findings if f.code == "REG007"]
     assert "Keras 2 still adds their penalty" in frozen.message
+
+
+@pytest.mark.parametrize("name", ["tfk2", "mobilenet"])
+def test_fresh_tf_keras2_weights_are_judged_initial(tf_keras_files, name):
+    """tf.keras 2 initializer configs and fans (generic for MultiHeadAttention): every
+    freshly built layer is at initialization, none is judged trained."""
+    out, _ = tf_keras_files
+    report = run([out / f"{name}.h5"])
+    verdicts = {
+        w.path: w.stats.init.verdict
+        for layer in report.models[0].inventory
+        for w in layer.weights
+        if w.stats is not None and w.stats.init is not None
+    }
+    assert verdicts and set(verdicts.values()) == {"initial"}, {
+        p: v for p, v in verdicts.items() if v != "initial"
+    }
