@@ -11,17 +11,21 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from auditor import __version__
+
+if TYPE_CHECKING:
+    from auditor.findings import Report
+    from reports import RuleInfo
 
 __all__ = ["main"]
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 _SUBCOMMANDS = ("check", "fix", "rules", "rule", "schema")
-_FORMATS = ("text", "json")
+_FORMATS = ("text", "json", "html", "sarif", "junit", "github", "markdown")
 _FAIL_ON = ("error", "warning", "info", "never")
 
 
@@ -45,7 +49,15 @@ def _check_parser(prog: str) -> _Parser:
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="model files or folders")
     parser.add_argument("--format", choices=_FORMATS, default="text", help="output format")
-    parser.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="[FORMAT:]FILE",
+        action="append",
+        default=[],
+        help="write the report to FILE instead of stdout; FORMAT:FILE (e.g. sarif:out.sarif) "
+        "writes that format; may repeat",
+    )
     parser.add_argument(
         "--select",
         type=_codes,
@@ -109,6 +121,7 @@ def _use_color(choice: str, stream: TextIO) -> bool:
 
 
 def _write(text: str, output: str | None) -> None:
+    """Write to stdout, or to a file (parents must exist)."""
     if output is None:
         sys.stdout.write(text)
         return
@@ -151,16 +164,70 @@ def _check(argv: Sequence[str]) -> int:
         report = run(files, config, debug=args.debug, reference=args.reference)
     except UsageError as exc:
         _usage(str(exc))
-    stream = sys.stdout
-    options = RenderOptions(
-        color=args.output is None and args.format == "text" and _use_color(args.color, stream),
-        verbose=args.verbose,
-    )
-    text = RENDERERS[args.format](report, options=options)
-    if args.quiet and args.format == "text":
-        text = text.rstrip("\n").rsplit("\n", 1)[-1] + "\n"
-    _write(text, args.output)
+    outputs = _outputs(args.output, args.format)
+    rules = _rule_infos()
+    for fmt, target in outputs:
+        colour = target is None and fmt == "text" and _use_color(args.color, sys.stdout)
+        options = RenderOptions(color=colour, verbose=args.verbose, rules=rules)
+        text = RENDERERS[fmt](report, options=options)
+        if args.quiet and fmt == "text":
+            text = text.rstrip("\n").rsplit("\n", 1)[-1] + "\n"
+        _write(text, target)
+        if fmt == "github":
+            _job_summary(report, rules)
     return EXIT_CLEAN if args.exit_zero else report.exit_code(args.fail_on)
+
+
+def _outputs(values: list[str], default: str) -> list[tuple[str, str | None]]:
+    """(format, file or None for stdout) for each `-o`; stdout in `default` when none."""
+    if not values:
+        return [(default, None)]
+    outputs = []
+    for value in values:
+        fmt, sep, path = value.partition(":")
+        if sep and fmt in _FORMATS and path:
+            outputs.append((fmt, path))
+        elif sep and fmt.isalpha() and len(fmt) > 1 and fmt not in _FORMATS:
+            _usage(
+                f"unknown output format {fmt!r}; expected one of {', '.join(_FORMATS)}. "
+                f"Received: --output {value!r}"
+            )
+        else:
+            outputs.append((default, value))
+    return outputs
+
+
+def _job_summary(report: Report, rules: Mapping[str, RuleInfo]) -> None:
+    """Append the Markdown summary to GitHub's job summary file, when there is one."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return
+    from reports import RENDERERS, RenderOptions
+
+    text = RENDERERS["markdown"](report, options=RenderOptions(rules=rules))
+    try:
+        with Path(target).open("a", encoding="utf-8") as stream:
+            stream.write(text)
+    except OSError as exc:
+        sys.stderr.write(f"audit: warning: cannot write $GITHUB_STEP_SUMMARY ({exc.strerror})\n")
+
+
+def _rule_infos() -> dict[str, RuleInfo]:
+    """Every registered rule's metadata, for the renderers."""
+    from auditor.registry import load_registry
+    from reports import RuleInfo
+
+    return {
+        rule.code: RuleInfo(
+            code=rule.code,
+            name=rule.name,
+            severity=rule.severity.value,
+            summary=rule.summary(),
+            docs=rule.docs(),
+            mode=_mode(rule.requires),
+        )
+        for rule in load_registry().rules
+    }
 
 
 def _fix_parser() -> _Parser:
@@ -237,7 +304,12 @@ def _rules(argv: Sequence[str]) -> int:
     from auditor.registry import load_registry
 
     parser = _Parser(prog="audit rules", description="List the rule catalog.")
-    parser.add_argument("--format", choices=_FORMATS, default="text")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json", "markdown"),
+        default="text",
+        help="markdown: the rules reference (docs/rules.md)",
+    )
     args = parser.parse_args(argv)
     registry = load_registry()
     rows = [
@@ -254,6 +326,11 @@ def _rules(argv: Sequence[str]) -> int:
     ]
     if args.format == "json":
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return EXIT_CLEAN
+    if args.format == "markdown":
+        from reports.docs import rules_reference
+
+        sys.stdout.write(rules_reference(list(_rule_infos().values())))
         return EXIT_CLEAN
     for row in rows:
         sys.stdout.write(
@@ -279,8 +356,11 @@ def _rule(argv: Sequence[str]) -> int:
         rule = load_registry().get(args.rule)
     except ValueError as exc:
         _usage(str(exc))
+    from reports import DOCS_URL, anchor
+
     header = f"# {rule.code} {rule.name} ({rule.severity.value})\n\n"
-    sys.stdout.write(header + rule.docs() + "\n")
+    link = DOCS_URL.format(anchor=anchor(rule.code, rule.name))
+    sys.stdout.write(header + rule.docs() + f"\n\nOnline: {link}\n")
     return EXIT_CLEAN
 
 

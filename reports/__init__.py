@@ -1,46 +1,100 @@
 """Renderers: one pure function per output format, `render(report, *, options) -> str`.
 
 `RENDERERS` maps format names to renderers; there are no if-chains over format strings.
-Renderers read the Report (and rule metadata passed in options) and never recompute.
+Renderers read the Report, plus the rule metadata lookup passed in the options, and never
+recompute anything. They import nothing from the engine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from auditor.findings import Report
 
-__all__ = ["DEFAULT_OPTIONS", "RENDERERS", "RenderOptions", "Renderer"]
+__all__ = [
+    "DEFAULT_OPTIONS",
+    "DOCS_URL",
+    "RENDERERS",
+    "RenderOptions",
+    "Renderer",
+    "RuleInfo",
+    "anchor",
+]
+
+#: Where each rule's documentation lives (docs/rules.md, one section per rule).
+DOCS_URL = "https://github.com/keras-audit/keras-audit/blob/main/docs/rules.md#{anchor}"
+
+
+def anchor(code: str, name: str) -> str:
+    """The Markdown heading anchor of a rule in docs/rules.md (`reg004-depthwise-decay`)."""
+    return f"{code}-{name}".lower()
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInfo:
+    """What a renderer may know about a rule (SARIF descriptors, HTML help, docs).
+
+    Attributes:
+        code, name: the rule's code and slug.
+        severity: str, its default severity.
+        summary: str, one sentence.
+        docs: str, the full Markdown documentation.
+        mode: str, `file`, `file+w` or `live`.
+    """
+
+    code: str
+    name: str
+    severity: str
+    summary: str
+    docs: str
+    mode: str = "file"
+
+    @property
+    def help_uri(self) -> str:
+        return DOCS_URL.format(anchor=anchor(self.code, self.name))
 
 
 @dataclass(frozen=True, slots=True)
 class RenderOptions:
-    """Presentation choices that are not part of the report.
+    """Presentation choices and rule metadata that are not part of the report.
 
     Attributes:
         color: bool, emit ANSI colour (text only).
         verbose: bool, include fixes and evidence (text only).
+        rules: code -> RuleInfo, for the formats that describe rules (SARIF, HTML).
     """
 
     color: bool = False
     verbose: bool = False
+    rules: Mapping[str, RuleInfo] = field(default_factory=dict)
 
 
 Renderer = Callable[..., str]
 DEFAULT_OPTIONS = RenderOptions()
 
 
-def _text(report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
-    from reports.text import render
+def _lazy(module: str) -> Renderer:
+    """A renderer that imports its module on first use (jinja2 only when HTML is asked)."""
 
-    return render(report, options=options)
+    def render(report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
+        renderer: Renderer = importlib.import_module(module).render
+        return renderer(report, options=options)
+
+    render.__name__ = f"render_{module.rsplit('.', 1)[-1]}"
+    return render
 
 
-def _json(report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
-    from reports.json import render
-
-    return render(report, options=options)
-
-
-RENDERERS: dict[str, Renderer] = {"text": _text, "json": _json}
+RENDERERS: dict[str, Renderer] = {
+    name: _lazy(f"reports.{module}")
+    for name, module in (
+        ("text", "text"),
+        ("json", "json"),
+        ("html", "html"),
+        ("sarif", "sarif"),
+        ("junit", "junit"),
+        ("github", "github"),
+        ("markdown", "markdown"),
+    )
+}

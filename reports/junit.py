@@ -1,0 +1,95 @@
+"""JUnit XML: a testsuite per model, a testcase per evaluated rule, a failure per finding.
+
+Rules that could not judge a model are skipped testcases (with the reason); a crashed rule
+is an error. Suppressed findings are not failures; they are listed in `system-out`.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from auditor.findings import Finding, ModelReport, Report
+from reports import DEFAULT_OPTIONS, RenderOptions
+
+__all__ = ["render"]
+
+
+def render(report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
+    """The report as a JUnit XML document."""
+    root = ET.Element("testsuites", name="keras-audit")
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for model in report.models:
+        suite = _suite(model, options)
+        root.append(suite)
+        for key in totals:
+            totals[key] += int(suite.get(key, "0"))
+    for key, value in totals.items():
+        root.set(key, str(value))
+    root.set("time", f"{report.summary.duration_seconds:.3f}")
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _suite(model: ModelReport, options: RenderOptions) -> ET.Element:
+    path = model.source.path
+    suite = ET.Element("testsuite", name=path)
+    by_code: dict[str, list[Finding]] = {}
+    for finding in model.findings:
+        by_code.setdefault(finding.code, []).append(finding)
+    errors = {error.code: error.message for error in model.errors}
+    failures = 0
+    for code in [*model.rules_run, *(c for c in by_code if c not in model.rules_run)]:
+        case = ET.SubElement(
+            suite, "testcase", classname=f"keras-audit.{path}", name=_name(code, options)
+        )
+        if code in errors:
+            ET.SubElement(
+                case, "error", message=f"rule {code} crashed", type="RuleError"
+            ).text = errors[code]
+        suppressed = []
+        for finding in by_code.get(code, []):
+            if finding.suppressed is not None:
+                suppressed.append(_describe(finding))
+                continue
+            failures += 1
+            failure = ET.SubElement(
+                case, "failure", message=_headline(finding), type=finding.severity.value
+            )
+            failure.text = _describe(finding)
+        if suppressed:
+            ET.SubElement(case, "system-out").text = "suppressed:\n" + "\n".join(suppressed)
+    for skipped in model.rules_not_applicable:
+        case = ET.SubElement(
+            suite, "testcase", classname=f"keras-audit.{path}", name=_name(skipped.code, options)
+        )
+        ET.SubElement(case, "skipped", message=skipped.reason)
+    suite.set("tests", str(len(model.rules_run) + len(model.rules_not_applicable)))
+    suite.set("failures", str(failures))
+    suite.set("errors", str(len(model.errors)))
+    suite.set("skipped", str(len(model.rules_not_applicable)))
+    return suite
+
+
+def _name(code: str, options: RenderOptions) -> str:
+    info = options.rules.get(code)
+    return f"{code} {info.name}" if info else code
+
+
+def _headline(finding: Finding) -> str:
+    return f"{finding.location.layer_path or '<model>'}: {finding.message}"
+
+
+def _describe(finding: Finding) -> str:
+    loc = finding.location
+    lines = [
+        f"{finding.severity.value} {finding.code} {finding.name}",
+        f"layer: {loc.layer_path or '<model>'}"
+        + (f" ({loc.layer_class})" if loc.layer_class else "")
+        + (f", weight {loc.weight}" if loc.weight else ""),
+        finding.message,
+    ]
+    if finding.fix:
+        lines.append(f"fix: {finding.fix}")
+    if loc.config_key:
+        lines.append(f"config: {loc.config_key}")
+    return "\n".join(lines)

@@ -1,0 +1,78 @@
+"""Markdown for pull-request comments and GitHub job summaries."""
+
+from __future__ import annotations
+
+from auditor.findings import Finding, ModelReport, Report, Severity
+from reports import DEFAULT_OPTIONS, RenderOptions
+
+__all__ = ["render"]
+
+_ORDER = (Severity.ERROR, Severity.WARNING, Severity.INFO)
+
+
+def render(report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
+    """A summary line, a table per model, and the rule links."""
+    s = report.summary
+    verdict = "❌" if s.errors else "⚠️" if s.warnings else "✅"
+    lines = [
+        "## keras-audit",
+        "",
+        f"{verdict} **{s.findings} finding{'s' if s.findings != 1 else ''}** "
+        f"({s.errors} error{'s' if s.errors != 1 else ''}, "
+        f"{s.warnings} warning{'s' if s.warnings != 1 else ''}, {s.infos} info"
+        + (f", {s.suppressed} suppressed" if s.suppressed else "")
+        + f") in {s.models} model{'s' if s.models != 1 else ''}.",
+    ]
+    for model in report.models:
+        lines += ["", *_model(model, options)]
+    return "\n".join(lines) + "\n"
+
+
+def _model(model: ModelReport, options: RenderOptions) -> list[str]:
+    src = model.source
+    meta = ", ".join(
+        part
+        for part in (
+            src.format,
+            f"Keras {src.keras_version}" if src.keras_version else "",
+            f"{model.summary.parameters:,} parameters",
+        )
+        if part
+    )
+    lines = [f"### `{_code(src.path)}` ({meta})", ""]
+    if not model.findings:
+        return [*lines, "No findings."]
+    lines += ["| severity | rule | layer | message |", "|---|---|---|---|"]
+    for severity in _ORDER:
+        for finding in (f for f in model.findings if f.severity is severity):
+            lines.append(_row(finding, options))
+    return lines
+
+
+def _row(finding: Finding, options: RenderOptions) -> str:
+    info = options.rules.get(finding.code)
+    rule = f"{finding.code} {finding.name}"
+    if info is not None:
+        rule = f"[{rule}]({info.help_uri})"
+    where = finding.location.layer_path or "<model>"
+    mark = " (suppressed)" if finding.suppressed else ""
+    return (
+        f"| {finding.severity.value}{mark} | {rule} | `{_code(where)}` | {_cell(finding.message)} |"
+    )
+
+
+def _code(text: str) -> str:
+    """Inside a code span nothing is decoded: only the table's pipes need escaping."""
+    return text.replace("`", "'").replace("|", "\\|").replace("\n", " ")
+
+
+def _cell(text: str) -> str:
+    """Table-cell safe: pipes escaped, newlines folded, HTML-sensitive characters escaped."""
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("|", "\\|")
+        .replace("\r", " ")
+        .replace("\n", " ")
+    )

@@ -1,0 +1,164 @@
+"""Renderers: golden files for every format, SARIF against the official schema, JUnit
+structure, GitHub escaping, Markdown tables, several outputs from one run, and the rules
+reference being current. Regenerate the golden files with UPDATE_GOLDEN=1."""
+
+from __future__ import annotations
+
+import json
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from auditor.cli import _rule_infos, main
+from auditor.config import AuditConfig
+from auditor.engine import run
+from auditor.findings import Location, Severity
+from reports import RENDERERS, RenderOptions
+from reports.github import escape_data, escape_property
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "tests" / "golden"
+MODELS = ["adamw_all.keras", "reset_weights.h5", "clean.keras"]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """Examples audited with relative paths and a fixed duration, for stable output."""
+    cwd = Path.cwd()
+    os.chdir(ROOT)
+    try:
+        audited = run([f"examples/models/{name}" for name in MODELS], AuditConfig())
+    finally:
+        os.chdir(cwd)
+    summary = audited.summary.model_copy(update={"duration_seconds": 0.05})
+    return audited.model_copy(update={"summary": summary})
+
+
+@pytest.fixture(scope="module")
+def options():
+    return RenderOptions(rules=_rule_infos())
+
+
+@pytest.mark.parametrize("fmt", ["text", "sarif", "junit", "github", "markdown"])
+def test_golden(report, options, fmt):
+    text = RENDERERS[fmt](report, options=options)
+    golden = GOLDEN / f"examples.{fmt}"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert text == golden.read_text(), f"{fmt} output changed; UPDATE_GOLDEN=1 to accept"
+
+
+def test_sarif_validates_against_the_official_schema(report, options):
+    schema = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
+    document = json.loads(RENDERERS["sarif"](report, options=options))
+    jsonschema.validate(document, schema)
+    run_ = document["runs"][0]
+    assert len(run_["results"]) == len(report.findings)
+    ids = [rule["id"] for rule in run_["tool"]["driver"]["rules"]]
+    for result in run_["results"]:
+        assert ids[result["ruleIndex"]] == result["ruleId"]
+        assert result["locations"][0]["physicalLocation"]["region"] == {"startLine": 1}
+    artifact = run_["artifacts"][0]
+    assert artifact["location"]["uri"] == "examples/models/adamw_all.keras"
+    assert len(artifact["hashes"]["sha-256"]) == 64
+    wd003 = next(r for r in run_["tool"]["driver"]["rules"] if r["id"] == "WD003")
+    assert wd003["helpUri"].endswith("docs/rules.md#wd003-decay-exclusions-unknown")
+    assert "## Why is this bad?" in wd003["fullDescription"]["text"]
+    fingerprints = [r["partialFingerprints"]["kerasAudit/v1"] for r in run_["results"]]
+    assert len(set(fingerprints)) == len(fingerprints)
+
+
+def test_sarif_of_a_live_model_has_logical_locations_only(keras):
+    from auditor.engine import run_live
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, bias_regularizer="l2", name="d")(inputs))
+    document = json.loads(RENDERERS["sarif"](run_live(model)))
+    schema = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
+    jsonschema.validate(document, schema)
+    assert document["runs"][0]["artifacts"] == []
+    assert all("physicalLocation" not in r["locations"][0] for r in document["runs"][0]["results"])
+
+
+def test_junit_structure(report, options):
+    root = ET.fromstring(RENDERERS["junit"](report, options=options))
+    assert root.tag == "testsuites"
+    suites = root.findall("testsuite")
+    assert [s.get("name") for s in suites] == [m.source.path for m in report.models]
+    for suite, model in zip(suites, report.models, strict=True):
+        cases = suite.findall("testcase")
+        assert len(cases) == len(model.rules_run) + len(model.rules_not_applicable)
+        failures = suite.findall("testcase/failure")
+        assert len(failures) == len(model.findings) == int(suite.get("failures"))
+        assert len(suite.findall("testcase/skipped")) == len(model.rules_not_applicable)
+    assert int(root.get("failures")) == len(report.findings)
+
+
+def test_github_escaping():
+    assert escape_data("100% done\r\nnext") == "100%25 done%0D%0Anext"
+    assert escape_property("a:b,c%") == "a%3Ab%2Cc%25"
+
+
+def test_github_commands(report, options):
+    lines = RENDERERS["github"](report, options=options).splitlines()
+    assert len(lines) == len(report.findings)
+    assert lines[0].startswith(
+        "::warning file=examples/models/adamw_all.keras,line=1,title=REG004 depthwise-decay::"
+    )
+    assert all(line.startswith(("::error ", "::warning ", "::notice ")) for line in lines)
+    assert all("\n" not in line for line in lines)
+
+
+def test_markdown_escapes_table_cells(report, options):
+    finding = report.findings[0]
+    odd = finding.model_copy(
+        update={
+            "message": "a | b <script>alert(1)</script>\nnext",
+            "location": Location(layer_path="x|y"),
+        }
+    )
+    model = report.models[0].model_copy(update={"findings": [odd]})
+    text = RENDERERS["markdown"](report.model_copy(update={"models": [model]}), options=options)
+    row = next(line for line in text.splitlines() if line.startswith("| warning"))
+    assert "a \\| b &lt;script&gt;alert(1)&lt;/script&gt; next" in row
+    assert "`x\\|y`" in row
+
+
+def test_several_outputs_from_one_run(tmp_path, monkeypatch, capsys):
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    model = str(ROOT / "examples" / "models" / "depthwise_decay.keras")
+    sarif, junit = tmp_path / "r.sarif", tmp_path / "r.xml"
+    code = main([model, "-o", f"sarif:{sarif}", "-o", f"junit:{junit}"])
+    assert code == 1
+    assert json.loads(sarif.read_text())["version"] == "2.1.0"
+    assert ET.parse(junit).getroot().tag == "testsuites"
+    assert capsys.readouterr().out == ""  # every output went to a file
+    assert main([model, "--format", "github"]) == 1
+    assert capsys.readouterr().out.startswith("::warning file=")
+    assert "## keras-audit" in summary.read_text()
+
+
+def test_unknown_output_format_is_a_usage_error(capsys):
+    model = str(ROOT / "examples" / "models" / "clean.keras")
+    with pytest.raises(SystemExit) as exit_:
+        main([model, "-o", "pdf:out.pdf"])
+    assert exit_.value.code == 2
+    assert "unknown output format 'pdf'" in capsys.readouterr().err
+
+
+def test_rules_reference_is_current(capsys):
+    assert main(["rules", "--format", "markdown"]) == 0
+    generated = capsys.readouterr().out
+    assert (ROOT / "docs" / "rules.md").read_text() == generated, (
+        "docs/rules.md is stale: audit rules --format markdown > docs/rules.md"
+    )
+
+
+def test_every_severity_has_a_sarif_level():
+    from reports.sarif import _LEVELS
+
+    assert set(_LEVELS) == set(Severity)
