@@ -24,8 +24,9 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.core
 	@echo "== keras-audit on examples/models (static mode: no tensorflow needed) =="
 	$(BIN)/audit examples/models --verbose --exit-zero
-	$(BIN)/audit examples/models --format json --output demo-report.json --exit-zero
-	@echo "== report written to demo-report.json =="
+	$(BIN)/audit examples/models --exit-zero \
+		-o html:demo-report.html -o json:demo-report.json -o sarif:demo-report.sarif
+	@echo "== HTML report: demo-report.html (also demo-report.json, demo-report.sarif) =="
 
 test: $(VENV)/.test
 	$(BIN)/python -m pytest -n 2 --dist load
@@ -38,4 +39,4 @@ examples: $(VENV)/.test
 	$(BIN)/python examples/build_examples.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache demo-report.json tests/artifacts
+	rm -rf $(VENV) .pytest_cache .ruff_cache demo-report.* test-artifacts

@@ -23,7 +23,17 @@ from auditor.model import LayerNode, Role, WeightRef
 if TYPE_CHECKING:
     from auditor.stats import TensorStats
 
-__all__ = ["Judgement", "Kind", "Reference", "Verdict", "judge", "normal_cdf", "reference_for"]
+__all__ = [
+    "KS_ALPHA",
+    "SIGMAS",
+    "Judgement",
+    "Kind",
+    "Reference",
+    "Verdict",
+    "judge",
+    "normal_cdf",
+    "reference_for",
+]
 
 # Post-truncation std of a standard normal truncated to +-2 (Keras's correction constant).
 TRUNCATED_STD = 0.87962566103423978
@@ -320,7 +330,13 @@ class Judgement:
     evidence: str
 
 
-def judge(stats: TensorStats, *, ks_alpha: float = 1e-3, sigmas: float = 6.0) -> Judgement:
+#: Default thresholds: a fresh tensor fails the KS test with probability KS_ALPHA, so it
+#: is kept small; SIGMAS standard errors bound the std and mean.
+KS_ALPHA = 1e-4
+SIGMAS = 6.0
+
+
+def judge(stats: TensorStats, *, ks_alpha: float = KS_ALPHA, sigmas: float = SIGMAS) -> Judgement:
     """Is the tensor still at its initialization?
 
     The evidence, strongest first: any value off an exact (constant) initializer or beyond

@@ -8,8 +8,9 @@ measured in fresh processes after the imports:
 * audit: `auditor.audit(path)` with every rule, statistics, initializer fits, histograms.
 
 Each process runs its task once untimed (lazy imports, the rule registry and pydantic's
-validators are one-time costs, not statistics) and then once timed. Prints median seconds, their ratio (target: audit <= 1.5x read), and the audit's peak RSS
-beside the memory bound (3x the largest tensor + 150 MB).
+validators are one-time costs, not statistics) and then once timed. Prints median
+seconds, their ratio (target: audit <= 1.5x read), and the audit's peak RSS beside the
+memory bound (3x the largest tensor + 150 MB).
 
     .venv/bin/python benchmarks/bench_stats.py [--runs 3] [--models resnet50,convnext_large]
 """

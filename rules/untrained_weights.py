@@ -8,7 +8,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from auditor.findings import Confidence, Finding, Severity
-from auditor.initializers import Judgement, Verdict, judge
+from auditor.initializers import KS_ALPHA, SIGMAS, Judgement, Verdict, judge
 from auditor.model import LayerNode, ModelGraph, WeightRef
 from auditor.rule import Rule, RuleContext, RuleOptions
 
@@ -48,7 +48,8 @@ class UntrainedWeights(Rule):
     ```
 
     ## Options
-    - `ks_alpha` (float, default 0.001): the KS p-value below which a tensor has moved.
+    - `ks_alpha` (float, default 0.0001): the KS p-value below which a tensor has moved
+      (each fresh tensor fails it with this probability, so it is kept small).
     - `sigmas` (float, default 6.0): how many standard errors the std or mean may be off.
 
     ## References
@@ -64,8 +65,8 @@ class UntrainedWeights(Rule):
     class Options(RuleOptions):
         """Thresholds of the statistical tests."""
 
-        ks_alpha: float = Field(default=1e-3, gt=0, lt=1)
-        sigmas: float = Field(default=6.0, gt=0)
+        ks_alpha: float = Field(default=KS_ALPHA, gt=0, lt=1)
+        sigmas: float = Field(default=SIGMAS, gt=0)
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
         severity = Severity.ERROR if ctx.expect_pretrained else Severity.INFO
