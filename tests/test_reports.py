@@ -42,7 +42,7 @@ def options():
     return RenderOptions(rules=_rule_infos())
 
 
-@pytest.mark.parametrize("fmt", ["text", "sarif", "junit", "github", "markdown"])
+@pytest.mark.parametrize("fmt", ["text", "html", "sarif", "junit", "github", "markdown"])
 def test_golden(report, options, fmt):
     text = RENDERERS[fmt](report, options=options)
     golden = GOLDEN / f"examples.{fmt}"
