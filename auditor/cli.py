@@ -11,13 +11,15 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from auditor import __version__
 
 if TYPE_CHECKING:
+    from auditor.config import AuditConfig
     from auditor.findings import Report
     from reports import RuleInfo
 
@@ -47,7 +49,7 @@ def _check_parser(prog: str) -> _Parser:
         description="Audit saved Keras models (.keras, .h5) for regularization and "
         "weight-decay mistakes, without executing anything in them.",
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="model files or folders")
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="model files or folders")
     parser.add_argument("--format", choices=_FORMATS, default="text", help="output format")
     parser.add_argument(
         "-o",
@@ -56,7 +58,7 @@ def _check_parser(prog: str) -> _Parser:
         action="append",
         default=[],
         help="write the report to FILE instead of stdout; FORMAT:FILE (e.g. sarif:out.sarif) "
-        "writes that format; may repeat",
+        "writes that format, FORMAT:- to stdout; may repeat",
     )
     parser.add_argument(
         "--select",
@@ -66,26 +68,45 @@ def _check_parser(prog: str) -> _Parser:
         help="rules to run: codes, prefixes (REG) or slugs, comma-separated",
     )
     parser.add_argument(
-        "--ignore",
-        type=_codes,
-        action="extend",
-        default=[],
-        metavar="CODES",
-        help="rules not to run",
+        "--ignore", type=_codes, action="extend", metavar="CODES", help="rules not to run"
     )
     parser.add_argument(
         "--extend-select",
         type=_codes,
         action="extend",
-        default=[],
         metavar="CODES",
         help="rules to add to the selection",
     )
     parser.add_argument(
         "--fail-on",
         choices=_FAIL_ON,
-        default="warning",
         help="lowest severity that makes the exit code 1 (default: warning)",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="configuration file (default: the nearest .keras-audit.toml, or pyproject.toml "
+        "with [tool.keras-audit])",
+    )
+    parser.add_argument(
+        "--show-settings",
+        action="store_true",
+        help="print the resolved configuration and where each value came from, then exit",
+    )
+    parser.add_argument(
+        "--baseline", metavar="FILE", help="findings recorded in FILE do not fail the gate"
+    )
+    parser.add_argument(
+        "--write-baseline",
+        metavar="FILE",
+        help="record the current findings in FILE (a new baseline; fixed entries are dropped)",
+    )
+    parser.add_argument("--jobs", type=int, metavar="N", help="worker processes for many files")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="per-file time limit; a file over it is reported as unreadable (default: 300)",
     )
     parser.add_argument(
         "--exit-zero", action="store_true", help="exit 0 even when findings are reported"
@@ -93,6 +114,7 @@ def _check_parser(prog: str) -> _Parser:
     parser.add_argument(
         "--expect-pretrained",
         action="store_true",
+        default=None,
         help="fine-tuning gate: weights at initialization are errors",
     )
     parser.add_argument(
@@ -137,13 +159,37 @@ def _usage(message: str) -> NoReturn:
 
 
 def _check(argv: Sequence[str]) -> int:
-    from auditor.config import AuditConfig
+    from auditor.config import load_config, resolve
     from auditor.engine import discover, run
     from auditor.errors import UsageError
+    from auditor.gate import make_baseline, write_baseline
     from auditor.loaders.guard import disable_hdf5_plugins
     from reports import RENDERERS, RenderOptions
 
     args = _check_parser("audit").parse_args(argv)
+    overrides = {
+        key: value
+        for key, value in (
+            ("select", args.select),
+            ("ignore", args.ignore),
+            ("extend_select", args.extend_select),
+            ("fail_on", args.fail_on),
+            ("expect_pretrained", args.expect_pretrained),
+            ("baseline", args.baseline),
+            ("jobs", args.jobs),
+            ("timeout", args.timeout),
+        )
+        if value is not None
+    }
+    try:
+        config, sources = resolve(load_config(args.config), overrides)
+    except UsageError as exc:
+        _usage(str(exc))
+    if args.show_settings:
+        sys.stdout.write(_settings_text(config, sources))
+        return EXIT_CLEAN
+    if not args.paths:
+        _usage("give at least one model file or folder (or --show-settings)")
     for path in args.paths:
         if not Path(path).exists() and not Path(path).is_symlink():
             _usage(f"no such file or folder. Received: {path!r}")
@@ -152,18 +198,14 @@ def _check(argv: Sequence[str]) -> int:
     files = discover(args.paths)
     if not files:
         _usage(f"no model file (*.keras, *.h5, *.hdf5) found in {', '.join(args.paths)}")
-    config = AuditConfig(
-        select=args.select or ["ALL"],
-        ignore=args.ignore,
-        extend_select=args.extend_select,
-        fail_on=args.fail_on,
-        expect_pretrained=args.expect_pretrained,
-    )
     disable_hdf5_plugins()
-    try:
-        report = run(files, config, debug=args.debug, reference=args.reference)
-    except UsageError as exc:
-        _usage(str(exc))
+    with _progress(files, quiet=args.quiet) as progress:
+        try:
+            report = run(
+                files, config, debug=args.debug, reference=args.reference, progress=progress
+            )
+        except UsageError as exc:
+            _usage(str(exc))
     outputs = _outputs(args.output, args.format)
     rules = _rule_infos()
     for fmt, target in outputs:
@@ -175,7 +217,79 @@ def _check(argv: Sequence[str]) -> int:
         _write(text, target)
         if fmt == "github":
             _job_summary(report, rules)
-    return EXIT_CLEAN if args.exit_zero else report.exit_code(args.fail_on)
+    _gate_notes(report)
+    if args.write_baseline:
+        try:
+            baseline = make_baseline(report.models)
+            write_baseline(baseline, args.write_baseline)
+        except UsageError as exc:
+            _usage(str(exc))
+        sys.stderr.write(
+            f"audit: wrote {args.write_baseline} ({len(baseline.entries)} entries, "
+            f"{sum(e.count for e in baseline.entries)} findings)\n"
+        )
+        return EXIT_CLEAN
+    return EXIT_CLEAN if args.exit_zero else report.exit_code(config.fail_on)
+
+
+def _settings_text(config: AuditConfig, sources: Mapping[str, str]) -> str:
+    """`name = value  # source` for every setting, TOML-like."""
+    data = config.model_dump(mode="json", by_alias=True)
+    lines = []
+    for name in type(config).model_fields:
+        key = name.replace("_", "-")
+        lines.append(f"{key} = {json.dumps(data[key])}  # {sources.get(name, 'default')}")
+    return "\n".join(lines) + "\n"
+
+
+def _gate_notes(report: Report) -> None:
+    """Unused or expired suppressions and stale baseline entries, on stderr."""
+    for item in report.unused_suppressions:
+        state = "has expired" if item.expired else "matched no finding"
+        sys.stderr.write(
+            f"audit: warning: suppression of {item.code} (path {item.path!r}, layer "
+            f"{item.layer!r}) {state}: remove it from the configuration\n"
+        )
+    for entry in report.stale_baseline:
+        sys.stderr.write(
+            f"audit: note: baseline entry {entry.code} {entry.model}:{entry.layer or '<model>'} "
+            f"records {entry.recorded} finding(s), {entry.found} remain: rewrite the baseline "
+            "with --write-baseline\n"
+        )
+
+
+@contextmanager
+def _progress(files: list[str], *, quiet: bool) -> Iterator[Callable[[int, int, str], None] | None]:
+    """A rich progress bar on stderr for long runs on a terminal; nothing otherwise."""
+    if quiet or not show_progress(files, sys.stderr):
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(file=sys.stderr),
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task("auditing", total=len(files))
+
+        def advance(done: int, total: int, path: str) -> None:
+            bar.update(task, completed=done, description=Path(path).name[:40])
+
+        yield advance
+
+
+def show_progress(files: list[str], stream: TextIO) -> bool:
+    """Long work on a terminal: many files, or a lot of bytes to read."""
+    if not stream.isatty():
+        return False
+    size = sum(Path(f).stat().st_size for f in files if Path(f).is_file())
+    return len(files) >= 5 or size >= 256 * 2**20
 
 
 def _outputs(values: list[str], default: str) -> list[tuple[str, str | None]]:
@@ -186,7 +300,7 @@ def _outputs(values: list[str], default: str) -> list[tuple[str, str | None]]:
     for value in values:
         fmt, sep, path = value.partition(":")
         if sep and fmt in _FORMATS and path:
-            outputs.append((fmt, path))
+            outputs.append((fmt, None if path == "-" else path))
         elif sep and fmt.isalpha() and len(fmt) > 1 and fmt not in _FORMATS:
             _usage(
                 f"unknown output format {fmt!r}; expected one of {', '.join(_FORMATS)}. "

@@ -9,9 +9,14 @@ judge this source (the others are recorded as not applicable), record rule crash
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,14 +24,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from auditor import __version__
-from auditor.analysis import optimizer_decay
 from auditor.config import AuditConfig
 from auditor.errors import UsageError
 from auditor.findings import (
     Finding,
-    InitializationFit,
-    InventoryLayer,
-    InventoryWeight,
     ModelReport,
     ModelSummary,
     NotApplicable,
@@ -36,11 +37,12 @@ from auditor.findings import (
     Severity,
     Source,
     ToolInfo,
-    WeightStatistics,
 )
-from auditor.initializers import judge, reference_for
-from auditor.loaders import MODEL_SUFFIXES, open_model
-from auditor.model import IssueKind, LoadIssue, ModelGraph
+from auditor.gate import apply_baseline, apply_suppressions, read_baseline
+from auditor.initializers import reference_for
+from auditor.inventory import inventory
+from auditor.loaders import MODEL_SUFFIXES, format_from_suffix, open_model
+from auditor.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
 from auditor.registry import Registry, load_registry
 from auditor.rule import Rule, RuleContext
 from auditor.stats import TensorStats, compute
@@ -106,6 +108,9 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     return found
 
 
+Progress = Callable[[int, int, str], None]
+
+
 def run(
     paths: Sequence[str | os.PathLike[str]],
     config: AuditConfig | None = None,
@@ -113,8 +118,13 @@ def run(
     registry: Registry | None = None,
     debug: bool = False,
     reference: Any = None,
+    progress: Progress | None = None,
 ) -> Report:
     """Audit model files and return one report.
+
+    Files are audited in order, or with `config.jobs` worker processes (same report, same
+    order). A file taking longer than `config.timeout` seconds becomes an AUD001 finding.
+    Configured suppressions and the baseline are applied last.
 
     Args:
         paths: files or folders.
@@ -122,28 +132,28 @@ def run(
         registry: Registry | None, defaults to built-ins plus plugins.
         debug: bool, re-raise rule crashes instead of recording them.
         reference: a model file path or a live keras.Model to compare tensors with (WGT002).
+        progress: called as `progress(done, total, path)` after each file.
 
     Raises:
-        UsageError: for bad options, or a reference model that cannot be read.
+        UsageError: for bad options, an unreadable baseline, or a reference model that
+            cannot be read.
     """
     config = config or AuditConfig()
+    registry = registry or load_registry()
     prepared = prepare(config, registry)
+    gates = _Gates(config, registry)
     started = time.perf_counter()
-    reports = []
-    with _open_reference(reference, config) as base:
-        for path in discover(paths):
-            with open_model(path, config.limits) as loaded:
-                reports.append(
-                    audit_graph(
-                        loaded.graph,
-                        prepared,
-                        config,
-                        debug=debug,
-                        sha256=loaded.sha256,
-                        reference=base,
-                    )
-                )
-    return build_report(reports, time.perf_counter() - started)
+    files = discover(paths)
+    if config.jobs > 1 and len(files) > 1 and _is_path(reference):
+        reports = _run_parallel(files, config, registry, debug, reference, progress)
+    else:
+        reports = []
+        with _open_reference(reference, config) as base:
+            for done, path in enumerate(files, 1):
+                reports.append(_audit_file(path, prepared, config, debug, base))
+                if progress is not None:
+                    progress(done, len(files), path)
+    return gates.finish(reports, time.perf_counter() - started)
 
 
 def run_live(
@@ -164,12 +174,138 @@ def run_live(
     from auditor.loaders.live import load_live
 
     config = config or AuditConfig()
+    registry = registry or load_registry()
     prepared = prepare(config, registry)
+    gates = _Gates(config, registry)
     started = time.perf_counter()
     graph = load_live(model).graph
     with _open_reference(reference, config) as base:
         report = audit_graph(graph, prepared, config, debug=debug, reference=base)
-    return build_report([report], time.perf_counter() - started)
+    return gates.finish([report], time.perf_counter() - started)
+
+
+class _Gates:
+    """Suppressions and baseline, checked up front and applied to the finished reports."""
+
+    def __init__(self, config: AuditConfig, registry: Registry) -> None:
+        try:
+            self.suppressions = [(s, frozenset(registry.select([s.code]))) for s in config.suppress]
+        except ValueError as exc:
+            raise UsageError(f"invalid suppression: {exc}") from None
+        self.baseline = read_baseline(config.baseline) if config.baseline else None
+
+    def finish(self, reports: list[ModelReport], duration: float) -> Report:
+        reports, unused = apply_suppressions(reports, self.suppressions)
+        stale = []
+        if self.baseline is not None:
+            reports, stale = apply_baseline(reports, self.baseline)
+        report = build_report(reports, duration)
+        return report.model_copy(update={"unused_suppressions": unused, "stale_baseline": stale})
+
+
+def _is_path(reference: Any) -> bool:
+    return reference is None or isinstance(reference, str | os.PathLike)
+
+
+class FileTimeout(Exception):
+    """A file took longer than the per-file time limit."""
+
+
+@contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise FileTimeout in this thread after `seconds` (main thread, POSIX only; elsewhere
+    no limit). Reading is chunked, so Python regains control often enough to stop."""
+    usable = (
+        seconds is not None
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+    assert seconds is not None
+
+    def expire(signum: int, frame: Any) -> None:
+        raise FileTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _audit_file(
+    path: str,
+    prepared: PreparedRules,
+    config: AuditConfig,
+    debug: bool,
+    reference: ModelGraph | None,
+) -> ModelReport:
+    """One file, within the time limit (past it: an unreadable-model report)."""
+    try:
+        with _time_limit(config.timeout), open_model(path, config.limits) as loaded:
+            return audit_graph(
+                loaded.graph,
+                prepared,
+                config,
+                debug=debug,
+                sha256=loaded.sha256,
+                reference=reference,
+            )
+    except FileTimeout:
+        issue = LoadIssue(
+            IssueKind.OVER_LIMIT,
+            f"auditing the file took longer than the per-file time limit of "
+            f"{config.timeout:g} s (timeout setting)",
+            fatal=True,
+        )
+        source = SourceInfo(path=path, format=format_from_suffix(path))
+        return audit_graph(ModelGraph.unreadable(source, issue), prepared, config, debug=debug)
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _start_worker(
+    config: AuditConfig, registry: Registry, debug: bool, reference: str | None
+) -> None:
+    _WORKER.update(
+        prepared=prepare(config, registry), config=config, debug=debug, reference=reference
+    )
+
+
+def _worker_audit(path: str) -> ModelReport:
+    state = _WORKER
+    with _open_reference(state["reference"], state["config"]) as base:
+        return _audit_file(path, state["prepared"], state["config"], state["debug"], base)
+
+
+def _run_parallel(
+    files: list[str],
+    config: AuditConfig,
+    registry: Registry,
+    debug: bool,
+    reference: str | os.PathLike[str] | None,
+    progress: Progress | None,
+) -> list[ModelReport]:
+    """Audit files in `config.jobs` processes; results in input order."""
+    context = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
+    ref = os.fspath(reference) if reference is not None else None
+    with ProcessPoolExecutor(
+        max_workers=min(config.jobs, len(files)),
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(config, registry, debug, ref),
+    ) as pool:
+        reports = []
+        for done, report in enumerate(pool.map(_worker_audit, files), 1):
+            reports.append(report)
+            if progress is not None:
+                progress(done, len(files), files[done - 1])
+    return reports
 
 
 @contextmanager
@@ -309,7 +445,7 @@ def audit_graph(
         source=_source(graph, sha256() if sha256 else graph.source.sha256),
         summary=_summary(graph, findings),
         findings=findings,
-        inventory=_inventory(graph, stats),
+        inventory=inventory(graph, stats),
         rules_run=run_codes,
         rules_not_applicable=skipped,
         errors=errors,
@@ -345,94 +481,3 @@ def _summary(graph: ModelGraph, findings: list[Finding]) -> ModelSummary:
         infos=sum(f.severity is Severity.INFO for f in active),
         suppressed=len(findings) - len(active),
     )
-
-
-def _inventory(graph: ModelGraph, stats: dict[str, TensorStats]) -> list[InventoryLayer]:
-    layers = []
-    for node in graph.layers():
-        if not node.weights and not node.is_model and node.opaque is None:
-            continue
-        layers.append(
-            InventoryLayer(
-                path=node.path,
-                name=node.name,
-                class_name=node.class_name,
-                trainable=node.trainable,
-                is_model=node.is_model,
-                opaque=node.opaque,
-                weights=[
-                    InventoryWeight(
-                        path=w.path,
-                        name=w.name,
-                        role=w.role.value,
-                        shape=list(w.shape) if w.shape is not None else None,
-                        dtype=w.dtype,
-                        parameters=w.size,
-                        trainable=w.trainable,
-                        regularizer=w.regularizer.describe() if w.regularizer else None,
-                        l1=w.regularizer.l1 if w.regularizer else 0.0,
-                        l2=w.regularizer.l2 if w.regularizer else 0.0,
-                        optimizer_decay=optimizer_decay(w, graph.optimizer).value,
-                        initializer=w.initializer.describe() if w.initializer else None,
-                        stats=_stats_model(stats.get(w.path)),
-                    )
-                    for w in node.weights
-                ],
-            )
-        )
-    return layers
-
-
-def _stats_model(stats: TensorStats | None) -> WeightStatistics | None:
-    if stats is None:
-        return None
-    summary = stats.channel_summary
-    return WeightStatistics(
-        count=stats.count,
-        l2_norm=_finite(stats.l2_norm),
-        l1_norm=_finite(stats.sum_abs) if stats.sum_abs is not None else None,
-        mean=_finite(stats.mean),
-        std=_finite(stats.std),
-        min=_finite(stats.min),
-        max=_finite(stats.max),
-        zeros=stats.zeros,
-        nan=stats.nan,
-        inf=stats.inf,
-        histogram=list(stats.histogram),
-        sampled=stats.sampled,
-        channels=len(stats.channel_norms) if stats.channel_norms is not None else None,
-        channel_norm_min=summary[0] if summary else None,
-        channel_norm_median=summary[1] if summary else None,
-        channel_norm_max=summary[2] if summary else None,
-        channel_norm_histogram=list(stats.channel_histogram),
-        init=_init_model(stats),
-        reference_max_abs_diff=_finite(stats.comparison.max_abs_diff)
-        if stats.comparison is not None
-        else None,
-    )
-
-
-def _init_model(stats: TensorStats) -> InitializationFit | None:
-    fit = stats.init
-    if fit is None:
-        return None
-    judgement = judge(stats)
-    return InitializationFit(
-        initializer=fit.reference.name,
-        law=fit.reference.description,
-        verdict=judgement.verdict.value,
-        confidence=judgement.confidence,
-        evidence=judgement.evidence,
-        mismatches=fit.mismatches,
-        outside=fit.outside,
-        ks=fit.ks,
-        ks_p=fit.ks_p,
-        sample=fit.sample,
-        gram_error=fit.gram_error,
-    )
-
-
-def _finite(value: float) -> float:
-    """JSON has no NaN: non-finite statistics (all-NaN tensors) are reported as 0.0; the
-    `nan`/`inf` counts carry the truth."""
-    return value if value == value and abs(value) != float("inf") else 0.0

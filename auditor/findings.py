@@ -27,8 +27,10 @@ __all__ = [
     "RuleError",
     "Severity",
     "Source",
+    "StaleBaselineEntry",
     "Suppression",
     "ToolInfo",
+    "UnusedSuppression",
     "WeightStatistics",
 ]
 
@@ -241,13 +243,39 @@ class ReportSummary(_Frozen):
     duration_seconds: float
 
 
+class UnusedSuppression(_Frozen):
+    """A configured suppression that matched no finding, or expired."""
+
+    code: str
+    path: str
+    layer: str
+    reason: str
+    expired: bool = False
+
+
+class StaleBaselineEntry(_Frozen):
+    """A baseline entry with fewer findings now than recorded: fixed, fully or in part."""
+
+    code: str
+    model: str
+    layer: str
+    recorded: int
+    found: int
+
+
 class Report(_Frozen):
-    """The result of one `audit` run over one or more models."""
+    """The result of one `audit` run over one or more models.
+
+    `unused_suppressions` and `stale_baseline` keep the gate honest: suppressions that no
+    longer match anything, and baseline entries whose findings were fixed.
+    """
 
     schema_version: Literal[1] = SCHEMA_VERSION
     tool: ToolInfo
     models: list[ModelReport]
     summary: ReportSummary
+    unused_suppressions: list[UnusedSuppression] = Field(default_factory=list)
+    stale_baseline: list[StaleBaselineEntry] = Field(default_factory=list)
 
     @property
     def findings(self) -> list[Finding]:

@@ -17,7 +17,7 @@ from auditor.loaders.guard import Limits
 from auditor.loaders.loaded import LoadedModel
 from auditor.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
 
-__all__ = ["MODEL_SUFFIXES", "LoadedModel", "open_model"]
+__all__ = ["MODEL_SUFFIXES", "LoadedModel", "format_from_suffix", "open_model"]
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 
@@ -42,7 +42,7 @@ def open_model(path: str | os.PathLike[str], limits: Limits | None = None) -> Lo
     """
     limits = limits or Limits()
     text = os.fspath(path)
-    source = SourceInfo(path=text, format=_format_from_suffix(text))
+    source = SourceInfo(path=text, format=format_from_suffix(text))
     try:
         return _open(Path(text), source, limits)
     except ModelLoadError as exc:
@@ -50,7 +50,8 @@ def open_model(path: str | os.PathLike[str], limits: Limits | None = None) -> Lo
         return LoadedModel(ModelGraph.unreadable(source, issue))
 
 
-def _format_from_suffix(path: str) -> str:
+def format_from_suffix(path: str) -> str:
+    """`keras`, `h5` or `unknown`, from the file name alone (reports name the format)."""
     lowered = path.lower()
     if lowered.endswith(".keras"):
         return "keras"

@@ -75,7 +75,12 @@ class Limits(BaseModel):
         max_h5_objects: most HDF5 links walked in one file (default 1,000,000).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        alias_generator=lambda name: name.replace("_", "-"),
+        populate_by_name=True,
+    )
 
     max_file_bytes: int = Field(default=64 * GiB, gt=0)
     max_json_bytes: int = Field(default=64 * MiB, gt=0)

@@ -1,0 +1,227 @@
+"""The CI gate: configured suppressions and the baseline, applied to finished reports.
+
+Neither removes a finding: a suppressed or baselined finding stays in every format, marked
+(`Finding.suppressed`), and no longer counts towards the exit code. Suppressions that
+match nothing (or expired) and baseline entries whose findings were fixed are reported.
+
+The baseline is sorted, stable JSON keyed by (code, model path, layer path) with a count
+and the fingerprints of the evidence; model paths are stored relative to the working
+directory, so a baseline written at a repository's root works in its CI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from auditor.config import Suppress
+from auditor.errors import UsageError
+from auditor.findings import (
+    Finding,
+    ModelReport,
+    Severity,
+    StaleBaselineEntry,
+    Suppression,
+    UnusedSuppression,
+)
+
+__all__ = [
+    "Baseline",
+    "BaselineEntry",
+    "apply_baseline",
+    "apply_suppressions",
+    "make_baseline",
+    "read_baseline",
+    "write_baseline",
+]
+
+
+class BaselineEntry(BaseModel):
+    """Findings of one rule on one layer of one model, accepted as they are."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: str
+    model: str
+    layer: str
+    count: int = Field(ge=1)
+    fingerprints: list[str] = Field(default_factory=list)
+
+
+class Baseline(BaseModel):
+    """A baseline file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: Literal[1] = 1
+    tool: Literal["keras-audit"] = "keras-audit"
+    entries: list[BaselineEntry] = Field(default_factory=list)
+
+
+def model_key(path: str) -> str:
+    """A model path as the baseline stores it: relative to the working directory when it
+    lies below it, POSIX separators."""
+    resolved = Path(path).resolve()
+    try:
+        return resolved.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return resolved.as_posix()
+
+
+def fingerprint(finding: Finding, model: str) -> str:
+    """A short, stable hash of a finding's evidence (code, model, layer, weight, message)."""
+    loc = finding.location
+    text = "\x00".join((finding.code, model, loc.layer_path, loc.weight or "", finding.message))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _counts(reports: list[ModelReport]) -> tuple[int, int, int, int]:
+    active = [f for m in reports for f in m.findings if f.suppressed is None]
+    return (
+        sum(f.severity is Severity.ERROR for f in active),
+        sum(f.severity is Severity.WARNING for f in active),
+        sum(f.severity is Severity.INFO for f in active),
+        sum(1 for m in reports for f in m.findings if f.suppressed is not None),
+    )
+
+
+def _with_findings(model: ModelReport, findings: list[Finding]) -> ModelReport:
+    errors, warnings, infos, suppressed = _counts([model.model_copy(update={"findings": findings})])
+    summary = model.summary.model_copy(
+        update={"errors": errors, "warnings": warnings, "infos": infos, "suppressed": suppressed}
+    )
+    return model.model_copy(update={"findings": findings, "summary": summary})
+
+
+def apply_suppressions(
+    reports: list[ModelReport], suppressions: Iterable[tuple[Suppress, frozenset[str]]]
+) -> tuple[list[ModelReport], list[UnusedSuppression]]:
+    """Mark the findings each unexpired suppression covers; list those that covered
+    nothing (or expired).
+
+    Args:
+        suppressions: each suppression with the rule codes its `code` selects.
+    """
+    pairs = list(suppressions)
+    rules = [rule for rule, _ in pairs]
+    used = [False] * len(rules)
+    out = []
+    for model in reports:
+        findings = []
+        for finding in model.findings:
+            for index, (rule, codes) in enumerate(pairs):
+                if (
+                    finding.suppressed is None
+                    and not rule.expired()
+                    and finding.code in codes
+                    and rule.matches_path(model.source.path)
+                    and rule.matches_layer(finding.location.layer_path)
+                ):
+                    used[index] = True
+                    finding = finding.model_copy(
+                        update={"suppressed": Suppression(kind="config", reason=rule.reason)}
+                    )
+            findings.append(finding)
+        out.append(_with_findings(model, findings))
+    unused = [
+        UnusedSuppression(
+            code=rule.code,
+            path=rule.path,
+            layer=rule.layer,
+            reason=rule.reason,
+            expired=rule.expired(),
+        )
+        for rule, hit in zip(rules, used, strict=True)
+        if not hit
+    ]
+    return out, unused
+
+
+def read_baseline(path: str | os.PathLike[str]) -> Baseline:
+    """Read a baseline file.
+
+    Raises:
+        UsageError: when it is missing or not a keras-audit baseline.
+    """
+    try:
+        return Baseline.model_validate_json(Path(path).read_bytes())
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read the baseline ({exc.strerror}). Received: --baseline {os.fspath(path)!r}"
+        ) from None
+    except ValidationError as exc:
+        problem = exc.errors()[0]["msg"]
+        raise UsageError(
+            f"not a keras-audit baseline ({problem}). Received: --baseline {os.fspath(path)!r}"
+        ) from None
+
+
+def apply_baseline(
+    reports: list[ModelReport], baseline: Baseline
+) -> tuple[list[ModelReport], list[StaleBaselineEntry]]:
+    """Mark up to `count` findings per baseline entry; report entries with fewer now."""
+    budget = {(e.code, e.model, e.layer): e.count for e in baseline.entries}
+    found: dict[tuple[str, str, str], int] = {}
+    out = []
+    for model in reports:
+        key_model = model_key(model.source.path)
+        findings = []
+        for finding in model.findings:
+            key = (finding.code, key_model, finding.location.layer_path)
+            if finding.suppressed is None and key in budget:
+                found[key] = found.get(key, 0) + 1
+                if found[key] <= budget[key]:
+                    finding = finding.model_copy(
+                        update={
+                            "suppressed": Suppression(kind="baseline", reason="in the baseline")
+                        }
+                    )
+            findings.append(finding)
+        out.append(_with_findings(model, findings))
+    stale = [
+        StaleBaselineEntry(
+            code=e.code, model=e.model, layer=e.layer, recorded=e.count, found=found.get(key, 0)
+        )
+        for e in baseline.entries
+        if found.get(key := (e.code, e.model, e.layer), 0) < e.count
+    ]
+    return out, stale
+
+
+def make_baseline(reports: list[ModelReport]) -> Baseline:
+    """A baseline accepting every finding not suppressed by configuration."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for model in reports:
+        key_model = model_key(model.source.path)
+        for finding in model.findings:
+            if finding.suppressed is not None and finding.suppressed.kind == "config":
+                continue
+            key = (finding.code, key_model, finding.location.layer_path)
+            groups.setdefault(key, []).append(fingerprint(finding, key_model))
+    entries = [
+        BaselineEntry(
+            code=code, model=model, layer=layer, count=len(prints), fingerprints=sorted(prints)
+        )
+        for (code, model, layer), prints in sorted(
+            groups.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0])
+        )
+    ]
+    return Baseline(entries=entries)
+
+
+def write_baseline(baseline: Baseline, path: str | os.PathLike[str]) -> None:
+    """Write a baseline as sorted, indented JSON (diff-friendly)."""
+    text = json.dumps(baseline.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write the baseline ({exc.strerror}). Received: --write-baseline "
+            f"{os.fspath(path)!r}"
+        ) from None
