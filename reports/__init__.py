@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from auditor.findings import Report
+from auditor.findings import ModelReport, Report
 
 __all__ = [
     "DEFAULT_OPTIONS",
@@ -21,6 +21,7 @@ __all__ = [
     "Renderer",
     "RuleInfo",
     "anchor",
+    "source_label",
 ]
 
 #: Where each rule's documentation lives (docs/rules.md, one section per rule).
@@ -30,6 +31,17 @@ DOCS_URL = "https://github.com/keras-audit/keras-audit/blob/main/docs/rules.md#{
 def anchor(code: str, name: str) -> str:
     """The Markdown heading anchor of a rule in docs/rules.md (`reg004-depthwise-decay`)."""
     return f"{code}-{name}".lower()
+
+
+def source_label(model: ModelReport) -> str:
+    """`keras, Keras 3.15.1, 2,826 parameters`: what a model is, for headings."""
+    src = model.source
+    parts = (
+        src.format,
+        f"Keras {src.keras_version}" if src.keras_version else "",
+        f"{model.summary.parameters:,} parameters" if model.summary.parameters else "",
+    )
+    return ", ".join(part for part in parts if part)
 
 
 @dataclass(frozen=True, slots=True)

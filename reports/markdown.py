@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from auditor.findings import Finding, ModelReport, Report, Severity
-from reports import DEFAULT_OPTIONS, RenderOptions
+from reports import DEFAULT_OPTIONS, RenderOptions, source_label
 
 __all__ = ["render"]
 
@@ -30,15 +30,7 @@ def render(report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
 
 def _model(model: ModelReport, options: RenderOptions) -> list[str]:
     src = model.source
-    meta = ", ".join(
-        part
-        for part in (
-            src.format,
-            f"Keras {src.keras_version}" if src.keras_version else "",
-            f"{model.summary.parameters:,} parameters",
-        )
-        if part
-    )
+    meta = source_label(model)
     lines = [f"### `{_code(src.path)}` ({meta})", ""]
     if not model.findings:
         return [*lines, "No findings."]

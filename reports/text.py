@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from auditor.findings import Finding, ModelReport, Report, Severity
-from reports import DEFAULT_OPTIONS, RenderOptions
+from reports import DEFAULT_OPTIONS, RenderOptions, source_label
 
 __all__ = ["render"]
 
@@ -32,15 +32,7 @@ def _line(finding: Finding, options: RenderOptions) -> list[str]:
 
 def _model(model: ModelReport, options: RenderOptions) -> list[str]:
     src = model.source
-    meta = ", ".join(
-        part
-        for part in (
-            src.format,
-            f"Keras {src.keras_version}" if src.keras_version else "",
-            f"{model.summary.parameters:,} parameters" if model.summary.parameters else "",
-        )
-        if part
-    )
+    meta = source_label(model)
     lines = [_paint(f"{src.path}", "1", options.color) + (f" ({meta})" if meta else "")]
     if not model.findings:
         lines.append("  no findings")
