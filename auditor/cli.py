@@ -160,7 +160,7 @@ def _usage(message: str) -> NoReturn:
 
 def _check(argv: Sequence[str]) -> int:
     from auditor.config import load_config, resolve
-    from auditor.engine import discover, run
+    from auditor.engine import discover, is_glob, run
     from auditor.errors import UsageError
     from auditor.gate import make_baseline, write_baseline
     from auditor.loaders.guard import disable_hdf5_plugins
@@ -191,7 +191,7 @@ def _check(argv: Sequence[str]) -> int:
     if not args.paths:
         _usage("give at least one model file or folder (or --show-settings)")
     for path in args.paths:
-        if not Path(path).exists() and not Path(path).is_symlink():
+        if not Path(path).exists() and not Path(path).is_symlink() and not is_glob(path):
             _usage(f"no such file or folder. Received: {path!r}")
     if args.reference is not None and not Path(args.reference).is_file():
         _usage(f"no such reference model file. Received: --reference {args.reference!r}")

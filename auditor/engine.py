@@ -9,6 +9,7 @@ judge this source (the others are recorded as not applicable), record rule crash
 from __future__ import annotations
 
 import dataclasses
+import glob
 import multiprocessing
 import os
 import signal
@@ -93,19 +94,30 @@ def prepare(config: AuditConfig, registry: Registry | None = None) -> PreparedRu
 
 
 def discover(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
-    """Expand folders into the model files below them (sorted); keep files as given."""
+    """Expand folders into the model files below them and glob patterns (`models/**/*.h5`)
+    into the files they match, sorted; keep plain files as given."""
     found: list[str] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir() and path.suffix.lower() not in MODEL_SUFFIXES:
+        text = os.fspath(raw)
+        if not path.exists() and is_glob(text):
+            matches = sorted(glob.glob(text, recursive=True))  # noqa: PTH207 (absolute too)
+            found.extend(discover(m for m in matches if not Path(m).is_dir()))
+            found.extend(discover(m for m in matches if Path(m).is_dir()))
+        elif path.is_dir() and path.suffix.lower() not in MODEL_SUFFIXES:
             found.extend(
                 str(p)
                 for p in sorted(path.rglob("*"))
                 if p.suffix.lower() in MODEL_SUFFIXES and not p.is_dir()
             )
         else:
-            found.append(os.fspath(raw))
-    return found
+            found.append(text)
+    return list(dict.fromkeys(found))
+
+
+def is_glob(text: str) -> bool:
+    """True for a path pattern with `*`, `?` or `[...]`."""
+    return any(char in text for char in "*?[")
 
 
 Progress = Callable[[int, int, str], None]

@@ -228,3 +228,11 @@ def test_readme_configuration_example_is_valid(tmp_path):
     config, sources = resolve(load_config(tmp_path / "pyproject.toml"), {})
     assert config.fail_on == "warning" and config.suppress[0].layer == "conv_dw_*"
     assert sources["suppress"].endswith("pyproject.toml")
+
+
+def test_glob_patterns_are_expanded(project, capsys):
+    code, report = _json(capsys, "models/*decay*.keras")
+    assert [m["source"]["path"] for m in report["models"]] == ["models/depthwise_decay.keras"]
+    code, report = _json(capsys, "**/*.keras")
+    assert len(report["models"]) == 2
+    assert cli("nothing/*.keras") == 2  # a pattern matching nothing: no model file found
