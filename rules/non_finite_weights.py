@@ -27,8 +27,10 @@ class NonFiniteWeights(Rule):
 
     Use instead:
     ```python
-    callbacks = [keras.callbacks.TerminateOnNaN(), keras.callbacks.ModelCheckpoint(
-        "model.keras", save_best_only=True)]
+    callbacks = [
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.ModelCheckpoint("model.keras", save_best_only=True),
+    ]
     model.fit(x, y, callbacks=callbacks)
     ```
 

@@ -55,7 +55,7 @@ class ScaleInvariantDecay(Rule):
     Use instead:
     ```python
     x = keras.layers.Conv2D(64, 3, use_bias=False)(x)  # or keep it, knowingly, as an
-    x = keras.layers.BatchNormalization()(x)            # effective-learning-rate control
+    x = keras.layers.BatchNormalization()(x)  # effective-learning-rate control
     ```
 
     ## Options
