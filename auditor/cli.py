@@ -199,14 +199,15 @@ def _check(argv: Sequence[str]) -> int:
     if not files:
         _usage(f"no model file (*.keras, *.h5, *.hdf5) found in {', '.join(args.paths)}")
     disable_hdf5_plugins()
-    with _progress(files, quiet=args.quiet) as progress:
+    outputs = _outputs(args.output, args.format)
+    machine = any(fmt != "text" for fmt, target in outputs if target is None)
+    with _progress(files, quiet=args.quiet or machine) as progress:
         try:
             report = run(
                 files, config, debug=args.debug, reference=args.reference, progress=progress
             )
         except UsageError as exc:
             _usage(str(exc))
-    outputs = _outputs(args.output, args.format)
     rules = _rule_infos()
     for fmt, target in outputs:
         colour = target is None and fmt == "text" and _use_color(args.color, sys.stdout)
@@ -260,7 +261,8 @@ def _gate_notes(report: Report) -> None:
 
 @contextmanager
 def _progress(files: list[str], *, quiet: bool) -> Iterator[Callable[[int, int, str], None] | None]:
-    """A rich progress bar on stderr for long runs on a terminal; nothing otherwise."""
+    """A rich progress bar on stderr for long runs on a terminal; nothing otherwise (and
+    never while a machine format goes to stdout: `quiet`)."""
     if quiet or not show_progress(files, sys.stderr):
         yield None
         return
