@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from enum import StrEnum
+from typing import Any
 
 from auditor.model import LayerNode, ModelGraph, OptimizerSpec, Role, WeightRef
 
@@ -22,9 +23,12 @@ __all__ = [
     "declaring_layer",
     "family_of",
     "fmt",
+    "layer_at",
+    "layer_index",
     "layer_of",
     "optimizer_decay",
     "paths_text",
+    "walk_documents",
 ]
 
 NORMALIZATION_CLASSES = frozenset(
@@ -183,6 +187,46 @@ def declaring_layer(key: str, by_key: dict[str, LayerNode]) -> LayerNode | None:
         node = by_key.get(key[:end])
         if node is not None:
             return node
+    return None
+
+
+def walk_documents(model: ModelGraph) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
+    """Every JSON object in the file's documents: (document, key path, object).
+
+    Key paths use the loaders' form (`config.layers[3].config`), so `layer_at()` finds the
+    layer an object belongs to. Iterative: hostile nesting cannot exhaust the stack (the
+    loaders already capped the depth).
+    """
+    for name, document in model.documents:
+        stack: list[tuple[str, Any]] = [("", document)]
+        while stack:
+            path, value = stack.pop()
+            if isinstance(value, Mapping):
+                yield name, path, value
+                items = [(f"{path}.{k}" if path else str(k), v) for k, v in value.items()]
+                stack.extend(reversed(items))
+            elif isinstance(value, list):
+                stack.extend(reversed([(f"{path}[{i}]", v) for i, v in enumerate(value)]))
+
+
+def layer_index(model: ModelGraph) -> dict[str, LayerNode]:
+    """Layer config key -> layer, for `layer_at` (the root model excluded)."""
+    return {node.config_key: node for node in model.root.walk() if node.path and node.config_key}
+
+
+def layer_at(index: Mapping[str, LayerNode], key_path: str) -> LayerNode | None:
+    """The innermost layer whose config contains `key_path` (None: outside any layer),
+    found by trimming the path from the right: `config.layers[3].config.function` ->
+    `config.layers[3].config` -> `config.layers[3]`."""
+    path = key_path
+    while path:
+        node = index.get(path)
+        if node is not None:
+            return node
+        cut = max(path.rfind("."), path.rfind("["))
+        if cut <= 0:
+            return None
+        path = path[:cut]
     return None
 
 

@@ -158,6 +158,12 @@ def run(
     files = discover(paths)
     if config.jobs > 1 and len(files) > 1 and _is_path(reference):
         reports = _run_parallel(files, config, registry, debug, reference, progress)
+    elif _isolating(config, debug, reference):
+        reports = []
+        for done, path in enumerate(files, 1):
+            reports.append(_audit_isolated(path, prepared, config, reference))
+            if progress is not None:
+                progress(done, len(files), path)
     else:
         reports = []
         with _open_reference(reference, config) as base:
@@ -269,7 +275,7 @@ def _audit_file(
             )
     except FileTimeout:
         issue = LoadIssue(
-            IssueKind.OVER_LIMIT,
+            IssueKind.UNREADABLE,
             f"auditing the file took longer than the per-file time limit of "
             f"{config.timeout:g} s (timeout setting)",
             fatal=True,
@@ -291,8 +297,87 @@ def _start_worker(
 
 def _worker_audit(path: str) -> ModelReport:
     state = _WORKER
-    with _open_reference(state["reference"], state["config"]) as base:
-        return _audit_file(path, state["prepared"], state["config"], state["debug"], base)
+    config, reference = state["config"], state["reference"]
+    if _isolating(config, state["debug"], reference):
+        return _audit_isolated(path, state["prepared"], config, reference)
+    with _open_reference(reference, config) as base:
+        return _audit_file(path, state["prepared"], config, state["debug"], base)
+
+
+def _isolating(config: AuditConfig, debug: bool, reference: Any) -> bool:
+    """Each file in a child process that can be killed: with a time limit, where fork
+    exists, not under --debug (which wants exceptions in this process), and with a file
+    (or no) reference, which the child opens itself."""
+    return (
+        config.timeout is not None
+        and not debug
+        and _is_path(reference)
+        and "fork" in multiprocessing.get_all_start_methods()
+    )
+
+
+_GRACE_SECONDS = 5.0
+
+
+def _audit_isolated(
+    path: str, prepared: PreparedRules, config: AuditConfig, reference: Any
+) -> ModelReport:
+    """Audit one file in a forked child. A hostile file can hang or crash the HDF5 C
+    library where no Python-level time limit reaches; the child is killed instead, and
+    the file becomes an AUD001 finding. The child's own time limit fires first when it
+    can, with the same result."""
+    context = multiprocessing.get_context("fork")
+    reader, writer = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_isolated_child, args=(writer, path, prepared, config, reference), daemon=True
+    )
+    child.start()
+    writer.close()
+    assert config.timeout is not None
+    try:
+        if reader.poll(config.timeout + _GRACE_SECONDS):
+            kind, payload = reader.recv()
+        else:
+            kind, payload = "timeout", None
+    except (EOFError, OSError):
+        kind, payload = "crash", None
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join()
+        reader.close()
+    if kind == "ok":
+        return payload
+    if kind == "usage":
+        raise UsageError(payload)
+    if kind == "timeout":
+        message = (
+            f"auditing the file took longer than the per-file time limit of "
+            f"{config.timeout:g} s (timeout setting); the reader was stopped"
+        )
+    elif kind == "crash":
+        message = f"the reader crashed on this file (exit code {child.exitcode})"
+    else:
+        message = f"the audit of this file failed ({payload})"
+    issue = LoadIssue(IssueKind.UNREADABLE, message, fatal=True)
+    source = SourceInfo(path=path, format=format_from_suffix(path))
+    return audit_graph(ModelGraph.unreadable(source, issue), prepared, config)
+
+
+def _isolated_child(
+    writer: Any, path: str, prepared: PreparedRules, config: AuditConfig, reference: Any
+) -> None:
+    try:
+        with _open_reference(reference, config) as base:
+            report = _audit_file(path, prepared, config, False, base)
+        writer.send(("ok", report))
+    except UsageError as exc:
+        writer.send(("usage", str(exc)))
+    except BaseException as exc:
+        writer.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        writer.close()
+        os._exit(0)  # no atexit handlers, no flushing of the parent's buffers
 
 
 def _run_parallel(

@@ -340,7 +340,8 @@ class IssueKind(StrEnum):
     OVER_LIMIT = "over-limit"  # a cap (size, ratio, depth, count) was exceeded
     UNSAFE_ARCHIVE = "unsafe-archive"  # zip member names, duplicates, encryption
     EXTERNAL_REFERENCE = "external-reference"  # soft/external link, external storage, VDS
-    UNSUPPORTED_DATA = "unsupported-data"  # odd dtype, unknown filter, shape bomb
+    UNSUPPORTED_DATA = "unsupported-data"  # odd dtype, unknown filter
+    MALFORMED = "malformed"  # declared sizes far beyond what is stored (shape bombs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,6 +387,9 @@ class ModelGraph:
         weights_read: bool, False when the file's weights could not be opened at all
             (missing member, pickled npz), so tensors were never located.
         live: bool, True when built from a live `keras.Model`.
+        documents: the file's parsed JSON documents by name (`config.json`; a legacy
+            file's `model_config` and `training_config`), as read: the security rules
+            search them whole, wherever a dangerous reference hides.
     """
 
     root: LayerNode
@@ -395,6 +399,7 @@ class ModelGraph:
     unclaimed: tuple[str, ...] = ()
     weights_read: bool = False
     live: bool = False
+    documents: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def readable(self) -> bool:

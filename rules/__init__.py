@@ -30,10 +30,14 @@ from rules.decay_exclusions_unknown import DecayExclusionsUnknown
 from rules.depthwise_decay import DepthwiseDecay
 from rules.double_decay import DoubleDecay
 from rules.exclusion_matches_nothing import ExclusionMatchesNothing
+from rules.external_data_reference import ExternalDataReference
+from rules.foreign_module_reference import ForeignModuleReference
 from rules.frozen_regularizer import FrozenRegularizer
 from rules.inconsistent_regularization import InconsistentRegularization
 from rules.l2_with_adaptive_optimizer import L2WithAdaptiveOptimizer
+from rules.lambda_layer import LambdaLayer
 from rules.legacy_decay_is_lr_decay import LegacyDecayIsLrDecay
+from rules.malformed_archive import MalformedArchive
 from rules.misplaced_regularizer import MisplacedRegularizer
 from rules.non_finite_weights import NonFiniteWeights
 from rules.normalization_decay import NormalizationDecay
@@ -58,10 +62,14 @@ __all__ = [
     "DepthwiseDecay",
     "DoubleDecay",
     "ExclusionMatchesNothing",
+    "ExternalDataReference",
+    "ForeignModuleReference",
     "FrozenRegularizer",
     "InconsistentRegularization",
     "L2WithAdaptiveOptimizer",
+    "LambdaLayer",
     "LegacyDecayIsLrDecay",
+    "MalformedArchive",
     "MisplacedRegularizer",
     "NonFiniteWeights",
     "NormalizationDecay",
@@ -102,6 +110,10 @@ BUILTIN_RULES = (
     NonFiniteWeights,
     DeadOrExplodingUnits,
     StaleBatchnormStatistics,
+    LambdaLayer,
+    ForeignModuleReference,
+    ExternalDataReference,
+    MalformedArchive,
     UnreadableModel,
     OpaqueLayers,
     UnmappedWeights,

@@ -6,17 +6,20 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 from auditor.findings import Finding, Severity
-from auditor.model import ModelGraph
+from auditor.model import IssueKind, ModelGraph
 from auditor.rule import Rule, RuleContext, RuleOptions
+
+_PARTIAL = frozenset({IssueKind.UNREADABLE, IssueKind.UNSUPPORTED_DATA})
 
 
 class UnreadableModel(Rule):
     """## What it does
-    Reports files, or parts of files, that keras-audit could not read safely: not a Keras
-    model, truncated or corrupt, over a size/ratio/depth cap, or carrying content that a
-    static auditor must not follow (HDF5 soft/external links, external storage, virtual
-    datasets, unknown filters, shape bombs, unsafe archive member names). One sentence per
-    problem; the run goes on with the other files.
+    Reports files that keras-audit could not audit (not a Keras model, truncated or
+    corrupt, over a cap, over the per-file time limit) and parts of files it could not
+    read (unsupported dtypes, unknown HDF5 filters, unreadable metadata). One sentence per
+    problem; the run goes on with the other files. Content that attacks the reader is
+    reported by the SEC rules as well (SEC003 external references, SEC004 malformed
+    archives).
 
     ## Why is this bad?
     An audit that silently skips what it could not read reports a clean model that was
@@ -51,6 +54,8 @@ class UnreadableModel(Rule):
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
         for issue in model.issues:
+            if not issue.fatal and issue.kind not in _PARTIAL:
+                continue  # a non-fatal security issue is SEC003's or SEC004's alone
             if issue.fatal:
                 message = f"Cannot audit this file: {issue.message}."
                 fix = "Check that the file is a complete model written by `model.save()`."

@@ -1,4 +1,5 @@
-"""Hostile files never crash, hang, or read another file; each becomes an AUD001 finding."""
+"""Hostile files never crash, hang, or read another file: each becomes an AUD001 finding
+(the file could not be audited) and, when it attacks the reader, a SEC finding."""
 
 from __future__ import annotations
 
@@ -22,6 +23,12 @@ def aud001(path: Path) -> list[str]:
     model = report.models[0]
     assert model.errors == []
     return [f.message for f in model.findings if f.code == "AUD001"]
+
+
+def messages(path: Path, code: str) -> list[str]:
+    report = run([path], AuditConfig())
+    assert report.models[0].errors == []
+    return [f.message for f in report.findings if f.code == code]
 
 
 def rezip(src: Path, dst: Path, edit) -> Path:
@@ -57,6 +64,7 @@ def test_zip_slip_member_name(tmp_path):
     path = rezip(CLEAN, tmp_path / "slip.keras", lambda m: {**m, "../../evil.txt": b"x"})
     (message,) = aud001(path)
     assert "escapes the archive" in message
+    assert "escapes the archive" in messages(path, "SEC004")[0]
 
 
 def test_duplicate_members(tmp_path):
@@ -99,8 +107,9 @@ def test_hdf5_external_storage_is_never_read(tmp_path):
         del group[names[1]]
         group.create_dataset(names[1], shape=(4,), dtype="<f4", external=[(str(secret), 0, 16)])
     report = run([path], AuditConfig())
-    messages = [f.message for f in report.findings if f.code == "AUD001"]
-    assert len(messages) == 1 and "external storage" in messages[0]
+    found = [f.message for f in report.findings if f.code == "SEC003"]
+    assert len(found) == 1 and "external storage" in found[0]
+    assert [f for f in report.findings if f.code == "AUD001"] == []
     head_bias = [
         w
         for layer in report.models[0].inventory
@@ -117,9 +126,9 @@ def test_hdf5_soft_and_external_links(tmp_path):
     with h5py.File(path, "r+") as f:
         f["model_weights/soft"] = h5py.SoftLink("/model_weights/head")
         f["model_weights/ext"] = h5py.ExternalLink("/etc/passwd", "/x")
-    messages = aud001(path)
-    assert len(messages) == 2
-    assert any("soft link" in m for m in messages) and any("external link" in m for m in messages)
+    found = messages(path, "SEC003")
+    assert len(found) == 2
+    assert any("soft link" in m for m in found) and any("external link" in m for m in found)
 
 
 def test_hdf5_shape_bomb(tmp_path):
@@ -132,7 +141,7 @@ def test_hdf5_shape_bomb(tmp_path):
         group.create_dataset(
             names[0], shape=(2**20, 2**18), dtype="<f4", chunks=(64, 64), compression="gzip"
         )
-    (message,) = aud001(path)
+    (message,) = messages(path, "SEC004")
     assert "shape bomb" in message or "over the" in message
 
 

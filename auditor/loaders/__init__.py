@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from auditor.errors import ModelLoadError
 from auditor.loaders.digest import FileDigest
-from auditor.loaders.guard import Limits
+from auditor.loaders.guard import Limits, first_line
 from auditor.loaders.loaded import LoadedModel
 from auditor.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
 
@@ -47,7 +47,15 @@ def open_model(path: str | os.PathLike[str], limits: Limits | None = None) -> Lo
         return _open(Path(text), source, limits)
     except ModelLoadError as exc:
         issue = LoadIssue(IssueKind(exc.kind), str(exc), fatal=True)
-        return LoadedModel(ModelGraph.unreadable(source, issue))
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
+        # Corruption the loaders did not foresee (libhdf5 and zipfile raise these from deep
+        # inside): still one clear sentence, never a traceback.
+        issue = LoadIssue(
+            IssueKind.UNREADABLE,
+            f"the file is corrupt ({type(exc).__name__}: {first_line(exc)})",
+            fatal=True,
+        )
+    return LoadedModel(ModelGraph.unreadable(source, issue))
 
 
 def format_from_suffix(path: str) -> str:

@@ -454,7 +454,7 @@ def _dataset_problem(ds: h5py.Dataset, limits: Limits) -> tuple[IssueKind, str] 
         stored = ds.id.get_storage_size()
         if declared > 64 * MiB and declared > limits.max_sparse_ratio * max(stored, 1):
             return (
-                IssueKind.UNSUPPORTED_DATA,
+                IssueKind.MALFORMED,
                 f"declares {declared:,} bytes but stores {stored:,} (shape bomb)",
             )
     except (OSError, RuntimeError, ValueError, TypeError) as exc:

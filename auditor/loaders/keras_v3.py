@@ -92,6 +92,7 @@ def _load(archive: SafeZip, stack: ExitStack, source: SourceInfo, limits: Limits
         issues=tuple(issues),
         unclaimed=tuple(unclaimed),
         weights_read=weights_read,
+        documents=(("config.json", config),),
     )
     return LoadedModel(graph, stack)
 

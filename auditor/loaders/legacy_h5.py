@@ -57,14 +57,12 @@ def _load(f: h5py.File, stack: ExitStack, source: SourceInfo, limits: Limits) ->
             "HDF5 file has no model_config attribute: a weights-only file (save_weights) "
             "or not a Keras model"
         )
-    model_config = parse_json(model_config_raw.encode("utf-8"), "model_config", limits)
+    model_config = parse_json(_bytes(model_config_raw), "model_config", limits)
     if not isinstance(model_config, Mapping) or not isinstance(model_config.get("class_name"), str):
         raise ModelLoadError("model_config does not describe a Keras model (no class_name)")
     training_raw = _text_attr(f, "training_config", limits)
     training = (
-        parse_json(training_raw.encode("utf-8"), "training_config", limits)
-        if (training_raw)
-        else None
+        parse_json(_bytes(training_raw), "training_config", limits) if (training_raw) else None
     )
     source = SourceInfo(
         path=source.path,
@@ -83,6 +81,8 @@ def _load(f: h5py.File, stack: ExitStack, source: SourceInfo, limits: Limits) ->
         issues=tuple(scan.issues),
         unclaimed=tuple(unclaimed),
         weights_read="model_weights" in scan.groups,
+        documents=(("model_config", model_config),)
+        + ((("training_config", training),) if training is not None else ()),
     )
     return LoadedModel(graph, stack)
 
@@ -102,9 +102,11 @@ def _read_attr(obj: h5py.HLObject, key: str, limits: Limits) -> Any:
 
 def _text_attr(obj: h5py.HLObject, key: str, limits: Limits) -> str | None:
     """A string attribute; None when absent or not text."""
-    if key not in obj.attrs:
-        return None
-    return text_value(_read_attr(obj, key, limits))
+    try:
+        present = key in obj.attrs
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ModelLoadError(f"attribute {key!r} is unreadable ({first_line(exc)})") from None
+    return text_value(_read_attr(obj, key, limits)) if present else None
 
 
 def _check_attr_size(obj: h5py.HLObject, key: str, limits: Limits) -> None:
@@ -221,3 +223,9 @@ def _suffix_score(parts: list[str], weight: DraftWeight) -> int:
             break
         score += 1
     return score
+
+
+def _bytes(text: str) -> bytes:
+    """An attribute's text back as bytes (undecodable bytes were kept as surrogates, and
+    come back as they were, for `parse_json` to reject)."""
+    return text.encode("utf-8", "surrogateescape")

@@ -1,0 +1,81 @@
+"""SEC003 external-data-reference."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import ClassVar
+
+from auditor.findings import Finding, Severity
+from auditor.model import IssueKind, ModelGraph
+from auditor.rule import Rule, RuleContext, RuleOptions
+from rules._security import issues_of, located_objects, where
+
+_LOOKUPS = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
+
+
+class ExternalDataReference(Rule):
+    """## What it does
+    Reports content that points outside the model file: HDF5 soft and external links,
+    datasets with external storage, virtual datasets, and lookup layers whose vocabulary
+    is a file path. None of them is followed or read.
+
+    ## Why is this bad?
+    h5py follows an external-storage dataset to any file on the machine, so reading the
+    "weights" reads `/etc/passwd` or an SSH key instead, and a lookup layer loads its
+    vocabulary from a path chosen by the file's author. Either way the model exfiltrates
+    or depends on data it does not contain.
+
+    ## Example
+    ```python
+    f.create_dataset("weights", shape=(64,), external=[("/home/user/.ssh/id_rsa", 0, 64)])
+    ```
+
+    Use instead:
+    ```python
+    model.save("model.keras")  # every tensor stored inside the file
+    ```
+
+    ## Options
+    None.
+
+    ## References
+    - CVE-2026-1669 (HDF5 external storage read through model loading)
+    - CVE-2025-12058 (file paths in preprocessing-layer configs)
+    """
+
+    code: ClassVar[str] = "SEC003"
+    name: ClassVar[str] = "external-data-reference"
+    severity: ClassVar[Severity] = Severity.ERROR
+    judges_unreadable: ClassVar[bool] = True
+
+    class Options(RuleOptions):
+        """No options."""
+
+    def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
+        for issue in issues_of(model, frozenset({IssueKind.EXTERNAL_REFERENCE})):
+            yield self.finding(
+                ctx,
+                f"The file points outside itself: {issue.message}. It was not followed.",
+                layer_path="",
+                config_key=issue.where or None,
+                fix="Re-save the model with `model.save()` so every tensor is stored inside "
+                "the file; do not load this one.",
+                details={"where": issue.where, "kind": issue.kind.value},
+            )
+        for document, path, value, layer_path, layer_class in located_objects(model):
+            config, name = value.get("config"), value.get("class_name")
+            if not isinstance(name, str) or name not in _LOOKUPS or not isinstance(config, Mapping):
+                continue
+            vocabulary = config.get("vocabulary")
+            if isinstance(vocabulary, str):
+                yield self.finding(
+                    ctx,
+                    f"Lookup layer `{layer_path}` reads its vocabulary from the file path "
+                    f"{vocabulary!r} when loaded. Received: vocabulary={vocabulary!r}",
+                    layer_path=layer_path,
+                    layer_class=layer_class,
+                    config_key=where(document, f"{path}.config.vocabulary"),
+                    fix="Store the vocabulary in the model (pass a list, or adapt() the layer) "
+                    "instead of a path.",
+                    details={"path": vocabulary},
+                )
