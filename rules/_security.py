@@ -6,9 +6,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from auditor.analysis import layer_at, layer_index, walk_documents
+from auditor.findings import Finding
 from auditor.model import IssueKind, LoadIssue, ModelGraph
+from auditor.rule import Rule, RuleContext
 
-__all__ = ["issues_of", "located_objects", "where"]
+__all__ = ["issue_findings", "issues_of", "located_objects", "where"]
 
 # Documents whose key paths are the model config's (the ones layers are keyed in).
 _MODEL_DOCUMENTS = frozenset({"config.json", "model_config"})
@@ -38,3 +40,23 @@ def where(document: str, path: str) -> str:
 def issues_of(model: ModelGraph, kinds: frozenset[IssueKind]) -> list[LoadIssue]:
     """The load issues of the given kinds."""
     return [issue for issue in model.issues if issue.kind in kinds]
+
+
+def issue_findings(
+    rule: Rule,
+    ctx: RuleContext,
+    model: ModelGraph,
+    kinds: frozenset[IssueKind],
+    message: str,
+    fix: str,
+) -> Iterator[Finding]:
+    """One model-level finding per load issue of `kinds`; `message` has an `{issue}` slot."""
+    for issue in issues_of(model, kinds):
+        yield rule.finding(
+            ctx,
+            message.format(issue=issue.message),
+            layer_path="",
+            config_key=issue.where or None,
+            fix=fix,
+            details={"kind": issue.kind.value, "where": issue.where, "fatal": issue.fatal},
+        )

@@ -8,7 +8,7 @@ from typing import ClassVar
 from auditor.findings import Finding, Severity
 from auditor.model import IssueKind, ModelGraph
 from auditor.rule import Rule, RuleContext, RuleOptions
-from rules._security import issues_of, located_objects, where
+from rules._security import issue_findings, located_objects, where
 
 _LOOKUPS = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
 
@@ -52,16 +52,15 @@ class ExternalDataReference(Rule):
         """No options."""
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
-        for issue in issues_of(model, frozenset({IssueKind.EXTERNAL_REFERENCE})):
-            yield self.finding(
-                ctx,
-                f"The file points outside itself: {issue.message}. It was not followed.",
-                layer_path="",
-                config_key=issue.where or None,
-                fix="Re-save the model with `model.save()` so every tensor is stored inside "
-                "the file; do not load this one.",
-                details={"where": issue.where, "kind": issue.kind.value},
-            )
+        yield from issue_findings(
+            self,
+            ctx,
+            model,
+            frozenset({IssueKind.EXTERNAL_REFERENCE}),
+            "The file points outside itself: {issue}. It was not followed.",
+            "Re-save the model with `model.save()` so every tensor is stored inside the file; "
+            "do not load this one.",
+        )
         for document, path, value, layer_path, layer_class in located_objects(model):
             config, name = value.get("config"), value.get("class_name")
             if not isinstance(name, str) or name not in _LOOKUPS or not isinstance(config, Mapping):

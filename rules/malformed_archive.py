@@ -8,7 +8,7 @@ from typing import ClassVar
 from auditor.findings import Finding, Severity
 from auditor.model import IssueKind, ModelGraph
 from auditor.rule import Rule, RuleContext, RuleOptions
-from rules._security import issues_of
+from rules._security import issue_findings
 
 _KINDS = frozenset({IssueKind.UNSAFE_ARCHIVE, IssueKind.MALFORMED, IssueKind.OVER_LIMIT})
 
@@ -57,13 +57,12 @@ class MalformedArchive(Rule):
         """No options."""
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
-        for issue in issues_of(model, _KINDS):
-            yield self.finding(
-                ctx,
-                f"The file is malformed in a way that attacks readers: {issue.message}.",
-                layer_path="",
-                config_key=issue.where or None,
-                fix="Do not load this file; re-save the model with `model.save()` from a "
-                "trusted environment.",
-                details={"kind": issue.kind.value, "where": issue.where, "fatal": issue.fatal},
-            )
+        yield from issue_findings(
+            self,
+            ctx,
+            model,
+            _KINDS,
+            "The file is malformed in a way that attacks readers: {issue}.",
+            "Do not load this file; re-save the model with `model.save()` from a trusted "
+            "environment.",
+        )
