@@ -151,3 +151,19 @@ def test_weights_only_h5_file(tmp_path):
         f["dense/kernel"] = np.zeros((2, 2), "f4")
     (message,) = aud001(path)
     assert "no model_config attribute" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "words"),
+    [
+        ("empty.keras", b"", "empty"),
+        ("empty.h5", b"", "empty"),
+        ("random.keras", bytes(range(256)) * 64, ""),
+        ("random.h5", b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 16, ""),
+    ],
+)
+def test_empty_and_random_files(tmp_path, name, content, words):
+    path = tmp_path / name
+    path.write_bytes(content)
+    (message,) = aud001(path)
+    assert message.startswith("Cannot audit this file: ") and words in message
