@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -160,10 +160,14 @@ def run(
         reports = _run_parallel(files, config, registry, debug, reference, progress)
     elif _isolating(config, debug, reference):
         reports = []
-        for done, path in enumerate(files, 1):
-            reports.append(_audit_isolated(path, prepared, config, reference))
-            if progress is not None:
-                progress(done, len(files), path)
+        isolated = _Isolated(prepared, config, reference)
+        try:
+            for done, path in enumerate(files, 1):
+                reports.append(isolated.audit(path))
+                if progress is not None:
+                    progress(done, len(files), path)
+        finally:
+            isolated.close()
     else:
         reports = []
         with _open_reference(reference, config) as base:
@@ -299,7 +303,9 @@ def _worker_audit(path: str) -> ModelReport:
     state = _WORKER
     config, reference = state["config"], state["reference"]
     if _isolating(config, state["debug"], reference):
-        return _audit_isolated(path, state["prepared"], config, reference)
+        if "isolated" not in state:
+            state["isolated"] = _Isolated(state["prepared"], config, reference)
+        return state["isolated"].audit(path)
     with _open_reference(reference, config) as base:
         return _audit_file(path, state["prepared"], config, state["debug"], base)
 
@@ -319,64 +325,100 @@ def _isolating(config: AuditConfig, debug: bool, reference: Any) -> bool:
 _GRACE_SECONDS = 5.0
 
 
-def _audit_isolated(
-    path: str, prepared: PreparedRules, config: AuditConfig, reference: Any
-) -> ModelReport:
-    """Audit one file in a forked child. A hostile file can hang or crash the HDF5 C
-    library where no Python-level time limit reaches; the child is killed instead, and
-    the file becomes an AUD001 finding. The child's own time limit fires first when it
-    can, with the same result."""
-    context = multiprocessing.get_context("fork")
-    reader, writer = context.Pipe(duplex=False)
-    child = context.Process(
-        target=_isolated_child, args=(writer, path, prepared, config, reference), daemon=True
-    )
-    child.start()
-    writer.close()
-    assert config.timeout is not None
-    try:
-        if reader.poll(config.timeout + _GRACE_SECONDS):
-            kind, payload = reader.recv()
-        else:
-            kind, payload = "timeout", None
-    except (EOFError, OSError):
-        kind, payload = "crash", None
-    finally:
-        if child.is_alive():
-            child.kill()
-        child.join()
-        reader.close()
-    if kind == "ok":
-        return payload
-    if kind == "usage":
-        raise UsageError(payload)
-    if kind == "timeout":
-        message = (
-            f"auditing the file took longer than the per-file time limit of "
-            f"{config.timeout:g} s (timeout setting); the reader was stopped"
+class _Isolated:
+    """Files audited one after another in a forked child process that can be killed.
+
+    A hostile file can hang or crash the HDF5 C library where no Python-level time limit
+    reaches. The child is then killed and replaced, and the file becomes an AUD001
+    finding. The child's own time limit fires first when it can, with the same result.
+    One child serves many files, so the fork costs once per run, not once per file.
+    """
+
+    def __init__(self, prepared: PreparedRules, config: AuditConfig, reference: Any) -> None:
+        self.prepared, self.config, self.reference = prepared, config, reference
+        self.child: Any = None
+        self.conn: Any = None
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("fork")
+        self.conn, child_end = context.Pipe()
+        self.child = context.Process(
+            target=_isolated_child,
+            args=(child_end, self.prepared, self.config, self.reference),
+            daemon=True,
         )
-    elif kind == "crash":
-        message = f"the reader crashed on this file (exit code {child.exitcode})"
-    else:
-        message = f"the audit of this file failed ({payload})"
-    issue = LoadIssue(IssueKind.UNREADABLE, message, fatal=True)
-    source = SourceInfo(path=path, format=format_from_suffix(path))
-    return audit_graph(ModelGraph.unreadable(source, issue), prepared, config)
+        self.child.start()
+        child_end.close()
+
+    def _stop(self) -> None:
+        if self.child is not None:
+            if self.child.is_alive():
+                self.child.kill()
+            self.child.join()
+            self.conn.close()
+        self.child = self.conn = None
+
+    def audit(self, path: str) -> ModelReport:
+        if self.child is None:
+            self._start()
+        assert self.config.timeout is not None
+        try:
+            self.conn.send(path)
+            if self.conn.poll(self.config.timeout + _GRACE_SECONDS):
+                kind, payload = self.conn.recv()
+            else:
+                kind, payload = "timeout", None
+        except (EOFError, OSError, BrokenPipeError):
+            kind, payload = "crash", None
+        if kind not in ("ok", "usage"):
+            exit_code = self.child.exitcode if self.child is not None else None
+            self._stop()  # a hung or dead child is replaced for the next file
+            payload = payload or exit_code
+        if kind == "ok":
+            return payload
+        if kind == "usage":
+            raise UsageError(payload)
+        return self._unreadable(path, kind, payload)
+
+    def _unreadable(self, path: str, kind: str, payload: Any) -> ModelReport:
+        if kind == "timeout":
+            message = (
+                f"auditing the file took longer than the per-file time limit of "
+                f"{self.config.timeout:g} s (timeout setting); the reader was stopped"
+            )
+        elif kind == "crash":
+            message = f"the reader crashed on this file (exit code {payload})"
+        else:
+            message = f"the audit of this file failed ({payload})"
+        issue = LoadIssue(IssueKind.UNREADABLE, message, fatal=True)
+        source = SourceInfo(path=path, format=format_from_suffix(path))
+        return audit_graph(ModelGraph.unreadable(source, issue), self.prepared, self.config)
+
+    def close(self) -> None:
+        if self.child is not None and self.child.is_alive():
+            with suppress(OSError):
+                self.conn.send(None)
+        self._stop()
 
 
 def _isolated_child(
-    writer: Any, path: str, prepared: PreparedRules, config: AuditConfig, reference: Any
+    conn: Any, prepared: PreparedRules, config: AuditConfig, reference: Any
 ) -> None:
+    """The child's loop: a path in, a ("ok" | "usage" | "error", payload) out."""
     try:
-        with _open_reference(reference, config) as base:
-            report = _audit_file(path, prepared, config, False, base)
-        writer.send(("ok", report))
-    except UsageError as exc:
-        writer.send(("usage", str(exc)))
-    except BaseException as exc:
-        writer.send(("error", f"{type(exc).__name__}: {exc}"))
+        while (path := conn.recv()) is not None:
+            try:
+                with _open_reference(reference, config) as base:
+                    report = _audit_file(path, prepared, config, False, base)
+                conn.send(("ok", report))
+            except UsageError as exc:
+                conn.send(("usage", str(exc)))
+            except Exception as exc:
+                conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    except (EOFError, OSError, KeyboardInterrupt):
+        pass
     finally:
-        writer.close()
+        conn.close()
         os._exit(0)  # no atexit handlers, no flushing of the parent's buffers
 
 
