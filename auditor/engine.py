@@ -278,14 +278,23 @@ def _audit_file(
                 reference=reference,
             )
     except FileTimeout:
-        issue = LoadIssue(
-            IssueKind.UNREADABLE,
-            f"auditing the file took longer than the per-file time limit of "
-            f"{config.timeout:g} s (timeout setting)",
-            fatal=True,
-        )
-        source = SourceInfo(path=path, format=format_from_suffix(path))
-        return audit_graph(ModelGraph.unreadable(source, issue), prepared, config, debug=debug)
+        return _unreadable_report(path, _over_time(config), prepared, config)
+
+
+def _over_time(config: AuditConfig) -> str:
+    return (
+        f"auditing the file took longer than the per-file time limit of "
+        f"{config.timeout:g} s (timeout setting)"
+    )
+
+
+def _unreadable_report(
+    path: str, message: str, prepared: PreparedRules, config: AuditConfig
+) -> ModelReport:
+    """The report of a file that could not be audited: one fatal issue (AUD001)."""
+    issue = LoadIssue(IssueKind.UNREADABLE, message, fatal=True)
+    source = SourceInfo(path=path, format=format_from_suffix(path))
+    return audit_graph(ModelGraph.unreadable(source, issue), prepared, config)
 
 
 _WORKER: dict[str, Any] = {}
@@ -382,17 +391,12 @@ class _Isolated:
 
     def _unreadable(self, path: str, kind: str, payload: Any) -> ModelReport:
         if kind == "timeout":
-            message = (
-                f"auditing the file took longer than the per-file time limit of "
-                f"{self.config.timeout:g} s (timeout setting); the reader was stopped"
-            )
+            message = f"{_over_time(self.config)}; the reader was stopped"
         elif kind == "crash":
             message = f"the reader crashed on this file (exit code {payload})"
         else:
             message = f"the audit of this file failed ({payload})"
-        issue = LoadIssue(IssueKind.UNREADABLE, message, fatal=True)
-        source = SourceInfo(path=path, format=format_from_suffix(path))
-        return audit_graph(ModelGraph.unreadable(source, issue), self.prepared, self.config)
+        return _unreadable_report(path, message, self.prepared, self.config)
 
     def close(self) -> None:
         if self.child is not None and self.child.is_alive():

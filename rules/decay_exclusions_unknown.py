@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from auditor.analysis import Decay, optimizer_decay, optimizer_label, paths_text
+from auditor.analysis import is_decayed_by_optimizer, optimizer_label, paths_text
 from auditor.findings import Finding, Severity
 from auditor.model import ModelGraph, Role, WeightRef
 from auditor.rule import Rule, RuleContext, RuleOptions
@@ -72,11 +72,10 @@ class DecayExclusionsUnknown(Rule):
         optimizer = model.optimizer
         if optimizer is None or not optimizer.decays:
             return
-        wanted = (Decay.DECAYED, Decay.UNKNOWN_EXCLUSIONS)
         reached = [
             w
             for w in model.weights()
-            if w.role in _USUALLY_EXCLUDED and optimizer_decay(w, optimizer) in wanted
+            if w.role in _USUALLY_EXCLUDED and is_decayed_by_optimizer(w, optimizer)
         ]
         if optimizer.exclusions is not None and not reached:
             return
