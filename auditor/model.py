@@ -291,6 +291,25 @@ class LayerNode:
         """The path, or `<model>` for the root."""
         return self.path or "<model>"
 
+    @property
+    def activation(self) -> str | None:
+        """The name of the built-in activation the config names, else None.
+
+        Keras writes built-ins as a string (`"relu"`) or, for some layers and versions, as a
+        serialized function object from `keras.activations`. Anything else (a custom or
+        foreign function, a malformed value) is None: no rule may assume its shape.
+        """
+        value = self.config.get("activation")
+        if isinstance(value, Mapping):
+            module, name = value.get("module"), value.get("config")
+            keras_activation = (
+                isinstance(module, str)
+                and module.split(".")[0] == "keras"
+                and module.endswith("activations")
+            )
+            value = name if keras_activation else None
+        return value if isinstance(value, str) else None
+
 
 @dataclass(frozen=True, slots=True)
 class OptimizerSpec:

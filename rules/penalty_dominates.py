@@ -113,7 +113,7 @@ class PenaltyDominates(Rule):
         total, reasons = 0.0, []
         for layer in outputs:
             units = layer.config.get("units")
-            activation = layer.config.get("activation")
+            activation = layer.activation
             if not isinstance(units, int):
                 continue
             if units >= 2 and (activation == "softmax" or loss in _CATEGORICAL):

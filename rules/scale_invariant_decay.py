@@ -91,7 +91,7 @@ class ScaleInvariantDecay(Rule):
             kernel = next((w for w in layer.weights if w.role is Role.KERNEL and w.trainable), None)
             if kernel is None or kernel.regularizer is None or kernel.regularizer.l2 <= 0:
                 continue
-            if layer.config.get("activation") not in _HOMOGENEOUS:
+            if layer.activation not in _HOMOGENEOUS:
                 continue
             norms = _normalizers(layer.name, consumers, ctx.options.max_hops)
             if not norms:
@@ -137,5 +137,5 @@ def _passes_scale(node: LayerNode) -> bool:
     if node.weights or node.is_model:
         return False
     if node.class_name == "Activation":
-        return node.config.get("activation") in _HOMOGENEOUS
+        return node.activation in _HOMOGENEOUS
     return node.class_name.startswith(_PASS_THROUGH_PREFIXES)

@@ -1,6 +1,7 @@
 import pytest
 
 from auditor.findings import Severity
+from auditor.model import LayerNode
 from tests.conftest import FORMATS
 from tests.harness import assert_rule
 
@@ -39,3 +40,23 @@ def test_l2_kernel_into_batchnorm_fires(models, fmt):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_branching_output_and_tanh_stay_clean(models, fmt):
     assert_rule(models["clean"][fmt], "REG008", set())
+
+
+@pytest.mark.parametrize(
+    ("value", "name"),
+    [
+        ("relu", "relu"),
+        ({"module": "keras.activations", "class_name": "function", "config": "relu"}, "relu"),
+        ({"module": "keras.src.activations.activations", "config": "linear"}, "linear"),
+        ({"module": "os", "class_name": "function", "config": "system"}, None),
+        ({"module": "keras.utils", "config": "get_file"}, None),
+        (["relu"], None),
+        (None, None),
+    ],
+)
+def test_activation_is_read_only_from_builtin_forms(value, name):
+    """The rule keys on the activation: foreign or malformed values never pass as one."""
+    assert (
+        LayerNode(path="d", name="d", class_name="Dense", config={"activation": value}).activation
+        == name
+    )

@@ -1,0 +1,269 @@
+"""The hostile corpus: one file per attack on a model reader, each with the keras-audit
+codes it must raise.
+
+Used by tests/test_hostile_corpus.py (every file ends in exactly its expected findings,
+nothing runs, nothing outside the file is read) and by benchmarks/bench_modelscan.py
+(the same files scanned by keras-audit and by modelscan, side by side).
+
+Only the Lambda files need keras (to produce real bytecode); every other file is derived
+from the bundled clean example models by editing bytes, zip members or HDF5 objects.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import warnings
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from tests.harness import rewrite_config
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "models"
+CLEAN_KERAS = EXAMPLES / "clean.keras"
+CLEAN_H5 = EXAMPLES / "clean.h5"
+
+#: The 16 bytes an external-storage dataset points at; no output may ever contain them.
+SECRET = b"KERAS-AUDIT-SECR"
+
+
+@dataclass(frozen=True)
+class HostileFile:
+    """One corpus file: what it attacks and the AUD001/SEC codes keras-audit must raise."""
+
+    path: Path
+    attack: str
+    expected: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Corpus:
+    files: tuple[HostileFile, ...]
+    marker: Path  # written by the Lambda's code if it ever runs
+    secret: Path  # read by anything that follows the external-storage reference
+
+
+def rezip(src: Path, dst: Path, edit: Callable[[dict[str, bytes]], Any]) -> Path:
+    """Copy a .keras archive, letting `edit(members)` change its members in place.
+
+    `edit` may also return a list of (name, bytes) pairs, which allows duplicate names.
+    """
+    with zipfile.ZipFile(src) as zin:
+        members = {info.filename: zin.read(info.filename) for info in zin.infolist()}
+    result = edit(members)
+    pairs = result if isinstance(result, list) else list(members.items())
+    with zipfile.ZipFile(dst, "w", compression=zipfile.ZIP_DEFLATED) as zout:
+        for name, data in pairs:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "Duplicate name", on purpose
+                zout.writestr(zipfile.ZipInfo(name), data)
+    return dst
+
+
+def edit_h5(src: Path, dst: Path, edit: Callable[[h5py.File], None]) -> Path:
+    """Copy an HDF5 file and let `edit(file)` change it."""
+    shutil.copyfile(src, dst)
+    with h5py.File(dst, "r+") as f:
+        edit(f)
+    return dst
+
+
+def edit_weights_member(src: Path, dst: Path, edit: Callable[[h5py.File], None]) -> Path:
+    """Copy a .keras archive whose model.weights.h5 member went through `edit(file)`."""
+
+    def members(m: dict[str, bytes]) -> None:
+        buffer = io.BytesIO(m["model.weights.h5"])
+        with h5py.File(buffer, "r+") as f:
+            edit(f)
+        m["model.weights.h5"] = buffer.getvalue()
+
+    return rezip(src, dst, members)
+
+
+def replace_dataset(group: h5py.Group, name: str, **create: Any) -> None:
+    del group[name]
+    group.create_dataset(name, **create)
+
+
+def set_activation(doc: dict[str, Any], layer: str, reference: dict[str, Any]) -> None:
+    """Point one layer's activation at `reference` (a serialized function object)."""
+    for entry in doc["config"]["layers"]:
+        if entry["config"]["name"] == layer:
+            entry["config"]["activation"] = {**reference, "registered_name": "function"}
+            return
+    raise KeyError(layer)
+
+
+def with_config(src: Path, dst: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    """Copy a clean model with its model config edited (either format)."""
+    return rewrite_config(src, dst, lambda doc, _optimizer: edit(doc))
+
+
+def lambda_models(keras: Any, root: Path, marker: Path) -> dict[str, Path]:
+    """A Lambda whose bytecode writes `marker` when it runs, saved in both formats."""
+    code = f"lambda x: (__import__('pathlib').Path({str(marker)!r}).write_text('ran'), x)[1]"
+    inputs = keras.Input((4,))
+    x = keras.layers.Lambda(eval(code), name="payload")(inputs)  # noqa: S307 - our own code
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
+    paths = {}
+    for suffix in ("keras", "h5"):
+        paths[suffix] = root / f"lambda_payload.{suffix}"
+        model.save(paths[suffix])
+    marker.unlink(missing_ok=True)  # tracing the model ran the lambda; nothing else may
+    return paths
+
+
+GADGETS = {
+    "os.system": {"module": "os", "class_name": "function", "config": "system"},
+    "keras.utils.get_file": {
+        "module": "keras.utils",
+        "class_name": "function",
+        "config": "get_file",
+    },
+    "enable_unsafe_deserialization": {
+        "module": "keras.config",
+        "class_name": "function",
+        "config": "enable_unsafe_deserialization",
+    },
+}
+
+
+def build_corpus(keras: Any, root: Path) -> Corpus:
+    """Write every hostile file under `root` and describe it."""
+    root.mkdir(parents=True, exist_ok=True)
+    marker, secret = root / "RAN", root / "secret.bin"
+    secret.write_bytes(SECRET)
+    files: list[HostileFile] = []
+
+    def add(path: Path, attack: str, *codes: str) -> None:
+        files.append(HostileFile(path, attack, frozenset(codes)))
+
+    add(CLEAN_KERAS, "control: a clean model")
+    add(CLEAN_H5, "control: a clean model")
+    lambdas = lambda_models(keras, root, marker)
+    add(lambdas["keras"], "Lambda bytecode that writes a file when run", "SEC001")
+    add(lambdas["h5"], "Lambda bytecode that writes a file when run", "SEC001")
+    for reference, gadget in GADGETS.items():
+        slug = reference.rsplit(".", 1)[-1]
+        for src in (CLEAN_KERAS, CLEAN_H5):
+            add(
+                with_config(
+                    src,
+                    root / f"gadget_{slug}{src.suffix}",
+                    lambda d, g=gadget: set_activation(d, "head", g),
+                ),
+                f"activation resolved to {reference}",
+                "SEC002",
+            )
+
+    def foreign_layer(doc: dict[str, Any]) -> None:
+        head = next(e for e in doc["config"]["layers"] if e["config"]["name"] == "head")
+        head["module"], head["registered_name"] = "acme_layers", "acme>Dense"
+
+    add(
+        with_config(CLEAN_KERAS, root / "custom_module.keras", foreign_layer),
+        "layer class imported from a module outside Keras",
+        "SEC002",
+    )
+
+    def external_storage(f: h5py.File, group: str, name: str) -> None:
+        replace_dataset(f[group], name, shape=(4,), dtype="<f4", external=[(str(secret), 0, 16)])
+
+    add(
+        edit_h5(
+            CLEAN_H5,
+            root / "external_storage.h5",
+            lambda f: external_storage(f, "model_weights/head/head", "bias"),
+        ),
+        "weight stored in another file (a secret)",
+        "SEC003",
+    )
+    add(
+        edit_weights_member(
+            CLEAN_KERAS,
+            root / "external_storage.keras",
+            lambda f: external_storage(f, "layers/dense/vars", "1"),
+        ),
+        "weight stored in another file (a secret)",
+        "SEC003",
+    )
+
+    def links(f: h5py.File) -> None:
+        f["model_weights/soft"] = h5py.SoftLink("/model_weights/head")
+        f["model_weights/ext"] = h5py.ExternalLink("/etc/passwd", "/x")
+
+    add(
+        edit_h5(CLEAN_H5, root / "links.h5", links),
+        "HDF5 soft link and external link to /etc/passwd",
+        "SEC003",
+    )
+    add(
+        rezip(CLEAN_KERAS, root / "zip_slip.keras", lambda m: m.update({"../../evil.txt": b"x"})),
+        "zip member named ../../evil.txt",
+        "AUD001",
+        "SEC004",
+    )
+    add(
+        rezip(
+            CLEAN_KERAS,
+            root / "duplicate_members.keras",
+            lambda m: [*m.items(), ("config.json", b'{"class_name": "Functional"}')],
+        ),
+        "two members named config.json",
+        "AUD001",
+        "SEC004",
+    )
+    bomb = root / "zip_bomb.keras"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zout:
+        zout.writestr("config.json", b" " * (50 * 1024 * 1024))
+    add(bomb, "config.json inflating 50 MB of spaces", "AUD001", "SEC004")
+
+    def shape_bomb(f: h5py.File) -> None:
+        replace_dataset(
+            f["model_weights/head/head"],
+            "kernel",
+            shape=(2**20, 2**18),
+            dtype="<f4",
+            chunks=(64, 64),
+            compression="gzip",
+        )
+
+    add(
+        edit_h5(CLEAN_H5, root / "shape_bomb.h5", shape_bomb),
+        "1 TiB dataset declared in a few bytes",
+        "SEC004",
+    )
+    deep = b"[" * 100_000 + b"]" * 100_000
+    add(
+        rezip(CLEAN_KERAS, root / "deep_json.keras", lambda m: m.update({"config.json": deep})),
+        "config.json nested 100,000 levels deep",
+        "AUD001",
+        "SEC004",
+    )
+    for src in (CLEAN_KERAS, CLEAN_H5):
+        data = src.read_bytes()
+        truncated = root / f"truncated{src.suffix}"
+        truncated.write_bytes(data[: len(data) // 2])
+        add(truncated, "file cut in half", "AUD001")
+        empty = root / f"empty{src.suffix}"
+        empty.write_bytes(b"")
+        add(empty, "empty file", "AUD001")
+        noise = root / f"random{src.suffix}"
+        noise.write_bytes(np.random.default_rng(0).bytes(16_384))
+        add(noise, "random bytes", "AUD001")
+    folder = root / "folder.keras"
+    folder.mkdir(exist_ok=True)
+    add(folder, "a directory named like a model", "AUD001")
+    if os.geteuid() != 0:  # root reads anything, so the case proves nothing there
+        locked = root / "locked.keras"
+        locked.write_bytes(CLEAN_KERAS.read_bytes())
+        locked.chmod(0)
+        add(locked, "file without read permission", "AUD001")
+    return Corpus(tuple(files), marker, secret)
