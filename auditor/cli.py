@@ -1,5 +1,5 @@
 """Command line: `audit [check] PATH...`, `audit fix`, `audit rules`, `audit rule CODE`,
-`audit schema`.
+`audit schema`, `audit history` and `audit compare` (in `auditor.cli_views`).
 
 The only module that prints or exits. Exit codes: 0 nothing at or above `--fail-on`; 1
 findings at or above it (AUD001 counts); 2 usage errors or no model file matched.
@@ -7,16 +7,19 @@ findings at or above it (AUD001 counts); 2 usage errors or no model file matched
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from auditor import __version__
+from auditor.cli_common import EXIT_CLEAN, EXIT_USAGE
+from auditor.cli_common import Parser as _Parser
+from auditor.cli_common import usage as _usage
+from auditor.cli_common import write as _write
 
 if TYPE_CHECKING:
     from auditor.config import AuditConfig
@@ -25,18 +28,9 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
-_SUBCOMMANDS = ("check", "fix", "rules", "rule", "schema")
+_SUBCOMMANDS = ("check", "fix", "rules", "rule", "schema", "history", "compare")
 _FORMATS = ("text", "json", "html", "sarif", "junit", "github", "markdown")
 _FAIL_ON = ("error", "warning", "info", "never")
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors in one line and exits 2."""
-
-    def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
-        raise SystemExit(EXIT_USAGE)
 
 
 def _codes(value: str) -> list[str]:
@@ -48,6 +42,9 @@ def _check_parser(prog: str) -> _Parser:
         prog=prog,
         description="Audit saved Keras models (.keras, .h5) for regularization and "
         "weight-decay mistakes, without executing anything in them.",
+        epilog="other commands: audit fix MODEL -o OUT | audit compare A B | "
+        "audit history HISTORY.json | audit rules | audit rule CODE | audit schema "
+        "(each takes --help)",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="model files or folders")
     parser.add_argument("--format", choices=_FORMATS, default="text", help="output format")
@@ -140,22 +137,6 @@ def _use_color(choice: str, stream: TextIO) -> bool:
     if os.environ.get("FORCE_COLOR"):
         return True
     return stream.isatty()
-
-
-def _write(text: str, output: str | None) -> None:
-    """Write to stdout, or to a file (parents must exist)."""
-    if output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        Path(output).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        _usage(f"cannot write the report. Received: --output {output!r} ({exc.strerror})")
-
-
-def _usage(message: str) -> NoReturn:
-    sys.stderr.write(f"audit: error: {message}\n")
-    raise SystemExit(EXIT_USAGE)
 
 
 def _check(argv: Sequence[str]) -> int:
@@ -488,6 +469,18 @@ def _schema(argv: Sequence[str]) -> int:
     return EXIT_CLEAN
 
 
+def _history(argv: Sequence[str]) -> int:
+    from auditor.cli_views import history_command
+
+    return history_command(argv)
+
+
+def _compare(argv: Sequence[str]) -> int:
+    from auditor.cli_views import compare_command
+
+    return compare_command(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `audit` and `keras-audit` console scripts."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -502,6 +495,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rules": _rules,
         "rule": _rule,
         "schema": _schema,
+        "history": _history,
+        "compare": _compare,
     }
     try:
         return handlers[command](rest)

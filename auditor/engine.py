@@ -507,7 +507,7 @@ def _not_applicable(rule: Rule, graph: ModelGraph, reference: ModelGraph | None)
     return None
 
 
-def _read_stats(
+def read_stats(
     graph: ModelGraph, reference: ModelGraph | None
 ) -> tuple[dict[str, TensorStats], list[str]]:
     """Statistics of every readable tensor, each read exactly once: measured against its
@@ -555,7 +555,7 @@ def audit_graph(
             thread meanwhile; see `auditor.loaders.digest`).
         reference: ModelGraph | None, a reference model to compare the tensors with.
     """
-    stats, read_failures = _read_stats(graph, reference) if graph.readable else ({}, [])
+    stats, read_failures = read_stats(graph, reference) if graph.readable else ({}, [])
     if read_failures:
         extra = tuple(LoadIssue(IssueKind.UNREADABLE, msg) for msg in read_failures)
         graph = dataclasses.replace(graph, issues=graph.issues + extra)

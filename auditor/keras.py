@@ -12,6 +12,9 @@ same audit as `auditor.audit(model)`), logs every finding on the `keras_audit` l
 stops training by raising `AuditFailed` when a finding is at or above `fail_on`. The
 report stays available as `callback.report`.
 
+`RegularizationMonitor` (from `auditor.monitor`) splits the training loss into data loss
+and penalty and follows weight norms; see its docstring.
+
 Importing this module imports keras.
 """
 
@@ -24,8 +27,9 @@ import keras
 
 from auditor.config import AuditConfig
 from auditor.findings import Finding, Report, Severity
+from auditor.monitor import RegularizationMonitor
 
-__all__ = ["AuditCallback", "AuditFailed"]
+__all__ = ["AuditCallback", "AuditFailed", "RegularizationMonitor"]
 
 logger = logging.getLogger("keras_audit")
 

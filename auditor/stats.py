@@ -71,10 +71,17 @@ class Comparison:
     Attributes:
         max_abs_diff: float, the largest |a - b| (inf when a side is non-finite there).
         differing: int, positions where the values are not equal.
+        sum_squares: float, sum of a**2 over this tensor's finite values, in the same float64
+            arithmetic as `reference_sum_squares` (equal tensors give equal sums).
+        reference_sum_squares: float, sum of b**2 over the reference's finite values.
+        diff_sum_squares: float, sum of (a - b)**2 where both sides are finite.
     """
 
     max_abs_diff: float
     differing: int
+    sum_squares: float = 0.0
+    reference_sum_squares: float = 0.0
+    diff_sum_squares: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,6 +313,7 @@ class _DiffAccumulator:
         self.buffer = np.zeros(0)
         self.max_diff = 0.0
         self.differing = 0
+        self.own_squares = self.reference_squares = self.diff_squares = 0.0
 
     def _take(self, size: int) -> np.ndarray:
         parts, have = [self.buffer], self.buffer.size
@@ -320,6 +328,8 @@ class _DiffAccumulator:
     def add(self, values: np.ndarray) -> None:
         mine = values.reshape(-1).astype(np.float64)
         theirs = self._take(mine.size).astype(np.float64)
+        self.own_squares += _finite_squares(mine)
+        self.reference_squares += _finite_squares(theirs)
         differ = ~((mine == theirs) | (np.isnan(mine) & np.isnan(theirs)))
         count = int(np.count_nonzero(differ))
         if count:
@@ -327,9 +337,22 @@ class _DiffAccumulator:
             with np.errstate(invalid="ignore"):
                 gaps = np.abs(mine[differ] - theirs[differ])
             self.max_diff = max(self.max_diff, float(np.nan_to_num(gaps, nan=np.inf).max()))
+            finite_gaps = gaps[np.isfinite(gaps)]
+            self.diff_squares += float(np.dot(finite_gaps, finite_gaps))
 
     def result(self) -> Comparison:
-        return Comparison(max_abs_diff=self.max_diff, differing=self.differing)
+        return Comparison(
+            max_abs_diff=self.max_diff,
+            differing=self.differing,
+            sum_squares=self.own_squares,
+            reference_sum_squares=self.reference_squares,
+            diff_sum_squares=self.diff_squares,
+        )
+
+
+def _finite_squares(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(np.dot(finite, finite))
 
 
 _ROW_BLOCK = 4096  # rows per float32 einsum: short runs keep per-channel sums accurate

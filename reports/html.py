@@ -14,7 +14,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from auditor.findings import Report
 from reports import DEFAULT_OPTIONS, RenderOptions
 
-__all__ = ["render"]
+__all__ = ["environment", "render"]
 
 _ENV: Environment | None = None
 
@@ -32,7 +32,7 @@ def _number(value: float | int | None) -> str:
     return f"{value:.4g}"
 
 
-def _environment() -> Environment:
+def environment() -> Environment:
     global _ENV
     if _ENV is None:
         env = Environment(
@@ -51,5 +51,5 @@ def _environment() -> Environment:
 
 def render(report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
     """The report as one HTML document."""
-    template = _environment().get_template("report.html.j2")
+    template = environment().get_template("report.html.j2")
     return template.render(report=report, rules=options.rules)

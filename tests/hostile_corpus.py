@@ -53,11 +53,14 @@ class Corpus:
 def rezip(src: Path, dst: Path, edit: Callable[[dict[str, bytes]], Any]) -> Path:
     """Copy a .keras archive, letting `edit(members)` change its members in place.
 
-    `edit` may also return a list of (name, bytes) pairs, which allows duplicate names.
+    `edit` may instead return new members: a dict, or a list of (name, bytes) pairs (which
+    allows duplicate names).
     """
     with zipfile.ZipFile(src) as zin:
         members = {info.filename: zin.read(info.filename) for info in zin.infolist()}
     result = edit(members)
+    if isinstance(result, dict):
+        result = list(result.items())
     pairs = result if isinstance(result, list) else list(members.items())
     with zipfile.ZipFile(dst, "w", compression=zipfile.ZIP_DEFLATED) as zout:
         for name, data in pairs:

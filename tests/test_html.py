@@ -6,7 +6,6 @@ keeps hostile layer names as text, and stays small. The screenshot is written to
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -20,39 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 EXAMPLES = ROOT / "examples" / "models"
 HOSTILE = "<img src=x onerror=alert(1)>"
-CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
 def _html(report) -> str:
     return RENDERERS["html"](report, options=RenderOptions(rules=_rule_infos()))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert shutil.which(CHROMIUM) and shutil.which(DRIVER), (
-        "Debian chromium and chromium-driver are needed: apt-get install chromium chromium-driver"
-    )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,1800",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    yield driver
-    driver.quit()
 
 
 @pytest.fixture(scope="module")

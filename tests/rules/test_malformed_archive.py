@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import assert_rule
-from tests.test_hostile import rezip
+from tests.hostile_corpus import rezip
 
 CLEAN = Path(__file__).resolve().parents[2] / "examples" / "models" / "clean.keras"
 

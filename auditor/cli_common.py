@@ -1,0 +1,37 @@
+"""What every `audit` subcommand shares: exit codes, the one-line usage error, output."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+__all__ = ["EXIT_CLEAN", "EXIT_FINDINGS", "EXIT_USAGE", "Parser", "usage", "write"]
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors in one line and exits 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def usage(message: str) -> NoReturn:
+    """Print `audit: error: MESSAGE` and exit 2."""
+    sys.stderr.write(f"audit: error: {message}\n")
+    raise SystemExit(EXIT_USAGE)
+
+
+def write(text: str, output: str | None) -> None:
+    """Write to stdout, or to a file (parents must exist)."""
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        usage(f"cannot write the report. Received: --output {output!r} ({exc.strerror})")

@@ -1,0 +1,150 @@
+"""Benchmark inputs and measurement, shared by the benchmark scripts.
+
+Models are built once with `weights=None` (nothing downloaded) and cached in
+benchmarks/.cache/. Every measurement runs in a fresh Python process, so imports and
+start-up are part of what is measured, as they are for a user.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+
+APPLICATIONS = {
+    "mobilenet": "MobileNet",
+    "resnet50": "ResNet50",
+    "efficientnetb7": "EfficientNetB7",
+    "convnext_large": "ConvNeXtLarge",
+}
+
+#: The synthetic model: this many Dense(WIDTH) layers, ~1.07 billion parameters.
+BILLION_LAYERS, BILLION_WIDTH = 16, 8192
+
+
+def machine() -> str:
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def build(name: str, fmt: str) -> Path:
+    """A keras.applications model (weights=None) saved as `.keras` or `.h5`, cached."""
+    CACHE.mkdir(exist_ok=True)
+    path = CACHE / f"{name}.{fmt}"
+    if not path.exists():
+        script = (
+            "import os; os.environ['TF_CPP_MIN_LOG_LEVEL']='3'; import keras; "
+            f"keras.applications.{APPLICATIONS[name]}(weights=None).save({str(path)!r})"
+        )
+        subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
+    return path
+
+
+def billion_bytes() -> int:
+    return BILLION_LAYERS * (BILLION_WIDTH * BILLION_WIDTH + BILLION_WIDTH) * 4
+
+
+def build_billion() -> Path:
+    """A ~1-billion-parameter model written directly in the `.keras` layout.
+
+    The config comes from a narrow Sequential built by Keras and widened in JSON (so it is
+    exactly what Keras writes); the weights are written with h5py in the layout Keras 3
+    saves (`layers/<name>/vars/<i>`), glorot-uniform kernels and zero biases, 256 MB at a
+    time. The archive stores the weights member uncompressed, as Keras does.
+    """
+    import h5py
+    import numpy as np
+
+    path = CACHE / "billion.keras"
+    if path.exists():
+        return path
+    CACHE.mkdir(exist_ok=True)
+    script = (
+        "import json, os; os.environ['TF_CPP_MIN_LOG_LEVEL']='3'; import keras; "
+        f"layers = [keras.layers.Dense(8, name=f'dense_{{i}}') for i in range({BILLION_LAYERS})]; "
+        "m = keras.Sequential([keras.Input((8,)), *layers], name='billion'); "
+        "print(json.dumps({'config': keras.saving.serialize_keras_object(m), "
+        "'version': keras.__version__}))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
+    built = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    config = built["config"]
+    for layer in config["config"]["layers"]:
+        if layer["class_name"] == "Dense":
+            layer["config"]["units"] = BILLION_WIDTH
+            layer["build_config"] = {"input_shape": [None, BILLION_WIDTH]}
+        elif layer["class_name"] == "InputLayer":
+            layer["config"]["batch_shape"] = [None, BILLION_WIDTH]
+    config["build_config"] = {"input_shape": [None, BILLION_WIDTH]}
+    weights = CACHE / "billion.weights.h5"
+    rng = np.random.default_rng(0)
+    limit = float(np.sqrt(6.0 / (2 * BILLION_WIDTH)))
+    rows = 8192  # 256 MB per write
+    with h5py.File(weights, "w") as f:
+        f.create_group("vars")
+        for i in range(BILLION_LAYERS):
+            group = f.create_group(f"layers/dense_{i}/vars")
+            kernel = group.create_dataset("0", (BILLION_WIDTH, BILLION_WIDTH), "<f4")
+            for start in range(0, BILLION_WIDTH, rows):
+                kernel[start : start + rows] = rng.uniform(
+                    -limit, limit, (min(rows, BILLION_WIDTH - start), BILLION_WIDTH)
+                ).astype("<f4")
+            group.create_dataset("1", data=np.zeros(BILLION_WIDTH, "<f4"))
+    metadata = {"keras_version": built["version"], "date_saved": "synthetic"}
+    partial = path.with_suffix(".partial")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as z:
+        z.writestr("metadata.json", json.dumps(metadata))
+        z.writestr("config.json", json.dumps(config))
+        z.write(weights, "model.weights.h5")
+    weights.unlink()
+    partial.replace(path)
+    return path
+
+
+def free_bytes(where: Path) -> int:
+    return shutil.disk_usage(where).free
+
+
+@dataclass(frozen=True)
+class Sample:
+    wall: float  # seconds
+    cpu: float  # user + system seconds, the process and its waited-for children
+    peak_mb: float  # peak RSS of the process or its largest child
+
+
+def measure(code: str, *args: str, timeout: float = 3600) -> Sample:
+    """Run `python -c code *args` in a fresh process; its wall time, CPU and peak RSS
+    (from `os.wait4`: that process and the children it waited for)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
+    with tempfile.TemporaryFile() as errors:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, *args], stdout=subprocess.DEVNULL, stderr=errors, env=env
+        )
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            errors.seek(0)
+            last = errors.read().decode(errors="replace").strip().splitlines()[-1:]
+            raise RuntimeError(f"benchmark process failed ({proc.returncode}): {last}")
+    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)

@@ -1,0 +1,85 @@
+"""`audit compare A B`: a CheckpointComparison as text, JSON or one HTML page.
+
+Pure functions of the comparison.
+"""
+
+from __future__ import annotations
+
+from auditor.compare import CheckpointComparison, LayerChange
+
+__all__ = ["FORMATS", "render"]
+
+FORMATS = ("text", "json", "html")
+
+
+def render(comparison: CheckpointComparison, fmt: str) -> str:
+    """The comparison in `fmt` (text, json or html)."""
+    if fmt == "json":
+        return comparison.model_dump_json(indent=2) + "\n"
+    if fmt == "html":
+        from reports.html import environment
+
+        return environment().get_template("compare.html.j2").render(c=comparison)
+    if fmt == "text":
+        return _text(comparison)
+    raise ValueError(f"unknown compare format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+        return f"{value:.3g}"
+    return f"{value:.4g}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.1%}"
+
+
+def headline(c: CheckpointComparison) -> str:
+    s = c.summary
+    parts = [
+        f"{getattr(s, status)} {status}"
+        for status in ("reset", "changed", "unchanged", "added", "removed", "reshaped")
+        if getattr(s, status)
+    ]
+    layers = f"{s.layers} layer{'s' if s.layers != 1 else ''}"
+    return (
+        f"{layers} with weights: {', '.join(parts) or 'none'}; "
+        f"{s.changed_share:.1%} of {s.values:,} values differ"
+    )
+
+
+def _row(layer: LayerChange) -> list[str]:
+    return [
+        layer.path or "<model>",
+        layer.class_name,
+        layer.status,
+        _num(layer.norm_a),
+        _num(layer.norm_b),
+        _pct(layer.norm_change),
+        _num(layer.distance),
+        "-" if layer.changed_share is None else f"{layer.changed_share:.1%}",
+        layer.note,
+    ]
+
+
+def _text(c: CheckpointComparison) -> str:
+    lines = [f"A: {c.a.path}", f"B: {c.b.path}", headline(c), ""]
+    header = ["layer", "class", "status", "norm A", "norm B", "norm change", "distance"]
+    rows = [[*header, "changed", "note"]] + [_row(layer) for layer in c.layers]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+    for problem in c.unreadable:
+        lines.append(f"unreadable: {problem}")
+    reset = c.reset_layers()
+    if reset:
+        lines += [
+            "",
+            f"{len(reset)} layer(s) of B are back at their initialization: B was rebuilt or "
+            "re-initialized instead of loading A's weights (e.g. Model.from_config without "
+            "set_weights).",
+        ]
+    return "\n".join(lines) + "\n"

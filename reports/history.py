@@ -1,0 +1,135 @@
+"""`audit history`: a RegularizationMonitor history as text, JSON or one HTML page.
+
+Pure functions of the TrainingHistory (and the group series derived from it).
+"""
+
+from __future__ import annotations
+
+import json
+
+from auditor.history import GroupSeries, TrainingHistory, group_series
+from reports.charts import line_chart
+
+__all__ = ["FORMATS", "render"]
+
+FORMATS = ("text", "json", "html")
+
+
+def render(history: TrainingHistory, fmt: str) -> str:
+    """The history in `fmt` (text, json or html)."""
+    groups = group_series(history)
+    if fmt == "json":
+        document = {
+            "history": history.model_dump(mode="json"),
+            "groups": [g.model_dump(mode="json") for g in groups],
+        }
+        return json.dumps(document, indent=2) + "\n"
+    if fmt == "html":
+        return _html(history, groups)
+    if fmt == "text":
+        return _text(history, groups)
+    raise ValueError(f"unknown history format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+        return f"{value:.3g}"
+    return f"{value:.4g}"
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _change(first: float | None, last: float | None) -> str:
+    if first is None or last is None or first == 0:
+        return ""
+    return f" ({(last - first) / first:+.1%})"
+
+
+def _text(history: TrainingHistory, groups: list[GroupSeries]) -> str:
+    epochs = history.epochs
+    lines = [
+        f"Training history of {history.model_name!r}"
+        + (f" ({history.optimizer})" if history.optimizer else "")
+        + f": {len(epochs)} epoch{'s' if len(epochs) != 1 else ''}",
+        "",
+    ]
+    has_val = any(e.val_data_loss is not None for e in epochs)
+    header = ["epoch", "loss", "data_loss", "penalty", "share"]
+    header += ["val_data_loss", "val_penalty"] if has_val else []
+    rows = [header]
+    for e in epochs:
+        row = [
+            str(e.epoch),
+            _num(e.loss),
+            _num(e.data_loss),
+            _num(e.regularization_loss),
+            _share(e.penalty_share),
+        ]
+        if has_val:
+            row += [_num(e.val_data_loss), _num(e.val_regularization_loss)]
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    if groups and epochs:
+        lines += ["", "Weight norms by group (first epoch -> last epoch):"]
+        for g in groups:
+            lines.append(
+                f"  {g.group} ({g.weights} weights, {g.regularized} regularized, "
+                f"{g.decayed} decayed): norm {_num(g.norm[0])} -> {_num(g.norm[-1])}"
+                f"{_change(g.norm[0], g.norm[-1])}; channel mean {_num(g.channel_mean[0])} -> "
+                f"{_num(g.channel_mean[-1])}, max {_num(g.channel_max[0])} -> "
+                f"{_num(g.channel_max[-1])}"
+            )
+    decay = [e.optimizer for e in epochs if e.optimizer and e.optimizer.weight_decay]
+    if decay:
+        total = 1.0
+        for state in decay:
+            total *= state.decay_shrink
+        steps = sum(state.steps for state in decay)
+        lines += [
+            "",
+            f"Decoupled weight decay ({decay[-1].class_name}, weight_decay="
+            f"{decay[-1].weight_decay:g}): decay alone shrank each decayed weight by "
+            f"{1 - total:.3%} over {steps} steps.",
+        ]
+    for warning in history.warnings:
+        lines += ["", f"warning: {warning}"]
+    return "\n".join(lines) + "\n"
+
+
+def _html(history: TrainingHistory, groups: list[GroupSeries]) -> str:
+    from reports.html import environment
+
+    x = [e.epoch for e in history.epochs]
+    losses = {
+        "data loss": [e.data_loss for e in history.epochs],
+        "penalty": [e.regularization_loss for e in history.epochs],
+    }
+    if any(e.val_data_loss is not None for e in history.epochs):
+        losses["validation data loss"] = [e.val_data_loss for e in history.epochs]
+    charts = [line_chart("Data loss and regularization penalty", x, losses, y_label="loss")]
+    if groups:
+        charts.append(
+            line_chart(
+                "Weight norm by group",
+                x,
+                {g.group: g.norm for g in groups},
+                y_label="L2 norm",
+                log=True,
+            )
+        )
+        charts.append(
+            line_chart(
+                "Mean output-channel norm by group",
+                x,
+                {g.group: g.channel_mean for g in groups},
+                y_label="channel L2 norm",
+                log=True,
+            )
+        )
+    template = environment().get_template("history.html.j2")
+    return template.render(history=history, groups=groups, charts=charts)
