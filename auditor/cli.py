@@ -13,10 +13,10 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from auditor import __version__
-from auditor.cli_common import EXIT_CLEAN, EXIT_USAGE
+from auditor.cli_common import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE
 from auditor.cli_common import Parser as _Parser
 from auditor.cli_common import usage as _usage
 from auditor.cli_common import write as _write
@@ -483,6 +483,9 @@ def _compare(argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `audit` and `keras-audit` console scripts."""
+    # pydantic scans every installed distribution for plugins on first use (tens of ms in
+    # a big environment); they observe validation, and the CLI's models are internal.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     args = list(sys.argv[1:] if argv is None else argv)
     if args in (["--version"], ["-V"]):
         sys.stdout.write(f"keras-audit {__version__}\n")
@@ -505,5 +508,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def entry() -> NoReturn:
+    """The console scripts and `python -m auditor`: `main()`, then a fast exit.
+
+    Tearing down an interpreter that has numpy, h5py and pydantic loaded takes tens of
+    milliseconds, a sizeable share of a pre-commit run. By the time `main()` returns every
+    report is written, every model file closed and the isolated child joined, so the
+    process flushes its streams and logging and leaves with `os._exit`.
+    """
+    code = main()
+    try:
+        if "logging" in sys.modules:
+            sys.modules["logging"].shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):  # `audit ... | head`: the reader went away
+        code = code or EXIT_FINDINGS
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    entry()

@@ -22,8 +22,8 @@ from auditor.engine import read_stats
 from auditor.errors import UsageError
 from auditor.findings import Source
 from auditor.initializers import Verdict, judge
+from auditor.limits import Limits
 from auditor.loaders import open_model
-from auditor.loaders.guard import Limits
 from auditor.model import LayerNode, ModelGraph, WeightRef
 from auditor.stats import TensorStats
 

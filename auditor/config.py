@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from auditor.errors import UsageError
 from auditor.findings import Severity
-from auditor.loaders.guard import Limits
+from auditor.limits import Limits
 
 __all__ = [
     "CONFIG_FILES",

@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -435,6 +434,8 @@ def _run_parallel(
     progress: Progress | None,
 ) -> list[ModelReport]:
     """Audit files in `config.jobs` processes; results in input order."""
+    from concurrent.futures import ProcessPoolExecutor  # only --jobs N needs it
+
     context = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
     ref = os.fspath(reference) if reference is not None else None
     with ProcessPoolExecutor(

@@ -12,12 +12,14 @@ appear under their runtime names (`lstm/lstm_cell`, `mha/query`).
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "CompileSpec",
@@ -124,7 +126,11 @@ def _fmt(value: float) -> str:
     """Format a coefficient the way a person would type it (float32 noise removed)."""
     if value == 0.0 or not math.isfinite(value):
         return repr(value)
-    return f"{float(np.float32(value)):.6g}"
+    try:
+        single = struct.unpack("<f", struct.pack("<f", value))[0]  # rounded to float32
+    except OverflowError:
+        single = value
+    return f"{single:.6g}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,13 +33,15 @@ import inspect
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, JsonValue
 
 from auditor.findings import Confidence, Finding, Location, Severity
 from auditor.model import LayerNode, ModelGraph, WeightRef
-from auditor.stats import TensorStats
+
+if TYPE_CHECKING:
+    from auditor.stats import TensorStats
 
 __all__ = ["DOC_SECTIONS", "Requirement", "Rule", "RuleContext", "RuleOptions"]
 

@@ -54,6 +54,15 @@ def build(name: str, fmt: str) -> Path:
     return path
 
 
+def compile_sources() -> None:
+    """Compile keras-audit's modules, as a wheel install does (an editable checkout run
+    with PYTHONDONTWRITEBYTECODE would otherwise recompile every module every run)."""
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    folders = [str(root / name) for name in ("auditor", "rules", "reports")]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *folders], check=True, env=env)
+
+
 def billion_bytes() -> int:
     return BILLION_LAYERS * (BILLION_WIDTH * BILLION_WIDTH + BILLION_WIDTH) * 4
 
@@ -115,6 +124,19 @@ def build_billion() -> Path:
     return path
 
 
+def largest_tensor_mb(path: Path) -> float:
+    """The largest stored tensor of a model file, in MiB (from keras-audit's own reader)."""
+    from auditor.loaders import open_model
+
+    with open_model(path) as loaded:
+        sizes = [
+            w.size * (2 if w.dtype in ("float16", "bfloat16") else 8 if w.dtype == "float64" else 4)
+            for w in loaded.graph.weights()
+            if w.tensor is not None
+        ]
+    return max(sizes) / 2**20
+
+
 def free_bytes(where: Path) -> int:
     return shutil.disk_usage(where).free
 
@@ -130,6 +152,7 @@ def measure(code: str, *args: str, timeout: float = 3600) -> Sample:
     """Run `python -c code *args` in a fresh process; its wall time, CPU and peak RSS
     (from `os.wait4`: that process and the children it waited for)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: imports load compiled bytecode
     with tempfile.TemporaryFile() as errors:
         start = time.perf_counter()
         proc = subprocess.Popen(

@@ -36,7 +36,9 @@ from _models import (
     billion_bytes,
     build,
     build_billion,
+    compile_sources,
     free_bytes,
+    largest_tensor_mb,
     machine,
     measure,
 )
@@ -66,18 +68,6 @@ MANY = CLI + "main(sys.argv[1:] + ['--format', 'json', '-o', '/dev/null', '--exi
 
 def median(samples: list[Sample], key: Callable[[Sample], float]) -> float:
     return statistics.median(key(s) for s in samples)
-
-
-def largest_tensor_mb(path: Path) -> float:
-    from auditor.loaders import open_model
-
-    with open_model(path) as loaded:
-        sizes = [
-            w.size * (int(w.dtype[-2:]) // 8 if w.dtype and w.dtype[-2:].isdigit() else 4)
-            for w in loaded.graph.weights()
-            if w.tensor is not None
-        ]
-    return max(sizes) / 2**20
 
 
 def runs(code: str, path: Path, count: int) -> list[Sample]:
@@ -147,6 +137,7 @@ def main() -> int:
     parser.add_argument("--write", type=Path, help="also write the tables to this Markdown file")
     args = parser.parse_args()
 
+    compile_sources()
     files = [build(m, f) for m in args.models.split(",") for f in args.formats.split(",")]
     lines = [
         f"Machine: {machine()}. Medians of {args.runs} fresh processes per cell, after one "

@@ -22,15 +22,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-CACHE = Path(__file__).resolve().parent / ".cache"
-MODELS = {"resnet50": "ResNet50", "convnext_large": "ConvNeXtLarge"}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _models import build, largest_tensor_mb, machine
+
+MODELS = ("resnet50", "convnext_large")
 
 CHILD = """
 import json, resource, sys, time
@@ -65,26 +66,6 @@ print(json.dumps({"seconds": elapsed, "peak_mb": peak}))
 """
 
 
-def build(name: str) -> Path:
-    CACHE.mkdir(exist_ok=True)
-    path = CACHE / f"{name}.keras"
-    if not path.exists():
-        script = (
-            "import os; os.environ['TF_CPP_MIN_LOG_LEVEL']='3'; import keras; "
-            f"keras.applications.{MODELS[name]}(weights=None).save({str(path)!r})"
-        )
-        subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
-    return path
-
-
-def largest_tensor_mb(path: Path) -> float:
-    from auditor.loaders import open_model
-
-    with open_model(path) as loaded:
-        sizes = [w.size * 4 for w in loaded.graph.weights() if w.tensor is not None]
-    return max(sizes) / 2**20
-
-
 def measure(mode: str, path: Path) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, "-c", CHILD, mode, str(path)], check=True, capture_output=True, text=True
@@ -98,8 +79,7 @@ def main() -> int:
     parser.add_argument("--models", default=",".join(MODELS))
     args = parser.parse_args()
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}; medians of {args.runs} fresh processes, "
+        f"machine: {machine()}; medians of {args.runs} fresh processes, "
         "each timed on its second run\n"
     )
     print(
@@ -108,7 +88,7 @@ def main() -> int:
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name in args.models.split(","):
-        path = build(name)
+        path = build(name, "keras")
         for mode in ("read", "audit"):
             measure(mode, path)  # warm the page cache
         read = [measure("read", path) for _ in range(args.runs)]

@@ -16,10 +16,22 @@ __all__ = ["issue_findings", "issues_of", "located_objects", "where"]
 _MODEL_DOCUMENTS = frozenset({"config.json", "model_config"})
 
 
-def located_objects(
-    model: ModelGraph,
-) -> Iterator[tuple[str, str, Mapping[str, Any], str, str | None]]:
+Located = tuple[str, str, Mapping[str, Any], str, str | None]
+
+# The SEC rules each walk every JSON object of the same model: the walk is done once and
+# kept for the model being audited (one entry: the cache never grows with the files).
+_walked: tuple[ModelGraph, tuple[Located, ...]] | None = None
+
+
+def located_objects(model: ModelGraph) -> tuple[Located, ...]:
     """Every JSON object: (document, key path, object, layer path, layer class)."""
+    global _walked
+    if _walked is None or _walked[0] is not model:
+        _walked = (model, tuple(_locate(model)))
+    return _walked[1]
+
+
+def _locate(model: ModelGraph) -> Iterator[Located]:
     index = layer_index(model)
     for document, path, value in walk_documents(model):
         layer = layer_at(index, path) if document in _MODEL_DOCUMENTS else None

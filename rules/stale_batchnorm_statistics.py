@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from auditor.findings import Finding, Severity
 from auditor.model import LayerNode, ModelGraph, Role
 from auditor.rule import Rule, RuleContext, RuleOptions
-from auditor.stats import TensorStats
+
+if TYPE_CHECKING:
+    from auditor.stats import TensorStats
 
 
 class StaleBatchnormStatistics(Rule):

@@ -17,7 +17,7 @@ from auditor.config import AuditConfig
 from auditor.engine import run
 from auditor.findings import ModelReport, Report
 from reports import RENDERERS, RenderOptions
-from tests.hostile_corpus import CLEAN_KERAS, SECRET, Corpus, build_corpus
+from tests.hostile_corpus import CLEAN_KERAS, SECRET, Corpus, build_corpus, rezip
 
 SECURITY = ("AUD001", "SEC")
 
@@ -141,3 +141,36 @@ def test_weights_only_h5_file(tmp_path):
     report = run([path], AuditConfig())
     (message,) = [f.message for f in report.findings if f.code == "AUD001"]
     assert "no model_config attribute" in message
+
+
+def _reference_depth(value) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_reference_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_reference_depth(v) for v in value), default=0)
+    return 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1",
+        '"[[[{"',
+        "{}",
+        '{"a": [1, {"b": "]]]}}}\\"[["}], "c": {"d": []}}',
+        '["\\\\", ["\\\\\\"]"]]',
+        "[" * 300 + "]" * 300,
+    ],
+)
+def test_json_depth_counts_containers_not_brackets_in_strings(text):
+    from auditor.loaders.guard import json_depth
+
+    assert json_depth(text.encode()) == _reference_depth(json.loads(text))
+
+
+def test_json_past_the_depth_cap_is_refused(tmp_path):
+    path = tmp_path / "deep600.keras"
+    rezip(CLEAN_KERAS, path, lambda m: m.update({"config.json": b"[" * 600 + b"]" * 600}))
+    report = run([path], AuditConfig())
+    (message,) = [f.message for f in report.findings if f.code == "AUD001"]
+    assert "config.json is nested 600 levels deep, over the 512-level cap" in message
