@@ -203,10 +203,22 @@ def walk_documents(model: ModelGraph) -> Iterator[tuple[str, str, Mapping[str, A
             path, value = stack.pop()
             if isinstance(value, Mapping):
                 yield name, path, value
-                items = [(f"{path}.{k}" if path else str(k), v) for k, v in value.items()]
+                items = [
+                    (f"{path}.{k}" if path else str(k), v)
+                    for k, v in value.items()
+                    if isinstance(v, Mapping | list)  # only containers hold objects
+                ]
                 stack.extend(reversed(items))
             elif isinstance(value, list):
-                stack.extend(reversed([(f"{path}[{i}]", v) for i, v in enumerate(value)]))
+                stack.extend(
+                    reversed(
+                        [
+                            (f"{path}[{i}]", v)
+                            for i, v in enumerate(value)
+                            if isinstance(v, Mapping | list)
+                        ]
+                    )
+                )
 
 
 def layer_index(model: ModelGraph) -> dict[str, LayerNode]:

@@ -31,6 +31,7 @@ __all__ = ["main"]
 _SUBCOMMANDS = ("check", "fix", "rules", "rule", "schema", "history", "compare")
 _FORMATS = ("text", "json", "html", "sarif", "junit", "github", "markdown")
 _FAIL_ON = ("error", "warning", "info", "never")
+_INVENTORY_FORMATS = frozenset({"json", "html"})  # the formats that show per-weight data
 
 
 def _codes(value: str) -> list[str]:
@@ -181,6 +182,8 @@ def _check(argv: Sequence[str]) -> int:
         _usage(f"no model file (*.keras, *.h5, *.hdf5) found in {', '.join(args.paths)}")
     disable_hdf5_plugins()
     outputs = _outputs(args.output, args.format)
+    if not any(fmt in _INVENTORY_FORMATS for fmt, _ in outputs):
+        config = config.model_copy(update={"inventory": False})  # memory flat over many files
     machine = any(fmt != "text" for fmt, target in outputs if target is None)
     with _progress(files, quiet=args.quiet or machine) as progress:
         try:

@@ -92,6 +92,10 @@ class AuditConfig(BaseModel):
         timeout: float | None, seconds one file may take before it is reported as
             unreadable (AUD001); None for no limit.
         limits: caps applied when reading files.
+        inventory: bool, keep each model's per-weight inventory (statistics, histograms,
+            initialization fits) in the report. The CLI turns it off when no requested
+            format shows it (all but JSON and HTML), so a run over many files holds only
+            findings and its memory stays flat.
     """
 
     model_config = ConfigDict(
@@ -110,6 +114,7 @@ class AuditConfig(BaseModel):
     jobs: int = Field(default=1, ge=1, le=256)
     timeout: float | None = Field(default=300.0, gt=0)
     limits: Limits = Field(default_factory=Limits)
+    inventory: bool = True
 
 
 class ConfigFile(BaseModel):

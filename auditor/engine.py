@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import gc
 import multiprocessing
 import os
 import signal
@@ -355,7 +356,13 @@ class _Isolated:
             args=(child_end, self.prepared, self.config, self.reference),
             daemon=True,
         )
-        self.child.start()
+        # The child inherits the parent's heap copy-on-write; a garbage collection there
+        # would touch (and so copy) every inherited object. Frozen objects are skipped.
+        gc.freeze()
+        try:
+            self.child.start()
+        finally:
+            gc.unfreeze()
         child_end.close()
 
     def _stop(self) -> None:
@@ -589,7 +596,7 @@ def audit_graph(
         source=_source(graph, sha256() if sha256 else graph.source.sha256),
         summary=_summary(graph, findings),
         findings=findings,
-        inventory=inventory(graph, stats),
+        inventory=inventory(graph, stats) if config.inventory else [],
         rules_run=run_codes,
         rules_not_applicable=skipped,
         errors=errors,

@@ -14,8 +14,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,26 +146,42 @@ class Sample:
     peak_mb: float  # peak RSS of the process or its largest child
 
 
+#: `measure(AUDIT_CLI, *arguments)` runs the installed `audit` command.
+AUDIT_CLI = "audit"
+
+# Runs the measured command from a small process: a child's peak RSS as the kernel reports
+# it includes the high-water mark of the process that forked it, so forking from the
+# benchmark itself (which may have held a 1 GB model in memory) would inflate every figure.
+_LAUNCHER = """
+import json, os, sys, time
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(json.dumps({"wall": time.perf_counter() - start, "status": os.waitstatus_to_exitcode(status),
+                  "cpu": usage.ru_utime + usage.ru_stime, "peak_mb": usage.ru_maxrss / 1024}))
+"""
+
+
 def measure(code: str, *args: str, timeout: float = 3600) -> Sample:
-    """Run `python -c code *args` in a fresh process; its wall time, CPU and peak RSS
-    (from `os.wait4`: that process and the children it waited for)."""
+    """Run `python -c code *args` in a fresh process; its wall time, CPU (user + system)
+    and peak RSS, from `os.wait4` (that process and the children it waited for).
+    `code` may be `AUDIT_CLI`: the `audit` console script itself, with `args`."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: imports load compiled bytecode
+    if code == AUDIT_CLI:
+        target = [str(Path(sys.executable).with_name("audit")), *args]
+    else:
+        target = [sys.executable, "-c", code, *args]
+    command = [sys.executable, "-c", _LAUNCHER, *target]
     with tempfile.TemporaryFile() as errors:
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-c", code, *args], stdout=subprocess.DEVNULL, stderr=errors, env=env
+        done = subprocess.run(
+            command, stdout=subprocess.PIPE, stderr=errors, env=env, timeout=timeout, check=False
         )
-        timer = threading.Timer(timeout, proc.kill)
-        timer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
+        result = json.loads(done.stdout.decode().strip().splitlines()[-1])
+        if result["status"] != 0:
             errors.seek(0)
             last = errors.read().decode(errors="replace").strip().splitlines()[-1:]
-            raise RuntimeError(f"benchmark process failed ({proc.returncode}): {last}")
-    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+            raise RuntimeError(f"benchmark process failed ({result['status']}): {last}")
+    return Sample(result["wall"], result["cpu"], result["peak_mb"])

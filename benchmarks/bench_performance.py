@@ -4,8 +4,8 @@ On the same files, each in fresh processes (medians of --runs):
 
 * floor: a plain h5py read of every tensor (`.keras`: of the weights member read into
   memory, since h5py cannot read inside a zip; `.h5`: of the file), nothing checked;
-* audit: `audit FILE --format json -o /dev/null` (the CLI, every rule, statistics, the
-  supervised child process), exactly what CI runs;
+* audit: the `audit FILE --format json -o /dev/null` console script (every rule, the
+  statistics, the supervised child process), exactly what CI runs;
 * load_model: `keras.saving.load_model(FILE, compile=False)` and `get_weights()`.
 
 Models: MobileNet, ResNet50, EfficientNetB7, ConvNeXtLarge (weights=None) as `.keras`
@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _models import (
     APPLICATIONS,
+    AUDIT_CLI,
     CACHE,
     Sample,
     billion_bytes,
@@ -55,15 +56,11 @@ else:
     with h5py.File(path, "r") as f:
         read(f)
 """
-CLI = "import sys; from auditor.cli import main; "
-AUDIT = CLI + "main([sys.argv[1], '--format', 'json', '-o', '/dev/null', '--exit-zero'])"
 LOAD = (
     "import sys, keras; "
     "keras.saving.load_model(sys.argv[1], compile=False, safe_mode=True).get_weights()"
 )
-VERSION = CLI + "sys.exit(main(['--version']))"
-RULES = CLI + "sys.exit(main(['rules']))"
-MANY = CLI + "main(sys.argv[1:] + ['--format', 'json', '-o', '/dev/null', '--exit-zero'])"
+JSON_TO_NULL = ("--format", "json", "-o", "/dev/null", "--exit-zero")
 
 
 def median(samples: list[Sample], key: Callable[[Sample], float]) -> float:
@@ -71,8 +68,9 @@ def median(samples: list[Sample], key: Callable[[Sample], float]) -> float:
 
 
 def runs(code: str, path: Path, count: int) -> list[Sample]:
-    measure(code, str(path))  # warm the page cache and the import caches
-    return [measure(code, str(path)) for _ in range(count)]
+    args = (str(path), *JSON_TO_NULL) if code == AUDIT_CLI else (str(path),)
+    measure(code, *args)  # warm the page cache and the import caches
+    return [measure(code, *args) for _ in range(count)]
 
 
 def model_rows(files: list[Path], count: int, with_load: Callable[[Path], bool]) -> list[str]:
@@ -84,7 +82,7 @@ def model_rows(files: list[Path], count: int, with_load: Callable[[Path], bool])
     ]
     for path in files:
         floor = runs(FLOOR, path, count)
-        audit = runs(AUDIT, path, count)
+        audit = runs(AUDIT_CLI, path, count)
         load = runs(LOAD, path, count) if with_load(path) else []
         f_wall, a_wall = median(floor, lambda s: s.wall), median(audit, lambda s: s.wall)
         a_cpu, a_rss = median(audit, lambda s: s.cpu), median(audit, lambda s: s.peak_mb)
@@ -105,8 +103,8 @@ def model_rows(files: list[Path], count: int, with_load: Callable[[Path], bool])
 
 def startup_rows(count: int) -> list[str]:
     rows = ["| command | median wall (target < 0.3 s) | peak RSS |", "|---|--:|--:|"]
-    for label, code in (("audit --version", VERSION), ("audit rules", RULES)):
-        samples = [measure(code) for _ in range(count + 1)][1:]
+    for label, args in (("audit --version", ["--version"]), ("audit rules", ["rules"])):
+        samples = [measure(AUDIT_CLI, *args) for _ in range(count + 1)][1:]
         rows.append(
             f"| `{label}` | {median(samples, lambda s: s.wall):.3f} s "
             f"| {median(samples, lambda s: s.peak_mb):.0f} MB |"
@@ -115,7 +113,12 @@ def startup_rows(count: int) -> list[str]:
 
 
 def many_rows(path: Path, counts: tuple[int, ...]) -> list[str]:
-    rows = ["| files in one run | wall | peak RSS |", "|--:|--:|--:|"]
+    """One run over N copies: text output keeps only findings (flat memory); JSON has to
+    hold every model's per-weight inventory until it writes the one document."""
+    rows = [
+        "| files in one run | text: wall | text: peak RSS | json: wall | json: peak RSS |",
+        "|--:|--:|--:|--:|--:|",
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         for n in counts:
             links = []
@@ -123,8 +126,12 @@ def many_rows(path: Path, counts: tuple[int, ...]) -> list[str]:
                 link = Path(tmp) / f"{n}_{i}{path.suffix}"
                 link.symlink_to(path)
                 links.append(str(link))
-            sample = measure(MANY, *links)
-            rows.append(f"| {n} | {sample.wall:.2f} s | {sample.peak_mb:.0f} MB |")
+            text = measure(AUDIT_CLI, *links, "-o", "/dev/null", "--exit-zero")
+            json_ = measure(AUDIT_CLI, *links, *JSON_TO_NULL)
+            rows.append(
+                f"| {n} | {text.wall:.2f} s | {text.peak_mb:.0f} MB | {json_.wall:.2f} s "
+                f"| {json_.peak_mb:.0f} MB |"
+            )
     return rows
 
 
