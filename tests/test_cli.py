@@ -164,3 +164,34 @@ def test_reference_option(tmp_path):
     assert code == 2 and "no such reference model file" in err
     code, out, _ = run(reset, "--expect-pretrained", "--select", "WGT001", "-q")
     assert code == 1 and out.startswith("Found 4 findings (4 errors")
+
+
+def test_a_reader_that_goes_away_is_not_a_traceback():
+    """`audit models/ | head -1`: the fast exit flushes into a closed pipe quietly."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "auditor", str(EXAMPLES), "-v"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.readline()
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert b"Traceback" not in err
+
+
+def test_inventory_is_kept_only_for_formats_that_show_it(tmp_path):
+    """Text, SARIF and the others hold findings only (memory flat over many files); JSON
+    and HTML carry every weight's statistics. The findings are the same either way."""
+    from auditor.config import AuditConfig
+    from auditor.engine import run as run_engine
+
+    model = EXAMPLES / "depthwise_decay.keras"
+    full = run_engine([model], AuditConfig())
+    lean = run_engine([model], AuditConfig(inventory=False))
+    assert full.models[0].inventory and lean.models[0].inventory == []
+    assert [f.model_dump() for f in lean.findings] == [f.model_dump() for f in full.findings]
+    out = tmp_path / "report.json"
+    code, text, _ = run(str(model), "-o", f"json:{out}", "-o", "text:-")
+    assert code == 1 and "REG004" in text
+    assert json.loads(out.read_text())["models"][0]["inventory"]
