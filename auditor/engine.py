@@ -9,8 +9,8 @@ judge this source (the others are recorded as not applicable), record rule crash
 from __future__ import annotations
 
 import dataclasses
-import glob
 import gc
+import glob
 import multiprocessing
 import os
 import signal
