@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from auditor.findings import Report
     from reports import RuleInfo
 
-__all__ = ["main"]
+__all__ = ["entry", "main"]
 
 _SUBCOMMANDS = ("check", "fix", "rules", "rule", "schema", "history", "compare")
 _FORMATS = ("text", "json", "html", "sarif", "junit", "github", "markdown")
@@ -485,7 +485,8 @@ def _compare(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `audit` and `keras-audit` console scripts."""
+    """The command line as a function: parse `argv`, run, return the exit code (the
+    console scripts call `entry`, which exits the process fast afterwards)."""
     # pydantic scans every installed distribution for plugins on first use (tens of ms in
     # a big environment); they observe validation, and the CLI's models are internal.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
