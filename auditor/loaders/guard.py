@@ -13,12 +13,13 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import re
 import struct
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import h5py
 import numpy as np
@@ -167,6 +168,16 @@ class OffsetFile(io.RawIOBase):
 _EXPECTED_MEMBERS = ("config.json", "metadata.json", "model.weights.h5", "model.weights.npz")
 
 
+class Window(NamedTuple):
+    """The byte range `[start, start + size)` of an open file that an HDF5 file occupies
+    (a STORED zip member), for reading contiguous datasets without going through h5py's
+    Python file-object driver."""
+
+    fd: int
+    start: int
+    size: int
+
+
 class SafeZip:
     """A `.keras` archive opened for hostile input.
 
@@ -273,6 +284,17 @@ class SafeZip:
         info = self._checked(name, self._limits.max_file_bytes)
         if info.compress_type == zipfile.ZIP_DEFLATED:
             return io.BytesIO(self.read(name, self._limits.max_inflated_bytes))
+        start = self._stored_start(name, info)
+        return io.BufferedReader(OffsetFile(self._raw, start, info.compress_size), 1 * MiB)
+
+    def window(self, name: str) -> Window | None:
+        """Where a STORED member lies in the archive file (None for a deflated one)."""
+        info = self._checked(name, self._limits.max_file_bytes)
+        if info.compress_type == zipfile.ZIP_DEFLATED:
+            return None
+        return Window(self._raw.fileno(), self._stored_start(name, info), info.compress_size)
+
+    def _stored_start(self, name: str, info: zipfile.ZipInfo) -> int:
         self._raw.seek(info.header_offset)
         header = self._raw.read(30)
         if len(header) != 30 or header[:4] != b"PK\x03\x04":
@@ -290,7 +312,7 @@ class SafeZip:
             raise ModelLoadError(
                 f"archive member {name!r} runs past the end of the file (truncated)"
             )
-        return io.BufferedReader(OffsetFile(self._raw, start, info.compress_size), 1 * MiB)
+        return start
 
     def close(self) -> None:
         self._zip.close()
@@ -305,12 +327,15 @@ class H5Scan:
         groups: paths of every hard-linked group.
         issues: one per rejected link or dataset.
         group_attrs: the string attributes Keras writes on groups (e.g. `name`).
+        window: Window | None, where the HDF5 file lies in an open file, when its
+            contiguous datasets may be read directly (set by the `.keras` loader).
     """
 
     datasets: dict[str, h5py.Dataset]
     groups: set[str]
     issues: list[LoadIssue]
     group_attrs: dict[str, dict[str, str]]
+    window: Window | None = None
 
 
 def scan_h5(f: h5py.File, limits: Limits) -> H5Scan:
@@ -424,6 +449,31 @@ def _dataset_problem(ds: h5py.Dataset, limits: Limits) -> tuple[IssueKind, str] 
     return None
 
 
+def _direct_start(ds: h5py.Dataset, window: Window | None, nbytes: int) -> tuple[int, int] | None:
+    """(fd, absolute offset) of a dataset that may be read as raw bytes, else None."""
+    if window is None or nbytes == 0:
+        return None
+    try:
+        plist = ds.id.get_create_plist()
+        if plist.get_layout() != h5py.h5d.CONTIGUOUS or plist.get_nfilters():
+            return None
+        offset = ds.id.get_offset()
+    except (OSError, RuntimeError, ValueError):
+        return None
+    if offset is None or offset < 0 or offset + nbytes > window.size:
+        return None  # not allocated, or not wholly inside the member: h5py decides
+    return window.fd, window.start + offset
+
+
+def _pread_into(fd: int, buffer: memoryview, offset: int) -> None:
+    done = 0
+    while done < len(buffer):
+        got = os.preadv(fd, [buffer[done:]], offset + done)
+        if got <= 0:
+            raise OSError(f"unexpected end of file at byte {offset + done:,}")
+        done += got
+
+
 def _decode(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
@@ -451,17 +501,20 @@ def _attr_text(obj: h5py.HLObject, key: str) -> str | None:
 class H5Tensor:
     """A checked HDF5 dataset, read lazily in bounded slices along its first axis.
 
-    Shape and dtype are taken once (h5py asks libhdf5 again on every access); a tensor
-    that fits in one slice is read with one low-level call into a fresh array.
+    Shape and dtype are taken once (h5py asks libhdf5 again on every access). With a
+    `window`, a contiguous, unfiltered dataset lying wholly inside it is read straight
+    from the file with `preadv` into a fresh array (bytes as stored, same dtype), which
+    skips h5py's Python file-object driver; anything else goes through h5py.
     """
 
-    __slots__ = ("_bfloat16", "_ds", "_dtype", "_shape")
+    __slots__ = ("_bfloat16", "_direct", "_ds", "_dtype", "_shape")
 
-    def __init__(self, ds: h5py.Dataset) -> None:
+    def __init__(self, ds: h5py.Dataset, window: Window | None = None) -> None:
         self._ds = ds
         self._shape = tuple(int(d) for d in ds.id.shape)
         self._dtype = ds.id.dtype
         self._bfloat16 = _attr_text(ds, "dtype") == "bfloat16"
+        self._direct = _direct_start(ds, window, math.prod(self._shape) * self._dtype.itemsize)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -472,17 +525,30 @@ class H5Tensor:
         return "bfloat16" if self._bfloat16 else str(self._dtype)
 
     def iter_chunks(self, max_bytes: int) -> Iterator[np.ndarray]:
-        ds, shape = self._ds, self._shape
-        if shape == () or math.prod(shape) * self._dtype.itemsize <= max_bytes:
+        ds, shape, itemsize = self._ds, self._shape, self._dtype.itemsize
+        if shape == () or math.prod(shape) * itemsize <= max_bytes:
             values = np.empty(shape, dtype=self._dtype)
             if values.size:
-                ds.id.read(h5py.h5s.ALL, h5py.h5s.ALL, values)
+                self._read(values, 0, ds)
             yield self._convert(values)
             return
-        row_bytes = max(1, math.prod(shape[1:]) * self._dtype.itemsize)
+        row_bytes = max(1, math.prod(shape[1:]) * itemsize)
         step = max(1, max_bytes // row_bytes)
         for start in range(0, shape[0], step):
-            yield self._convert(ds[start : start + step])
+            rows = np.empty((min(step, shape[0] - start), *shape[1:]), dtype=self._dtype)
+            self._read(rows, start, ds)
+            yield self._convert(rows)
+
+    def _read(self, out: np.ndarray, first_row: int, ds: h5py.Dataset) -> None:
+        """Fill `out` with the rows from `first_row` on."""
+        if self._direct is not None:
+            fd, offset = self._direct
+            row_bytes = math.prod(self._shape[1:]) * self._dtype.itemsize if self._shape else 0
+            _pread_into(fd, memoryview(out).cast("B"), offset + first_row * row_bytes)
+        elif out.shape == self._shape:
+            ds.id.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
+        else:
+            out[...] = ds[first_row : first_row + out.shape[0]]
 
     def _convert(self, values: np.ndarray) -> np.ndarray:
         if not self._bfloat16:
