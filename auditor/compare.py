@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from auditor.engine import read_stats
-from auditor.errors import UsageError
+from auditor.engine import open_readable, read_stats
 from auditor.findings import Source
 from auditor.initializers import Verdict, judge
 from auditor.limits import Limits
-from auditor.loaders import open_model
 from auditor.model import LayerNode, ModelGraph, WeightRef
 from auditor.stats import TensorStats
 
@@ -99,8 +96,8 @@ def compare(
         UsageError: when either file cannot be read as a model.
     """
     with ExitStack() as stack:
-        graph_a = stack.enter_context(_opened(a, limits, "A"))
-        graph_b = stack.enter_context(_opened(b, limits, "B"))
+        graph_a = stack.enter_context(open_readable(a, limits, "checkpoint A"))
+        graph_b = stack.enter_context(open_readable(b, limits, "checkpoint B"))
         stats, unreadable = read_stats(graph_b, graph_a)
         layers = _compare_layers(graph_a, graph_b, stats)
     return CheckpointComparison(
@@ -110,17 +107,6 @@ def compare(
         layers=layers,
         unreadable=unreadable,
     )
-
-
-@contextmanager
-def _opened(path: str | os.PathLike[str], limits: Limits | None, side: str) -> Iterator[ModelGraph]:
-    with open_model(path, limits) as loaded:
-        fatal = next((issue for issue in loaded.graph.issues if issue.fatal), None)
-        if fatal is not None:
-            raise UsageError(
-                f"checkpoint {side} cannot be read: {fatal.message}. Received: {os.fspath(path)!r}"
-            )
-        yield loaded.graph
 
 
 def _source(graph: ModelGraph) -> Source:

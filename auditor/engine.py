@@ -42,6 +42,7 @@ from auditor.findings import (
 from auditor.gate import apply_baseline, apply_suppressions, read_baseline
 from auditor.initializers import reference_for
 from auditor.inventory import inventory
+from auditor.limits import Limits
 from auditor.loaders import MODEL_SUFFIXES, format_from_suffix, open_model
 from auditor.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
 from auditor.registry import Registry, load_registry
@@ -470,12 +471,24 @@ def _open_reference(reference: Any, config: AuditConfig) -> Iterator[ModelGraph 
 
         yield load_live(reference).graph
         return
-    with open_model(reference, config.limits) as loaded:
+    with open_readable(reference, config.limits, "the reference model", "reference=") as graph:
+        yield graph
+
+
+@contextmanager
+def open_readable(
+    path: str | os.PathLike[str], limits: Limits | None, what: str, received: str = ""
+) -> Iterator[ModelGraph]:
+    """A model file that must be readable (a reference, a checkpoint), open for the block.
+
+    Raises:
+        UsageError: `"{what} cannot be read: <reason>. Received: {received}'path'"`.
+    """
+    with open_model(path, limits) as loaded:
         fatal = next((issue for issue in loaded.graph.issues if issue.fatal), None)
         if fatal is not None:
             raise UsageError(
-                f"the reference model cannot be read: {fatal.message}. "
-                f"Received: reference={os.fspath(reference)!r}"
+                f"{what} cannot be read: {fatal.message}. Received: {received}{os.fspath(path)!r}"
             )
         yield loaded.graph
 

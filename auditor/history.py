@@ -22,6 +22,7 @@ from auditor.analysis import family_of
 from auditor.errors import ModelLoadError, UsageError
 from auditor.loaders.guard import Limits, parse_json
 from auditor.model import Role, WeightRef
+from auditor.stats import channel_squares
 
 __all__ = [
     "BatchRecord",
@@ -172,7 +173,7 @@ def weight_norms(values: np.ndarray) -> Norms:
     if array.ndim == 0 or array.size == 0:
         norm = float(np.sqrt(np.sum(array * array)))
         return Norms(norm=norm, channel_mean=norm, channel_max=norm, channels=int(array.ndim))
-    squares = np.einsum("ij,ij->j", *(array.reshape(-1, array.shape[-1]),) * 2)
+    squares = channel_squares(array.reshape(-1, array.shape[-1]))  # float64 in, float64 sums
     channels = np.sqrt(squares)
     return Norms(
         norm=float(math.sqrt(float(squares.sum()))),

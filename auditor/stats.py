@@ -29,6 +29,7 @@ __all__ = [
     "Comparison",
     "InitFit",
     "TensorStats",
+    "channel_squares",
     "compute",
     "histogram",
 ]
@@ -363,7 +364,7 @@ def _finite_squares(values: np.ndarray) -> float:
 _ROW_BLOCK = 4096  # rows per float32 einsum: short runs keep per-channel sums accurate
 
 
-def _channel_squares(rows: np.ndarray) -> np.ndarray:
+def channel_squares(rows: np.ndarray) -> np.ndarray:
     """Per-column sums of squares, in float64, from blocks of at most `_ROW_BLOCK` rows."""
     if rows.shape[0] <= _ROW_BLOCK:
         return np.einsum("ij,ij->j", rows, rows).astype(np.float64)
@@ -397,7 +398,7 @@ class _Accumulator:
         self.count += size
         self.zeros += int(np.count_nonzero(rows == 0))
         total = float(np.add.reduce(rows, axis=None))
-        channel_sq = _channel_squares(rows)
+        channel_sq = channel_squares(rows)
         if math.isfinite(total) and math.isfinite(float(channel_sq.sum())):
             clean, n_finite = rows, size
             self.low = min(self.low, float(rows.min()))
@@ -410,7 +411,7 @@ class _Accumulator:
             self.inf += size - n_finite - nan
             clean = np.where(mask, rows, 0).astype(np.float64)
             total = float(np.add.reduce(clean, axis=None))
-            channel_sq = _channel_squares(clean)
+            channel_sq = channel_squares(clean)
             if n_finite:
                 finite_values = rows[mask]
                 self.low = min(self.low, float(finite_values.min()))

@@ -6,6 +6,7 @@ Pure functions of the comparison.
 from __future__ import annotations
 
 from auditor.compare import CheckpointComparison, LayerChange
+from reports.cells import aligned, number
 
 __all__ = ["FORMATS", "render"]
 
@@ -23,14 +24,6 @@ def render(comparison: CheckpointComparison, fmt: str) -> str:
     if fmt == "text":
         return _text(comparison)
     raise ValueError(f"unknown compare format {fmt!r}; expected one of {', '.join(FORMATS)}")
-
-
-def _num(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-        return f"{value:.3g}"
-    return f"{value:.4g}"
 
 
 def _pct(value: float | None) -> str:
@@ -56,10 +49,10 @@ def _row(layer: LayerChange) -> list[str]:
         layer.path or "<model>",
         layer.class_name,
         layer.status,
-        _num(layer.norm_a),
-        _num(layer.norm_b),
+        number(layer.norm_a),
+        number(layer.norm_b),
         _pct(layer.norm_change),
-        _num(layer.distance),
+        number(layer.distance),
         "-" if layer.changed_share is None else f"{layer.changed_share:.1%}",
         layer.note,
     ]
@@ -69,9 +62,7 @@ def _text(c: CheckpointComparison) -> str:
     lines = [f"A: {c.a.path}", f"B: {c.b.path}", headline(c), ""]
     header = ["layer", "class", "status", "norm A", "norm B", "norm change", "distance"]
     rows = [[*header, "changed", "note"]] + [_row(layer) for layer in c.layers]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+    lines += aligned(rows, right=False)
     for problem in c.unreadable:
         lines.append(f"unreadable: {problem}")
     reset = c.reset_layers()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from auditor.history import GroupSeries, TrainingHistory, group_series
+from reports.cells import aligned, number
 from reports.charts import line_chart
 
 __all__ = ["FORMATS", "render"]
@@ -29,14 +30,6 @@ def render(history: TrainingHistory, fmt: str) -> str:
     if fmt == "text":
         return _text(history, groups)
     raise ValueError(f"unknown history format {fmt!r}; expected one of {', '.join(FORMATS)}")
-
-
-def _num(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-        return f"{value:.3g}"
-    return f"{value:.4g}"
 
 
 def _share(value: float | None) -> str:
@@ -64,25 +57,24 @@ def _text(history: TrainingHistory, groups: list[GroupSeries]) -> str:
     for e in epochs:
         row = [
             str(e.epoch),
-            _num(e.loss),
-            _num(e.data_loss),
-            _num(e.regularization_loss),
+            number(e.loss),
+            number(e.data_loss),
+            number(e.regularization_loss),
             _share(e.penalty_share),
         ]
         if has_val:
-            row += [_num(e.val_data_loss), _num(e.val_regularization_loss)]
+            row += [number(e.val_data_loss), number(e.val_regularization_loss)]
         rows.append(row)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines += aligned(rows, right=True)
     if groups and epochs:
         lines += ["", "Weight norms by group (first epoch -> last epoch):"]
         for g in groups:
             lines.append(
                 f"  {g.group} ({g.weights} weights, {g.regularized} regularized, "
-                f"{g.decayed} decayed): norm {_num(g.norm[0])} -> {_num(g.norm[-1])}"
-                f"{_change(g.norm[0], g.norm[-1])}; channel mean {_num(g.channel_mean[0])} -> "
-                f"{_num(g.channel_mean[-1])}, max {_num(g.channel_max[0])} -> "
-                f"{_num(g.channel_max[-1])}"
+                f"{g.decayed} decayed): norm {number(g.norm[0])} -> {number(g.norm[-1])}"
+                f"{_change(g.norm[0], g.norm[-1])}; channel mean {number(g.channel_mean[0])} -> "
+                f"{number(g.channel_mean[-1])}, max {number(g.channel_max[0])} -> "
+                f"{number(g.channel_max[-1])}"
             )
     decay = [e.optimizer for e in epochs if e.optimizer and e.optimizer.weight_decay]
     if decay:
