@@ -32,6 +32,7 @@ _SUBCOMMANDS = ("check", "fix", "rules", "rule", "schema", "history", "compare")
 _FORMATS = ("text", "json", "html", "sarif", "junit", "github", "markdown")
 _FAIL_ON = ("error", "warning", "info", "never")
 _INVENTORY_FORMATS = frozenset({"json", "html"})  # the formats that show per-weight data
+_DIGEST_FORMATS = frozenset({"json", "html", "sarif"})  # the formats that show the SHA-256
 
 
 def _codes(value: str) -> list[str]:
@@ -184,6 +185,8 @@ def _check(argv: Sequence[str]) -> int:
     outputs = _outputs(args.output, args.format)
     if not any(fmt in _INVENTORY_FORMATS for fmt, _ in outputs):
         config = config.model_copy(update={"inventory": False})  # memory flat over many files
+    if not any(fmt in _DIGEST_FORMATS for fmt, _ in outputs):
+        config = config.model_copy(update={"digest": False})  # no format would show it
     machine = any(fmt != "text" for fmt, target in outputs if target is None)
     with _progress(files, quiet=args.quiet or machine) as progress:
         try:

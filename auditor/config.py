@@ -96,6 +96,9 @@ class AuditConfig(BaseModel):
             initialization fits) in the report. The CLI turns it off when no requested
             format shows it (all but JSON and HTML), so a run over many files holds only
             findings and its memory stays flat.
+        digest: bool, hash each file with SHA-256 (JSON, SARIF and HTML show the hash).
+            The CLI turns it off when no requested format shows it: on a multi-gigabyte
+            file the hash costs more CPU than reading every tensor.
     """
 
     model_config = ConfigDict(
@@ -115,6 +118,7 @@ class AuditConfig(BaseModel):
     timeout: float | None = Field(default=300.0, gt=0)
     limits: Limits = Field(default_factory=Limits)
     inventory: bool = True
+    digest: bool = True
 
 
 class ConfigFile(BaseModel):

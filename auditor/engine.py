@@ -269,7 +269,10 @@ def _audit_file(
 ) -> ModelReport:
     """One file, within the time limit (past it: an unreadable-model report)."""
     try:
-        with _time_limit(config.timeout), open_model(path, config.limits) as loaded:
+        with (
+            _time_limit(config.timeout),
+            open_model(path, config.limits, digest=config.digest) as loaded,
+        ):
             return audit_graph(
                 loaded.graph,
                 prepared,
@@ -484,7 +487,7 @@ def open_readable(
     Raises:
         UsageError: `"{what} cannot be read: <reason>. Received: {received}'path'"`.
     """
-    with open_model(path, limits) as loaded:
+    with open_model(path, limits, digest=False) as loaded:
         fatal = next((issue for issue in loaded.graph.issues if issue.fatal), None)
         if fatal is not None:
             raise UsageError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -195,3 +196,22 @@ def test_inventory_is_kept_only_for_formats_that_show_it(tmp_path):
     code, text, _ = run(str(model), "-o", f"json:{out}", "-o", "text:-")
     assert code == 1 and "REG004" in text
     assert json.loads(out.read_text())["models"][0]["inventory"]
+
+
+def test_the_file_is_hashed_only_for_formats_that_show_the_hash(tmp_path):
+    """JSON, SARIF and HTML show each file's SHA-256; text and the others do not, so the
+    CLI skips the hash there (on a huge file it costs more than reading the tensors)."""
+    from auditor.config import AuditConfig
+    from auditor.engine import run as run_engine
+
+    model = EXAMPLES / "depthwise_decay.keras"
+    expected = hashlib.sha256(model.read_bytes()).hexdigest()
+    assert run_engine([model], AuditConfig()).models[0].source.sha256 == expected
+    assert run_engine([model], AuditConfig(digest=False)).models[0].source.sha256 is None
+    sarif, as_json = tmp_path / "report.sarif", tmp_path / "report.json"
+    code, _, _ = run(str(model), "-o", f"sarif:{sarif}", "-o", f"junit:{tmp_path / 'j.xml'}")
+    assert code == 1
+    artifact = json.loads(sarif.read_text())["runs"][0]["artifacts"][0]
+    assert artifact["hashes"] == {"sha-256": expected}
+    run(str(model), "-o", f"json:{as_json}")
+    assert json.loads(as_json.read_text())["models"][0]["source"]["sha256"] == expected

@@ -27,7 +27,9 @@ _HDF5_OFFSETS = (0, 512, 1024, 2048)
 _SNIFF_BYTES = _HDF5_OFFSETS[-1] + 8
 
 
-def open_model(path: str | os.PathLike[str], limits: Limits | None = None) -> LoadedModel:
+def open_model(
+    path: str | os.PathLike[str], limits: Limits | None = None, *, digest: bool = True
+) -> LoadedModel:
     """Open a model file for auditing. Never raises for a bad file.
 
     A file that cannot be read becomes a graph with one fatal `LoadIssue`, which the
@@ -36,6 +38,8 @@ def open_model(path: str | os.PathLike[str], limits: Limits | None = None) -> Lo
     Args:
         path: str | PathLike, a `.keras` archive or a legacy `.h5`/`.hdf5` file.
         limits: Limits | None, the caps applied while reading (defaults when None).
+        digest: bool, hash the file with SHA-256 on a thread meanwhile
+            (`LoadedModel.sha256()`; None without it).
 
     Returns:
         LoadedModel, to be closed when the audit of this file is done.
@@ -44,7 +48,7 @@ def open_model(path: str | os.PathLike[str], limits: Limits | None = None) -> Lo
     text = os.fspath(path)
     source = SourceInfo(path=text, format=format_from_suffix(text))
     try:
-        return _open(Path(text), source, limits)
+        return _open(Path(text), source, limits, digest)
     except ModelLoadError as exc:
         issue = LoadIssue(IssueKind(exc.kind), str(exc), fatal=True)
     except (OSError, RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
@@ -68,7 +72,7 @@ def format_from_suffix(path: str) -> str:
     return "unknown"
 
 
-def _open(path: Path, source: SourceInfo, limits: Limits) -> LoadedModel:
+def _open(path: Path, source: SourceInfo, limits: Limits, digest: bool) -> LoadedModel:
     try:
         stat = path.stat()
     except FileNotFoundError:
@@ -97,7 +101,7 @@ def _open(path: Path, source: SourceInfo, limits: Limits) -> LoadedModel:
         raw.close()
         raise ModelLoadError(f"cannot read the file ({exc.strerror or exc})") from None
     source = SourceInfo(path=source.path, format=source.format, size_bytes=stat.st_size)
-    digest = FileDigest(raw.fileno())
+    hashing = FileDigest(raw.fileno()) if digest else None
     if head[:4] in _ZIP_MAGIC:
         from auditor.loaders.keras_v3 import load_keras
 
@@ -105,14 +109,15 @@ def _open(path: Path, source: SourceInfo, limits: Limits) -> LoadedModel:
     else:
         raw.close()
         if not _is_hdf5(head):
-            digest.result()
+            if hashing is not None:
+                hashing.result()
             if source.format == "keras":
                 raise ModelLoadError("not a zip archive, so not a .keras file")
             raise ModelLoadError("not a Keras model file (neither a .keras zip nor an HDF5 file)")
         from auditor.loaders.legacy_h5 import load_legacy_h5
 
         loaded = load_legacy_h5(str(path), source, limits)
-    loaded.digest = digest
+    loaded.digest = hashing
     return loaded
 
 

@@ -34,7 +34,9 @@ __all__ = [
     "Limits",
     "OffsetFile",
     "SafeZip",
+    "StoredDataset",
     "disable_hdf5_plugins",
+    "file_window",
     "first_line",
     "parse_json",
     "scan_h5",
@@ -318,6 +320,27 @@ class SafeZip:
         self._zip.close()
 
 
+@dataclass(frozen=True, slots=True)
+class StoredDataset:
+    """A dataset that passed every check, with what reading it takes (each asked of
+    libhdf5 once: h5py asks again on every access).
+
+    Attributes:
+        id: h5py.h5d.DatasetID, the open dataset.
+        shape: tuple[int, ...].
+        dtype: numpy.dtype, as stored.
+        bfloat16: bool, uint16 storage of bfloat16 values (Keras writes a `dtype` attribute).
+        offset: int | None, the file address of its raw data when that is one contiguous,
+            unfiltered run of bytes; else None.
+    """
+
+    id: h5py.h5d.DatasetID
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    bfloat16: bool
+    offset: int | None
+
+
 @dataclass(slots=True)
 class H5Scan:
     """What a metadata-only walk of an HDF5 file found.
@@ -328,10 +351,10 @@ class H5Scan:
         issues: one per rejected link or dataset.
         group_attrs: the string attributes Keras writes on groups (e.g. `name`).
         window: Window | None, where the HDF5 file lies in an open file, when its
-            contiguous datasets may be read directly (set by the `.keras` loader).
+            contiguous datasets may be read directly (set by the loaders).
     """
 
-    datasets: dict[str, h5py.Dataset]
+    datasets: dict[str, StoredDataset]
     groups: set[str]
     issues: list[LoadIssue]
     group_attrs: dict[str, dict[str, str]]
@@ -344,7 +367,7 @@ def scan_h5(f: h5py.File, limits: Limits) -> H5Scan:
     Raises:
         ModelLoadError: when the file has more links than `max_h5_objects`.
     """
-    datasets: dict[str, h5py.Dataset] = {}
+    datasets: dict[str, StoredDataset] = {}
     groups: set[str] = set()
     group_attrs: dict[str, dict[str, str]] = {}
     issues: list[LoadIssue] = []
@@ -380,16 +403,15 @@ def scan_h5(f: h5py.File, limits: Limits) -> H5Scan:
             continue
         if isinstance(oid, h5py.h5g.GroupID):
             groups.add(name)
-            layer_name = _attr_text(h5py.Group(oid), "name")
+            layer_name = _attr_text(oid, "name")
             if layer_name is not None:
                 group_attrs[name] = {"name": layer_name}
         elif isinstance(oid, h5py.h5d.DatasetID):
-            dataset = h5py.Dataset(oid)
-            problem = _dataset_problem(dataset, limits)
-            if problem is None:
-                datasets[name] = dataset
+            checked = _check_dataset(oid, limits)
+            if isinstance(checked, StoredDataset):
+                datasets[name] = checked
             else:
-                issues.append(LoadIssue(problem[0], f"HDF5 dataset {name!r}: {problem[1]}", name))
+                issues.append(LoadIssue(checked[0], f"HDF5 dataset {name!r}: {checked[1]}", name))
     return H5Scan(datasets=datasets, groups=groups, issues=issues, group_attrs=group_attrs)
 
 
@@ -408,27 +430,37 @@ def _link_issue(f: h5py.File, name: str) -> LoadIssue:
     return LoadIssue(IssueKind.EXTERNAL_REFERENCE, message, where=name)
 
 
-def _dataset_problem(ds: h5py.Dataset, limits: Limits) -> tuple[IssueKind, str] | None:
-    """Why a dataset must not be read, or None when it is safe."""
+def _check_dataset(
+    oid: h5py.h5d.DatasetID, limits: Limits
+) -> StoredDataset | tuple[IssueKind, str]:
+    """The dataset with what reading it takes, or (kind, reason) when it must not be read.
+
+    Its creation property list is fetched once and asked everything: external storage,
+    virtual mapping, filters, layout.
+    """
     try:
-        if ds.external:
-            targets = ", ".join(repr(_decode(entry[0])) for entry in ds.external)
+        plist = oid.get_create_plist()
+        if plist.get_external_count():
+            targets = ", ".join(
+                repr(_decode(plist.get_external(i)[0])) for i in range(plist.get_external_count())
+            )
             return IssueKind.EXTERNAL_REFERENCE, f"external storage in {targets} (not read)"
-        if ds.is_virtual:
+        layout = plist.get_layout()
+        if layout == h5py.h5d.VIRTUAL:
             return IssueKind.EXTERNAL_REFERENCE, "virtual dataset mapping other files (not read)"
-        dtype = ds.id.dtype
-        bfloat16 = _attr_text(ds, "dtype") == "bfloat16"
+        dtype = oid.dtype
+        bfloat16 = _attr_text(oid, "dtype") == "bfloat16"
         plain = dtype.kind in "fiub" and dtype.itemsize <= 8 and dtype.fields is None
         if not plain and not (bfloat16 and dtype.itemsize == 2):
             return IssueKind.UNSUPPORTED_DATA, f"unsupported dtype {dtype}"
         if h5py.check_dtype(vlen=dtype) is not None or h5py.check_dtype(ref=dtype) is not None:
             return IssueKind.UNSUPPORTED_DATA, f"unsupported dtype {dtype}"
-        plist = ds.id.get_create_plist()
-        for index in range(plist.get_nfilters()):
+        filters = plist.get_nfilters()
+        for index in range(filters):
             filter_id = plist.get_filter(index)[0]
             if filter_id not in _BUILTIN_FILTERS:
                 return IssueKind.UNSUPPORTED_DATA, f"unknown HDF5 filter id {filter_id}"
-        shape = ds.shape or ()
+        shape = tuple(int(dim) for dim in oid.shape or ())
         if any(dim < 0 for dim in shape):
             return IssueKind.UNSUPPORTED_DATA, f"invalid shape {shape}"
         declared = math.prod(shape) * dtype.itemsize
@@ -438,30 +470,39 @@ def _dataset_problem(ds: h5py.Dataset, limits: Limits) -> tuple[IssueKind, str] 
                 f"declares {declared:,} bytes (shape {shape}), over the "
                 f"{limits.max_tensor_bytes:,}-byte cap",
             )
-        stored = ds.id.get_storage_size()
+        stored = oid.get_storage_size()
         if declared > 64 * MiB and declared > limits.max_sparse_ratio * max(stored, 1):
             return (
                 IssueKind.MALFORMED,
                 f"declares {declared:,} bytes but stores {stored:,} (shape bomb)",
             )
+        offset = oid.get_offset() if layout == h5py.h5d.CONTIGUOUS and not filters else None
     except (OSError, RuntimeError, ValueError, TypeError) as exc:
         return IssueKind.UNREADABLE, f"unreadable metadata ({first_line(exc)})"
-    return None
+    return StoredDataset(oid, shape, dtype, bfloat16, offset)
 
 
-def _direct_start(ds: h5py.Dataset, window: Window | None, nbytes: int) -> tuple[int, int] | None:
-    """(fd, absolute offset) of a dataset that may be read as raw bytes, else None."""
-    if window is None or nbytes == 0:
-        return None
+def file_window(f: h5py.File) -> Window | None:
+    """The whole of an HDF5 file opened by path, as a `Window` on libhdf5's own descriptor
+    (so the bytes read directly are those of the file h5py parsed), or None when the file
+    is not read through the plain POSIX driver."""
     try:
-        plist = ds.id.get_create_plist()
-        if plist.get_layout() != h5py.h5d.CONTIGUOUS or plist.get_nfilters():
+        if f.driver != "sec2":
             return None
-        offset = ds.id.get_offset()
-    except (OSError, RuntimeError, ValueError):
+        fd = f.id.get_vfd_handle()
+        return Window(fd, 0, os.fstat(fd).st_size)
+    except (OSError, RuntimeError, ValueError, TypeError):
         return None
-    if offset is None or offset < 0 or offset + nbytes > window.size:
-        return None  # not allocated, or not wholly inside the member: h5py decides
+
+
+def _direct_start(stored: StoredDataset, window: Window | None) -> tuple[int, int] | None:
+    """(fd, absolute offset) of a dataset that may be read as raw bytes, else None."""
+    nbytes = math.prod(stored.shape) * stored.dtype.itemsize
+    offset = stored.offset
+    if window is None or nbytes == 0 or offset is None:
+        return None
+    if offset < 0 or offset + nbytes > window.size:
+        return None  # not allocated, or not wholly inside the file: h5py decides
     return window.fd, window.start + offset
 
 
@@ -488,12 +529,14 @@ def text_value(value: Any) -> str | None:
     return _decode(value) if isinstance(value, bytes | str) else None
 
 
-def _attr_text(obj: h5py.HLObject, key: str) -> str | None:
-    """A string attribute, decoded, or None when absent, unreadable or not a string."""
+def _attr_text(oid: h5py.h5o.ObjectID, key: str) -> str | None:
+    """A string attribute of a group or dataset, decoded, or None when absent, unreadable
+    or not a string."""
     try:  # an existence check first: a missing attribute costs h5py an exception
-        if not h5py.h5a.exists(obj.id, key.encode()):
+        if not h5py.h5a.exists(oid, key.encode()):
             return None
-        return text_value(obj.attrs[key])
+        wrapper = h5py.Dataset if isinstance(oid, h5py.h5d.DatasetID) else h5py.Group
+        return text_value(wrapper(oid).attrs[key])
     except (OSError, RuntimeError, ValueError, TypeError, KeyError):
         return None
 
@@ -501,20 +544,19 @@ def _attr_text(obj: h5py.HLObject, key: str) -> str | None:
 class H5Tensor:
     """A checked HDF5 dataset, read lazily in bounded slices along its first axis.
 
-    Shape and dtype are taken once (h5py asks libhdf5 again on every access). With a
-    `window`, a contiguous, unfiltered dataset lying wholly inside it is read straight
-    from the file with `preadv` into a fresh array (bytes as stored, same dtype), which
-    skips h5py's Python file-object driver; anything else goes through h5py.
+    With a `window`, a contiguous, unfiltered dataset lying wholly inside it is read
+    straight from the file with `preadv` into a fresh array (bytes as stored, same dtype),
+    which skips h5py's Python layers; anything else goes through h5py.
     """
 
-    __slots__ = ("_bfloat16", "_direct", "_ds", "_dtype", "_shape")
+    __slots__ = ("_bfloat16", "_direct", "_dtype", "_id", "_shape")
 
-    def __init__(self, ds: h5py.Dataset, window: Window | None = None) -> None:
-        self._ds = ds
-        self._shape = tuple(int(d) for d in ds.id.shape)
-        self._dtype = ds.id.dtype
-        self._bfloat16 = _attr_text(ds, "dtype") == "bfloat16"
-        self._direct = _direct_start(ds, window, math.prod(self._shape) * self._dtype.itemsize)
+    def __init__(self, stored: StoredDataset, window: Window | None = None) -> None:
+        self._id = stored.id
+        self._shape = stored.shape
+        self._dtype = stored.dtype
+        self._bfloat16 = stored.bfloat16
+        self._direct = _direct_start(stored, window)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -525,30 +567,30 @@ class H5Tensor:
         return "bfloat16" if self._bfloat16 else str(self._dtype)
 
     def iter_chunks(self, max_bytes: int) -> Iterator[np.ndarray]:
-        ds, shape, itemsize = self._ds, self._shape, self._dtype.itemsize
+        shape, itemsize = self._shape, self._dtype.itemsize
         if shape == () or math.prod(shape) * itemsize <= max_bytes:
             values = np.empty(shape, dtype=self._dtype)
             if values.size:
-                self._read(values, 0, ds)
+                self._read(values, 0)
             yield self._convert(values)
             return
         row_bytes = max(1, math.prod(shape[1:]) * itemsize)
         step = max(1, max_bytes // row_bytes)
         for start in range(0, shape[0], step):
             rows = np.empty((min(step, shape[0] - start), *shape[1:]), dtype=self._dtype)
-            self._read(rows, start, ds)
+            self._read(rows, start)
             yield self._convert(rows)
 
-    def _read(self, out: np.ndarray, first_row: int, ds: h5py.Dataset) -> None:
+    def _read(self, out: np.ndarray, first_row: int) -> None:
         """Fill `out` with the rows from `first_row` on."""
         if self._direct is not None:
             fd, offset = self._direct
             row_bytes = math.prod(self._shape[1:]) * self._dtype.itemsize if self._shape else 0
             _pread_into(fd, memoryview(out).cast("B"), offset + first_row * row_bytes)
         elif out.shape == self._shape:
-            ds.id.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
+            self._id.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
         else:
-            out[...] = ds[first_row : first_row + out.shape[0]]
+            out[...] = h5py.Dataset(self._id)[first_row : first_row + out.shape[0]]
 
     def _convert(self, values: np.ndarray) -> np.ndarray:
         if not self._bfloat16:

@@ -21,7 +21,15 @@ import numpy as np
 from auditor.errors import ModelLoadError
 from auditor.loaders.compile import parse_compile
 from auditor.loaders.config_tree import DraftLayer, DraftWeight, build_tree
-from auditor.loaders.guard import H5Scan, Limits, first_line, parse_json, scan_h5, text_value
+from auditor.loaders.guard import (
+    H5Scan,
+    Limits,
+    file_window,
+    first_line,
+    parse_json,
+    scan_h5,
+    text_value,
+)
 from auditor.loaders.layer_specs import VarSpec
 from auditor.loaders.loaded import LoadedModel, attach
 from auditor.model import ModelGraph, Role, SourceInfo
@@ -73,6 +81,7 @@ def _load(f: h5py.File, stack: ExitStack, source: SourceInfo, limits: Limits) ->
     )
     root = build_tree(model_config)
     scan = scan_h5(f, limits)
+    scan.window = file_window(f)
     unclaimed = _attach_all(f, root, scan, limits)
     graph = ModelGraph(
         root=root.freeze(),

@@ -1,0 +1,92 @@
+"""Contiguous, unfiltered datasets are read with `preadv` straight from the file (a legacy
+`.h5`, or the STORED weights member of a `.keras` archive); everything else goes through
+h5py. Both paths must give the same values, chunk by chunk, whatever the layout."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from auditor.limits import Limits
+from auditor.loaders.guard import H5Tensor, SafeZip, file_window, scan_h5
+
+_RNG = np.random.default_rng(7)
+_DATASETS: dict[str, tuple[np.ndarray, dict]] = {
+    "dense/kernel": (_RNG.standard_normal((37, 11)).astype(np.float32), {}),
+    "conv/kernel": (_RNG.standard_normal((3, 3, 4, 8)).astype(np.float64), {}),
+    "half/kernel": (_RNG.standard_normal((9, 5)).astype(np.float16), {}),
+    "int/table": (_RNG.integers(-128, 127, (17, 3)).astype(np.int8), {}),
+    "scalar/step": (np.array(42, dtype=np.int64), {}),
+    "empty/bias": (np.zeros((0,), dtype=np.float32), {}),
+    "chunked/kernel": (
+        _RNG.standard_normal((40, 6)).astype(np.float32),
+        {"chunks": (7, 6), "compression": "gzip"},
+    ),
+    "bf16/kernel": (_RNG.integers(0, 2**16, (12, 4)).astype(np.uint16), {}),
+}
+_DIRECT = {"dense/kernel", "conv/kernel", "half/kernel", "int/table", "scalar/step", "bf16/kernel"}
+
+
+def _write_h5(path: Path, userblock: int = 0) -> None:
+    with h5py.File(path, "w", userblock_size=userblock) as f:
+        for name, (values, options) in _DATASETS.items():
+            f.create_dataset(name, data=values, **options)
+        f["bf16/kernel"].attrs["dtype"] = "bfloat16"
+
+
+def _expected(name: str) -> np.ndarray:
+    values = _DATASETS[name][0]
+    if name == "bf16/kernel":
+        return (values.astype(np.uint32) << 16).view(np.float32)
+    return values
+
+
+def _check(f: h5py.File, window) -> None:
+    scan = scan_h5(f, Limits())
+    assert not scan.issues
+    for name in _DATASETS:
+        tensor = H5Tensor(scan.datasets[name], window)
+        assert (tensor._direct is not None) is (name in _DIRECT), name
+        for max_bytes in (1 << 20, 48):  # whole, then a few rows at a time
+            parts = list(tensor.iter_chunks(max_bytes))
+            got = np.concatenate([p.reshape(-1) for p in parts]) if parts else np.zeros(0)
+            np.testing.assert_array_equal(got, _expected(name).reshape(-1), err_msg=name)
+            assert all(p.dtype == _expected(name).dtype for p in parts), name
+
+
+@pytest.mark.parametrize("userblock", [0, 512])
+def test_legacy_h5_direct_reads_equal_h5py(tmp_path, userblock):
+    path = tmp_path / "weights.h5"
+    _write_h5(path, userblock)
+    with h5py.File(path, "r") as f:
+        window = file_window(f)
+        assert window is not None and window.start == 0
+        _check(f, window)
+
+
+def test_keras_member_direct_reads_equal_h5py(tmp_path):
+    inner = tmp_path / "model.weights.h5"
+    _write_h5(inner)
+    archive = tmp_path / "model.keras"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("config.json", "{}")
+        z.write(inner, "model.weights.h5")
+    with archive.open("rb") as raw:
+        safe = SafeZip(raw, archive.stat().st_size, Limits())
+        window = safe.window("model.weights.h5")
+        assert window is not None and window.start > 0
+        with safe.open_view("model.weights.h5") as view, h5py.File(view, "r") as f:
+            _check(f, window)
+
+
+def test_a_file_object_has_no_direct_window(tmp_path):
+    """Without a descriptor of its own (h5py over a Python file object), nothing is read
+    directly: the window must come from the archive."""
+    path = tmp_path / "weights.h5"
+    _write_h5(path)
+    with path.open("rb") as raw, h5py.File(raw, "r") as f:
+        assert file_window(f) is None
