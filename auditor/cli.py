@@ -31,8 +31,13 @@ __all__ = ["entry", "main"]
 _SUBCOMMANDS = ("check", "fix", "rules", "rule", "schema", "history", "compare")
 _FORMATS = ("text", "json", "html", "sarif", "junit", "github", "markdown")
 _FAIL_ON = ("error", "warning", "info", "never")
-_INVENTORY_FORMATS = frozenset({"json", "html"})  # the formats that show per-weight data
-_DIGEST_FORMATS = frozenset({"json", "html", "sarif"})  # the formats that show the SHA-256
+# What each costs to gather, and the formats that show it: the CLI gathers it only for them
+# (the inventory keeps memory flat over many files when off; the hash of a huge file costs
+# more CPU than reading its tensors).
+_SHOWN_BY = {
+    "inventory": frozenset({"json", "html"}),  # per-weight statistics
+    "digest": frozenset({"json", "html", "sarif"}),  # each file's SHA-256
+}
 
 
 def _codes(value: str) -> list[str]:
@@ -183,10 +188,9 @@ def _check(argv: Sequence[str]) -> int:
         _usage(f"no model file (*.keras, *.h5, *.hdf5) found in {', '.join(args.paths)}")
     disable_hdf5_plugins()
     outputs = _outputs(args.output, args.format)
-    if not any(fmt in _INVENTORY_FORMATS for fmt, _ in outputs):
-        config = config.model_copy(update={"inventory": False})  # memory flat over many files
-    if not any(fmt in _DIGEST_FORMATS for fmt, _ in outputs):
-        config = config.model_copy(update={"digest": False})  # no format would show it
+    shown = {fmt for fmt, _ in outputs}
+    unshown = {key: False for key, formats in _SHOWN_BY.items() if not formats & shown}
+    config = config.model_copy(update=unshown)
     machine = any(fmt != "text" for fmt, target in outputs if target is None)
     with _progress(files, quiet=args.quiet or machine) as progress:
         try:

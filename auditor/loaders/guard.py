@@ -440,10 +440,9 @@ def _check_dataset(
     """
     try:
         plist = oid.get_create_plist()
-        if plist.get_external_count():
-            targets = ", ".join(
-                repr(_decode(plist.get_external(i)[0])) for i in range(plist.get_external_count())
-            )
+        external = plist.get_external_count()
+        if external:
+            targets = ", ".join(repr(_decode(plist.get_external(i)[0])) for i in range(external))
             return IssueKind.EXTERNAL_REFERENCE, f"external storage in {targets} (not read)"
         layout = plist.get_layout()
         if layout == h5py.h5d.VIRTUAL:
@@ -549,27 +548,25 @@ class H5Tensor:
     which skips h5py's Python layers; anything else goes through h5py.
     """
 
-    __slots__ = ("_bfloat16", "_direct", "_dtype", "_id", "_shape")
+    __slots__ = ("_direct", "_stored")
 
     def __init__(self, stored: StoredDataset, window: Window | None = None) -> None:
-        self._id = stored.id
-        self._shape = stored.shape
-        self._dtype = stored.dtype
-        self._bfloat16 = stored.bfloat16
+        self._stored = stored
         self._direct = _direct_start(stored, window)
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self._shape
+        return self._stored.shape
 
     @property
     def dtype(self) -> str:
-        return "bfloat16" if self._bfloat16 else str(self._dtype)
+        return "bfloat16" if self._stored.bfloat16 else str(self._stored.dtype)
 
     def iter_chunks(self, max_bytes: int) -> Iterator[np.ndarray]:
-        shape, itemsize = self._shape, self._dtype.itemsize
+        stored = self._stored
+        shape, itemsize = stored.shape, stored.dtype.itemsize
         if shape == () or math.prod(shape) * itemsize <= max_bytes:
-            values = np.empty(shape, dtype=self._dtype)
+            values = np.empty(shape, dtype=stored.dtype)
             if values.size:
                 self._read(values, 0)
             yield self._convert(values)
@@ -577,7 +574,7 @@ class H5Tensor:
         row_bytes = max(1, math.prod(shape[1:]) * itemsize)
         step = max(1, max_bytes // row_bytes)
         for start in range(0, shape[0], step):
-            rows = np.empty((min(step, shape[0] - start), *shape[1:]), dtype=self._dtype)
+            rows = np.empty((min(step, shape[0] - start), *shape[1:]), dtype=stored.dtype)
             self._read(rows, start)
             yield self._convert(rows)
 
@@ -585,15 +582,16 @@ class H5Tensor:
         """Fill `out` with the rows from `first_row` on."""
         if self._direct is not None:
             fd, offset = self._direct
-            row_bytes = math.prod(self._shape[1:]) * self._dtype.itemsize if self._shape else 0
+            shape = self._stored.shape
+            row_bytes = math.prod(shape[1:]) * self._stored.dtype.itemsize if shape else 0
             _pread_into(fd, memoryview(out).cast("B"), offset + first_row * row_bytes)
-        elif out.shape == self._shape:
-            self._id.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
+        elif out.shape == self._stored.shape:
+            self._stored.id.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
         else:
-            out[...] = h5py.Dataset(self._id)[first_row : first_row + out.shape[0]]
+            out[...] = h5py.Dataset(self._stored.id)[first_row : first_row + out.shape[0]]
 
     def _convert(self, values: np.ndarray) -> np.ndarray:
-        if not self._bfloat16:
+        if not self._stored.bfloat16:
             return values
         bits = values.view(np.uint16).astype(np.uint32) << 16
         return bits.view(np.float32)
