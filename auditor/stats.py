@@ -11,7 +11,6 @@ of at most `SAMPLE_SIZE` values, whatever the size of the tensor.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 from dataclasses import dataclass
@@ -139,6 +138,7 @@ def compute(
     against: TensorSource | None = None,
     sample_size: int = SAMPLE_SIZE,
     absolute: bool = True,
+    histograms: bool = True,
 ) -> TensorStats:
     """Read a tensor once, in bounded chunks, and return its statistics.
 
@@ -154,6 +154,8 @@ def compute(
             read in step with this one.
         sample_size: int, values kept for the KS test and the histogram.
         absolute: bool, compute `sum_abs` (for L1 penalties).
+        histograms: bool, compute `histogram`, `channel_histogram` and `channel_summary`
+            (only the per-weight inventory shows them; rules do not use them).
     """
     shape = tensor.shape
     count = math.prod(shape)
@@ -179,14 +181,13 @@ def compute(
         if diff is not None:
             diff.add(values)
         flat += values.size
-    stats = acc.result()
     values = sample.values()
-    return dataclasses.replace(
-        stats,
-        histogram=_histogram(values, stats.min, stats.max),
+    return acc.result(
+        histogram=_histogram(values, acc.low, acc.high) if histograms else (),
         sampled=sample.sampled,
         init=fit.result(values) if fit is not None else None,
         comparison=diff.result() if diff is not None else None,
+        summarize=histograms,
     )
 
 
@@ -228,15 +229,20 @@ class _Sampler:
 
     def add(self, values: np.ndarray, offset: int) -> None:
         flat = values.reshape(-1)
-        if self.index is None:
-            self.parts.append(flat.astype(np.float64))
-            return
-        lo, hi = np.searchsorted(self.index, [offset, offset + flat.size])
-        if hi > lo:
-            self.parts.append(flat[self.index[lo:hi] - offset].astype(np.float64))
+        if self.index is not None:
+            lo, hi = np.searchsorted(self.index, [offset, offset + flat.size])
+            flat = flat[self.index[lo:hi] - offset]
+        if flat.size:
+            self.parts.append(flat.astype(_sample_dtype(flat.dtype)))
 
     def values(self) -> np.ndarray:
+        """The sample, as float32 for float weights of up to 32 bits (exact, and half the
+        cost of sorting float64), float64 otherwise."""
         return np.concatenate(self.parts) if self.parts else np.zeros(0)
+
+
+def _sample_dtype(dtype: np.dtype) -> type:
+    return np.float32 if dtype.kind == "f" and dtype.itemsize <= 4 else np.float64
 
 
 class _FitAccumulator:
@@ -275,7 +281,7 @@ class _FitAccumulator:
         proven = self.outside > 0 or self.mismatches > 0  # moved for sure: no KS needed
         continuous = ref.kind in (Kind.UNIFORM, Kind.NORMAL, Kind.TRUNCATED_NORMAL)
         if continuous and finite.size and not proven:
-            ks = _ks_statistic(np.sort(finite), ref)
+            ks = _ks_statistic(np.sort(finite).astype(np.float64), ref)
             ks_p = _ks_p_value(ks, finite.size)
         return InitFit(
             reference=ref,
@@ -424,7 +430,9 @@ class _Accumulator:
         if self.channel_sq is not None:
             self.channel_sq[offset : offset + rows.shape[1]] += channel_sq
 
-    def result(self) -> TensorStats:
+    def result(self, *, summarize: bool = True, **measured: Any) -> TensorStats:
+        """The statistics, with the fields measured elsewhere (`measured`); `summarize`
+        adds the channel norms' summary and histogram."""
         finite = self.finite
         mean = self.total / finite if finite else math.nan
         variance = max(self.total_sq / finite - mean * mean, 0.0) if finite else math.nan
@@ -442,7 +450,8 @@ class _Accumulator:
             channel_norms=tuple(np.sqrt(self.channel_sq).tolist())
             if self.channel_sq is not None
             else None,
-            **self._channel_summary(),
+            **(self._channel_summary() if summarize else {}),
+            **measured,
         )
 
     def _channel_summary(self) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import numpy as np
@@ -172,3 +173,32 @@ def test_comparison_with_a_reference_tensor_read_in_step():
     assert reference.reads == 1
     same = compute(ArrayTensor(base), chunk_bytes=1000, against=ArrayTensor(base.copy()))
     assert same.comparison.differing == 0 and same.comparison.max_abs_diff == 0.0
+
+
+def test_leaving_out_the_histograms_changes_no_other_statistic():
+    values = np.random.default_rng(4).uniform(-1, 1, (300, 64)).astype("f4")
+    full = compute(ArrayTensor(values), chunk_bytes=8192, reference=UNIFORM)
+    lean = compute(ArrayTensor(values), chunk_bytes=8192, reference=UNIFORM, histograms=False)
+    assert full.histogram and full.channel_histogram and full.channel_summary is not None
+    assert lean.histogram == () and lean.channel_histogram == ()
+    assert lean.channel_summary is None
+    assert dataclasses.replace(full, histogram=(), channel_histogram=(), channel_summary=None) == (
+        lean
+    )
+
+
+def test_the_ks_statistic_of_a_float32_sample_is_computed_in_float64():
+    """The sample is kept (and sorted) as float32; the law's CDF must still be evaluated
+    in float64, as for a float64 copy of the same values."""
+    values = np.random.default_rng(5).uniform(-1, 1, 30000).astype("f4")
+    narrow = compute(ArrayTensor(values), reference=UNIFORM).init
+    wide = compute(ArrayTensor(values.astype("f8")), reference=UNIFORM).init
+    assert narrow.sample == wide.sample == SAMPLE_SIZE
+    assert narrow.ks == wide.ks and narrow.ks_p == wide.ks_p
+
+
+@pytest.mark.parametrize("z", [-7.5, -2.0, -1e-9, 0.0, 1e-9, 0.3, 2.0, 7.5])
+def test_the_scalar_normal_cdf_is_the_vectorized_one(z):
+    from auditor.initializers import _phi
+
+    assert _phi(z) == pytest.approx(float(normal_cdf(np.array(z))), abs=1e-15)

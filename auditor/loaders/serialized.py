@@ -7,6 +7,7 @@ Nothing is ever resolved, imported or instantiated.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -99,6 +100,7 @@ def parse_initializer(value: Any) -> Initializer | None:
     return Initializer(class_name=ref[0], config=ref[1])
 
 
+@functools.lru_cache(maxsize=512)  # a few dozen class names, asked for once per layer
 def snake_case(name: str) -> str:
     """Keras's `to_snake_case`: the HDF5 group name of a layer class in `.keras` files."""
     name = re.sub(r"\W+", "", name)
