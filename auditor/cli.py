@@ -497,6 +497,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # pydantic scans every installed distribution for plugins on first use (tens of ms in
     # a big environment); they observe validation, and the CLI's models are internal.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    # NumPy's OpenBLAS starts a thread per core at import (tens of ms of CPU); the
+    # statistics are reductions and small products, which one thread does as fast.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     args = list(sys.argv[1:] if argv is None else argv)
     if args in (["--version"], ["-V"]):
         sys.stdout.write(f"keras-audit {__version__}\n")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -96,8 +96,8 @@ class TensorStats:
         mean, std, min, max: floats over finite values (NaN when there are none).
         zeros: int, exact zeros.
         nan, inf: ints, non-finite values.
-        channel_norms: per-output-channel L2 norms (channel = last axis), or None for
-            scalars.
+        channel_norms: per-output-channel L2 norms (channel = last axis), a float64 array
+            (not to be written to), or None for scalars. Left out of `==`.
         channel_summary: (min, median, max) of the finite channel norms, or None.
         channel_histogram: counts of the channel norms in `HISTOGRAM_BINS` equal bins over
             [min, max] (empty for fewer than two channels).
@@ -117,7 +117,7 @@ class TensorStats:
     zeros: int
     nan: int
     inf: int
-    channel_norms: tuple[float, ...] | None
+    channel_norms: np.ndarray | None = field(compare=False)
     channel_summary: tuple[float, float, float] | None = None
     channel_histogram: tuple[int, ...] = ()
     histogram: tuple[int, ...] = ()
@@ -362,6 +362,11 @@ class _DiffAccumulator:
         )
 
 
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
 def _finite_squares(values: np.ndarray) -> float:
     finite = values[np.isfinite(values)]
     return float(np.dot(finite, finite))
@@ -447,7 +452,7 @@ class _Accumulator:
             zeros=self.zeros,
             nan=self.nan,
             inf=self.inf,
-            channel_norms=tuple(np.sqrt(self.channel_sq).tolist())
+            channel_norms=_frozen(np.sqrt(self.channel_sq))
             if self.channel_sq is not None
             else None,
             **(self._channel_summary() if summarize else {}),
