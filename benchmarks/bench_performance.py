@@ -81,7 +81,7 @@ if path.endswith(".keras"):
         raw.seek(info.header_offset + 26)
         skip = int.from_bytes(raw.read(2), "little") + int.from_bytes(raw.read(2), "little")
         member = Member(raw, info.header_offset + 30 + skip, info.file_size)
-        with h5py.File(io.BufferedReader(member, 1 << 20), "r") as f:
+        with h5py.File(io.BufferedReader(member, 1 << 14), "r") as f:
             read(f)
 else:
     with h5py.File(path, "r") as f:

@@ -12,6 +12,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from auditor.config import AuditConfig
 from auditor.engine import run
@@ -166,6 +168,23 @@ def test_json_depth_counts_containers_not_brackets_in_strings(text):
     from auditor.loaders.guard import json_depth
 
     assert json_depth(text.encode()) == _reference_depth(json.loads(text))
+
+
+_NASTY_TEXT = st.text(alphabet=st.sampled_from('[]{}"\\/ ,:abu0'), max_size=12)
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | _NASTY_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_NASTY_TEXT, inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@given(value=_JSON_VALUES, ensure_ascii=st.booleans())
+def test_json_depth_matches_the_parsed_depth(value, ensure_ascii):
+    """Strings full of brackets, quotes and backslash runs never count as nesting."""
+    from auditor.loaders.guard import json_depth
+
+    text = json.dumps(value, ensure_ascii=ensure_ascii)
+    assert json_depth(text.encode()) == _reference_depth(value)
 
 
 def test_json_past_the_depth_cap_is_refused(tmp_path):
