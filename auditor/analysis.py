@@ -29,6 +29,7 @@ __all__ = [
     "optimizer_decay",
     "paths_text",
     "walk_documents",
+    "walk_objects",
 ]
 
 NORMALIZATION_CLASSES = frozenset(
@@ -194,31 +195,51 @@ def walk_documents(model: ModelGraph) -> Iterator[tuple[str, str, Mapping[str, A
     """Every JSON object in the file's documents: (document, key path, object).
 
     Key paths use the loaders' form (`config.layers[3].config`), so `layer_at()` finds the
-    layer an object belongs to. Iterative: hostile nesting cannot exhaust the stack (the
-    loaders already capped the depth).
+    layer an object belongs to (`walk_objects` tracks it on the way down).
     """
     for name, document in model.documents:
-        stack: list[tuple[str, Any]] = [("", document)]
-        while stack:
-            path, value = stack.pop()
-            if isinstance(value, Mapping):
-                yield name, path, value
-                items = [
-                    (f"{path}.{k}" if path else str(k), v)
-                    for k, v in value.items()
-                    if isinstance(v, Mapping | list)  # only containers hold objects
-                ]
-                stack.extend(reversed(items))
-            elif isinstance(value, list):
-                stack.extend(
-                    reversed(
-                        [
-                            (f"{path}[{i}]", v)
-                            for i, v in enumerate(value)
-                            if isinstance(v, Mapping | list)
-                        ]
-                    )
-                )
+        for path, value, _ in walk_objects(document):
+            yield name, path, value
+
+
+def walk_objects(
+    document: Any, index: Mapping[str, LayerNode] | None = None
+) -> Iterator[tuple[str, Mapping[str, Any], LayerNode | None]]:
+    """Every JSON object of one document, depth first: (key path, object, layer).
+
+    `layer` is the innermost layer whose config entry (a key of `index`, see
+    `layer_index`) holds the object, None outside any layer or without an index.
+    Iterative: hostile nesting cannot exhaust the stack (the loaders already capped the
+    depth).
+    """
+    stack: list[tuple[str, Any, LayerNode | None]] = [("", document, None)]
+    while stack:
+        path, value, layer = stack.pop()
+        if index is not None and path:
+            layer = index.get(path, layer)
+        if isinstance(value, dict | Mapping):
+            yield path, value, layer
+            items = [
+                (f"{path}.{key}" if path else str(key), item, layer)
+                for key, item in value.items()
+                if _holds_objects(item)
+            ]
+            stack.extend(reversed(items))
+        elif isinstance(value, list):
+            items = [
+                (f"{path}[{i}]", item, layer)
+                for i, item in enumerate(value)
+                if _holds_objects(item)
+            ]
+            stack.extend(reversed(items))
+
+
+def _holds_objects(value: Any) -> bool:
+    """Containers only (the exact JSON types first: an ABC check costs more)."""
+    return type(value) in _JSON_CONTAINERS or isinstance(value, Mapping | list)
+
+
+_JSON_CONTAINERS = (dict, list)
 
 
 def layer_index(model: ModelGraph) -> dict[str, LayerNode]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from auditor.analysis import layer_at, layer_index, walk_documents
+from auditor.analysis import layer_index, walk_objects
 from auditor.findings import Finding
 from auditor.model import IssueKind, LoadIssue, ModelGraph
 from auditor.rule import Rule, RuleContext
@@ -33,15 +33,16 @@ def located_objects(model: ModelGraph) -> tuple[Located, ...]:
 
 def _locate(model: ModelGraph) -> Iterator[Located]:
     index = layer_index(model)
-    for document, path, value in walk_documents(model):
-        layer = layer_at(index, path) if document in _MODEL_DOCUMENTS else None
-        yield (
-            document,
-            path,
-            value,
-            layer.path if layer else "",
-            layer.class_name if layer else None,
-        )
+    for document, tree in model.documents:
+        keyed = index if document in _MODEL_DOCUMENTS else None
+        for path, value, layer in walk_objects(tree, keyed):
+            yield (
+                document,
+                path,
+                value,
+                layer.path if layer else "",
+                layer.class_name if layer else None,
+            )
 
 
 def where(document: str, path: str) -> str:

@@ -110,16 +110,18 @@ def _judge(value: Mapping[str, Any]) -> tuple[Severity, str, str] | None:
     module = module if isinstance(module, str) else ""
     class_name = class_name if isinstance(class_name, str) else ""
     called = config if isinstance(config, str) else class_name
-    reference = ".".join(part for part in (module, called) if part) or str(registered)
-    root = module.split(".", 1)[0]
+    root = module.partition(".")[0]
     if class_name in _GADGET_CLASSES:
-        return Severity.ERROR, reference, f"{class_name} wraps a model that lives outside this file"
-    if called in _GADGET_FUNCTIONS or module.startswith(("keras.saving", "keras.src.saving")):
-        return Severity.ERROR, reference, "a Keras API that loads, downloads or unlocks other code"
-    if root in _DANGEROUS_MODULES:
-        return Severity.ERROR, reference, f"module {module!r} gives access to the system"
-    if module and root not in ("keras", "tensorflow", "tf_keras"):
-        return Severity.WARNING, reference, f"module {module!r} is not part of Keras"
-    if isinstance(registered, str) and ">" in registered and not module.startswith("keras"):
+        severity, why = Severity.ERROR, f"{class_name} wraps a model that lives outside this file"
+    elif called in _GADGET_FUNCTIONS or module.startswith(("keras.saving", "keras.src.saving")):
+        severity, why = Severity.ERROR, "a Keras API that loads, downloads or unlocks other code"
+    elif root in _DANGEROUS_MODULES:
+        severity, why = Severity.ERROR, f"module {module!r} gives access to the system"
+    elif module and root not in ("keras", "tensorflow", "tf_keras"):
+        severity, why = Severity.WARNING, f"module {module!r} is not part of Keras"
+    elif isinstance(registered, str) and ">" in registered and not module.startswith("keras"):
         return Severity.WARNING, registered, "a custom registered object (its code is elsewhere)"
-    return None
+    else:
+        return None
+    reference = ".".join(part for part in (module, called) if part) or str(registered)
+    return severity, reference, why
