@@ -5,8 +5,10 @@ On the same files, each in fresh processes (medians of --runs):
 * floor: a plain h5py read of every tensor, nothing checked or computed (`.keras`: h5py
   on the stored weights member in place, through a file object, as Keras files must be
   read without extracting them);
-* audit: the `audit FILE --format json -o /dev/null` console script (every rule, the
-  statistics, the supervised child process), exactly what CI runs;
+* audit: the `audit FILE` console script as a user or CI runs it (every rule, the
+  statistics, the supervised child process; the text report goes to /dev/null), and
+  beside it `audit FILE --format json`, which also hashes the file and carries the
+  per-weight inventory (statistics and histograms of every tensor);
 * load_model: `keras.saving.load_model(FILE, compile=False)` and `get_weights()`.
 
 Models: MobileNet, ResNet50, EfficientNetB7, ConvNeXtLarge (weights=None) as `.keras`
@@ -91,15 +93,16 @@ LOAD = (
     "import sys, keras; "
     "keras.saving.load_model(sys.argv[1], compile=False, safe_mode=True).get_weights()"
 )
-JSON_TO_NULL = ("--format", "json", "-o", "/dev/null", "--exit-zero")
+TEXT_TO_NULL = ("-o", "/dev/null", "--exit-zero")
+JSON_TO_NULL = ("--format", "json", *TEXT_TO_NULL)
 
 
 def median(samples: list[Sample], key: Callable[[Sample], float]) -> float:
     return statistics.median(key(s) for s in samples)
 
 
-def runs(code: str, path: Path, count: int) -> list[Sample]:
-    args = (str(path), *JSON_TO_NULL) if code == AUDIT_CLI else (str(path),)
+def runs(code: str, path: Path, count: int, options: tuple[str, ...] = ()) -> list[Sample]:
+    args = (str(path), *options)
     measure(code, *args)  # warm the page cache and the import caches
     return [measure(code, *args) for _ in range(count)]
 
@@ -107,14 +110,16 @@ def runs(code: str, path: Path, count: int) -> list[Sample]:
 def model_rows(files: list[Path], count: int, with_load: Callable[[Path], bool]) -> list[str]:
     notes: list[str] = []
     rows = [
-        "| file | size | floor (h5py read) | audit | load_model | audit / floor "
-        "| load_model / audit | audit CPU | audit peak RSS | load_model peak RSS "
+        "| file | size | floor (h5py read) | audit | audit --format json | load_model "
+        "| audit / floor | load_model / audit | load_model / audit json | audit CPU "
+        "| audit peak RSS | audit json peak RSS | load_model peak RSS "
         "| bound: 3x largest tensor + 150 MB |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for path in files:
         floor = runs(FLOOR, path, count)
-        audit = runs(AUDIT_CLI, path, count)
+        audit = runs(AUDIT_CLI, path, count, TEXT_TO_NULL)
+        as_json = runs(AUDIT_CLI, path, count, JSON_TO_NULL)
         failure = ""
         try:
             load = runs(LOAD, path, count) if with_load(path) else []
@@ -122,19 +127,26 @@ def model_rows(files: list[Path], count: int, with_load: Callable[[Path], bool])
             load, failure = [], str(exc).split("): ", 1)[-1].strip("[]'\"")[:90]
         f_wall, a_wall = median(floor, lambda s: s.wall), median(audit, lambda s: s.wall)
         a_cpu, a_rss = median(audit, lambda s: s.cpu), median(audit, lambda s: s.peak_mb)
+        j_wall, j_rss = median(as_json, lambda s: s.wall), median(as_json, lambda s: s.peak_mb)
         bound = 3 * largest_tensor_mb(path) + 150
         if load:
             l_wall, l_rss = median(load, lambda s: s.wall), median(load, lambda s: s.peak_mb)
-            load_cells = f"{l_wall:.2f} s", f"{l_wall / a_wall:.1f}x", f"{l_rss:,.0f} MB"
+            load_cells = (
+                f"{l_wall:.2f} s",
+                f"{l_wall / a_wall:.1f}x",
+                f"{l_wall / j_wall:.1f}x",
+                f"{l_rss:,.0f} MB",
+            )
         elif failure:
-            load_cells = ("fails", "", "")
+            load_cells = ("fails", "", "", "")
             notes.append(f"load_model fails on {path.name}: {failure}")
         else:
-            load_cells = ("not run", "", "")
+            load_cells = ("not run", "", "", "")
         rows.append(
             f"| {path.name} | {path.stat().st_size / 1e6:,.0f} MB | {f_wall:.2f} s "
-            f"| {a_wall:.2f} s | {load_cells[0]} | {a_wall / f_wall:.2f}x | {load_cells[1]} "
-            f"| {a_cpu:.2f} s | {a_rss:,.0f} MB | {load_cells[2]} | {bound:,.0f} MB |"
+            f"| {a_wall:.2f} s | {j_wall:.2f} s | {load_cells[0]} | {a_wall / f_wall:.2f}x "
+            f"| {load_cells[1]} | {load_cells[2]} | {a_cpu:.2f} s | {a_rss:,.0f} MB "
+            f"| {j_rss:,.0f} MB | {load_cells[3]} | {bound:,.0f} MB |"
         )
         print(rows[-1], file=sys.stderr, flush=True)
     return rows + ([""] + [f"* {note}" for note in notes] if notes else [])
@@ -165,7 +177,7 @@ def many_rows(path: Path, counts: tuple[int, ...]) -> list[str]:
                 link = Path(tmp) / f"{n}_{i}{path.suffix}"
                 link.symlink_to(path)
                 links.append(str(link))
-            text = measure(AUDIT_CLI, *links, "-o", "/dev/null", "--exit-zero")
+            text = measure(AUDIT_CLI, *links, *TEXT_TO_NULL)
             json_ = measure(AUDIT_CLI, *links, *JSON_TO_NULL)
             rows.append(
                 f"| {n} | {text.wall:.2f} s | {text.peak_mb:.0f} MB | {json_.wall:.2f} s "

@@ -90,3 +90,31 @@ def test_a_file_object_has_no_direct_window(tmp_path):
     _write_h5(path)
     with path.open("rb") as raw, h5py.File(raw, "r") as f:
         assert file_window(f) is None
+
+
+def test_a_large_tensor_is_read_ahead_on_a_thread_that_ends_with_the_caller(tmp_path, monkeypatch):
+    """Chunks after the first are read on a worker thread while the caller works on the
+    current one; a caller that stops early leaves no thread behind."""
+    import threading
+
+    from auditor.loaders import guard
+
+    readers: list[str] = []
+    real = guard._pread_into
+
+    def recording(fd, buffer, offset):
+        readers.append(threading.current_thread().name)
+        real(fd, buffer, offset)
+
+    monkeypatch.setattr(guard, "_pread_into", recording)
+    path = tmp_path / "weights.h5"
+    _write_h5(path)
+    with h5py.File(path, "r") as f:
+        tensor = H5Tensor(scan_h5(f, Limits()).datasets["dense/kernel"], file_window(f))
+        rows = 48 // (11 * 4)  # one row per chunk: 37 chunks
+        assert len(list(tensor.iter_chunks(48))) == 37 // rows
+        assert readers and all(name.startswith("keras-audit-read") for name in readers)
+        chunks = tensor.iter_chunks(48)
+        next(chunks)
+        chunks.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("keras-audit-read")]

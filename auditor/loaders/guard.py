@@ -16,7 +16,7 @@ import math
 import os
 import struct
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, NamedTuple
 
@@ -497,6 +497,23 @@ def _check_dataset(
     return StoredDataset(oid, shape, dtype, bfloat16, offset)
 
 
+def _read_ahead(produce: Callable[[int], np.ndarray], keys: Sequence[int]) -> Iterator[np.ndarray]:
+    """`produce(key)` for each key in order, the next one produced on a thread while the
+    caller works on the current one: `preadv` and NumPy's reductions release the GIL, so
+    reading a large tensor overlaps computing its statistics. At most three chunks are
+    alive at once (the caller's, the next, the one being read); a caller that stops early
+    waits for the read in flight."""
+    from concurrent.futures import ThreadPoolExecutor  # only multi-chunk tensors need it
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="keras-audit-read") as pool:
+        pending = pool.submit(produce, keys[0])
+        for key in keys[1:]:
+            current = pending.result()
+            pending = pool.submit(produce, key)
+            yield current
+        yield pending.result()
+
+
 def file_window(f: h5py.File) -> Window | None:
     """The whole of an HDF5 file opened by path, as a `Window` on libhdf5's own descriptor
     (so the bytes read directly are those of the file h5py parsed), or None when the file
@@ -589,10 +606,17 @@ class H5Tensor:
             return
         row_bytes = max(1, math.prod(shape[1:]) * itemsize)
         step = max(1, max_bytes // row_bytes)
-        for start in range(0, shape[0], step):
-            rows = np.empty((min(step, shape[0] - start), *shape[1:]), dtype=stored.dtype)
-            self._read(rows, start)
-            yield self._convert(rows)
+        starts = range(0, shape[0], step)
+        if self._direct is None:  # h5py holds the GIL while it reads: nothing to overlap
+            yield from map(lambda start: self._rows(start, step), starts)
+        else:
+            yield from _read_ahead(lambda start: self._rows(start, step), starts)
+
+    def _rows(self, start: int, step: int) -> np.ndarray:
+        shape = self._stored.shape
+        rows = np.empty((min(step, shape[0] - start), *shape[1:]), dtype=self._stored.dtype)
+        self._read(rows, start)
+        return self._convert(rows)
 
     def _read(self, out: np.ndarray, first_row: int) -> None:
         """Fill `out` with the rows from `first_row` on."""
