@@ -212,9 +212,16 @@ def histogram(values: np.ndarray, low: float, high: float) -> list[int]:
 
 @functools.lru_cache(maxsize=64)
 def _sample_index(count: int, size: int) -> np.ndarray:
-    """Sorted positions of a fixed-seed uniform sample (shared by same-sized tensors)."""
-    rng = np.random.default_rng(_SAMPLE_SEED)
-    index = np.sort(rng.choice(count, size=size, replace=False))
+    """Sorted positions of a fixed-seed stratified sample: the flat tensor cut into `size`
+    equal strata, one uniformly random position in each (shared by same-sized tensors).
+
+    Random within each stratum, so no stride can alias with the channel layout; one per
+    stratum, so the positions come sorted and spread over the whole tensor.
+    """
+    starts = np.arange(size + 1, dtype=np.int64) * count // size
+    widths = np.diff(starts)
+    jitter = np.random.default_rng(_SAMPLE_SEED).random(size)
+    index = starts[:-1] + (jitter * widths).astype(np.int64)
     index.flags.writeable = False
     return index
 

@@ -202,3 +202,23 @@ def test_the_scalar_normal_cdf_is_the_vectorized_one(z):
     from auditor.initializers import _phi
 
     assert _phi(z) == pytest.approx(float(normal_cdf(np.array(z))), abs=1e-15)
+
+
+@pytest.mark.parametrize("count", [SAMPLE_SIZE + 1, 3 * SAMPLE_SIZE + 5, 128 * SAMPLE_SIZE, 2**33])
+def test_the_sample_takes_one_position_in_each_stratum(count):
+    from auditor.stats import _sample_index
+
+    index = _sample_index(count, SAMPLE_SIZE)
+    strata = np.arange(SAMPLE_SIZE + 1, dtype=np.int64) * count // SAMPLE_SIZE
+    assert index.size == SAMPLE_SIZE and not index.flags.writeable
+    assert np.all(index >= strata[:-1]) and np.all(index < strata[1:])
+    assert np.array_equal(index, _sample_index.__wrapped__(count, SAMPLE_SIZE))
+
+
+def test_the_sample_does_not_alias_with_the_channels():
+    """A stride of exactly the channel count would sample one channel only."""
+    from auditor.stats import _sample_index
+
+    channels = 128
+    index = _sample_index(SAMPLE_SIZE * channels, SAMPLE_SIZE)
+    assert len(np.unique(index % channels)) == channels
