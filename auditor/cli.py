@@ -24,6 +24,7 @@ from auditor.cli_common import write as _write
 if TYPE_CHECKING:
     from auditor.config import AuditConfig
     from auditor.findings import Report
+    from auditor.registry import Registry
     from reports import RuleInfo
 
 __all__ = ["entry", "main"]
@@ -38,6 +39,8 @@ _SHOWN_BY = {
     "inventory": frozenset({"json", "html"}),  # per-weight statistics
     "digest": frozenset({"json", "html", "sarif"}),  # each file's SHA-256
 }
+# The formats that describe the rules they report (GitHub: in its job summary).
+_DESCRIBE_RULES = frozenset({"html", "junit", "markdown", "sarif", "github"})
 
 
 def _codes(value: str) -> list[str]:
@@ -152,6 +155,7 @@ def _check(argv: Sequence[str]) -> int:
     from auditor.errors import UsageError
     from auditor.gate import make_baseline, write_baseline
     from auditor.loaders.guard import disable_hdf5_plugins
+    from auditor.registry import load_registry
     from reports import RENDERERS, RenderOptions
 
     args = _check_parser("audit").parse_args(argv)
@@ -192,14 +196,20 @@ def _check(argv: Sequence[str]) -> int:
     unshown = {key: False for key, formats in _SHOWN_BY.items() if not formats & shown}
     config = config.model_copy(update=unshown)
     machine = any(fmt != "text" for fmt, target in outputs if target is None)
+    registry = load_registry()  # once: it scans the installed distributions for plugins
     with _progress(files, quiet=args.quiet or machine) as progress:
         try:
             report = run(
-                files, config, debug=args.debug, reference=args.reference, progress=progress
+                files,
+                config,
+                registry=registry,
+                debug=args.debug,
+                reference=args.reference,
+                progress=progress,
             )
         except UsageError as exc:
             _usage(str(exc))
-    rules = _rule_infos()
+    rules = _rule_infos(registry) if shown & _DESCRIBE_RULES else {}
     for fmt, target in outputs:
         colour = target is None and fmt == "text" and _use_color(args.color, sys.stdout)
         options = RenderOptions(color=colour, verbose=args.verbose, rules=rules)
@@ -319,7 +329,7 @@ def _job_summary(report: Report, rules: Mapping[str, RuleInfo]) -> None:
         sys.stderr.write(f"audit: warning: cannot write $GITHUB_STEP_SUMMARY ({exc.strerror})\n")
 
 
-def _rule_infos() -> dict[str, RuleInfo]:
+def _rule_infos(registry: Registry | None = None) -> dict[str, RuleInfo]:
     """Every registered rule's metadata, for the renderers."""
     from auditor.registry import load_registry
     from reports import RuleInfo
@@ -333,7 +343,7 @@ def _rule_infos() -> dict[str, RuleInfo]:
             docs=rule.docs(),
             mode=_mode(rule.requires),
         )
-        for rule in load_registry().rules
+        for rule in (registry or load_registry()).rules
     }
 
 
