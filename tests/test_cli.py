@@ -215,3 +215,18 @@ def test_the_file_is_hashed_only_for_formats_that_show_the_hash(tmp_path):
     assert artifact["hashes"] == {"sha-256": expected}
     run(str(model), "-o", f"json:{as_json}")
     assert json.loads(as_json.read_text())["models"][0]["source"]["sha256"] == expected
+
+
+@pytest.mark.parametrize(
+    "fmt, described",
+    [
+        ("sarif", '"fullDescription": {'),  # each rule's docs
+        ("junit", 'name="AUD001 unreadable-model"'),  # each test case named after its rule
+        ("markdown", "[REG006 bias-decay](https://"),  # each finding linked to its rule page
+    ],
+)
+def test_formats_that_describe_rules_get_their_descriptions(fmt, described):
+    """The CLI builds rule descriptions only for the formats that show them; these do."""
+    code, out, _ = run(str(EXAMPLES / "bias_decay.keras"), "--format", fmt, "--exit-zero")
+    assert code == 0
+    assert described in out
