@@ -59,7 +59,7 @@ def load_legacy_h5(path: str, source: SourceInfo, limits: Limits) -> LoadedModel
 
 
 def _load(f: h5py.File, stack: ExitStack, source: SourceInfo, limits: Limits) -> LoadedModel:
-    model_config_raw = _text_attr(f, "model_config", limits)
+    model_config_raw = _text_attr(f.id, "model_config", limits)
     if model_config_raw is None:
         raise ModelLoadError(
             "HDF5 file has no model_config attribute: a weights-only file (save_weights) "
@@ -68,15 +68,15 @@ def _load(f: h5py.File, stack: ExitStack, source: SourceInfo, limits: Limits) ->
     model_config = parse_json(_bytes(model_config_raw), "model_config", limits)
     if not isinstance(model_config, Mapping) or not isinstance(model_config.get("class_name"), str):
         raise ModelLoadError("model_config does not describe a Keras model (no class_name)")
-    training_raw = _text_attr(f, "training_config", limits)
+    training_raw = _text_attr(f.id, "training_config", limits)
     training = (
         parse_json(_bytes(training_raw), "training_config", limits) if (training_raw) else None
     )
     source = SourceInfo(
         path=source.path,
         format="h5",
-        keras_version=_text_attr(f, "keras_version", limits),
-        backend=_text_attr(f, "backend", limits),
+        keras_version=_text_attr(f.id, "keras_version", limits),
+        backend=_text_attr(f.id, "backend", limits),
         size_bytes=source.size_bytes,
     )
     root = build_tree(model_config)
@@ -96,56 +96,58 @@ def _load(f: h5py.File, stack: ExitStack, source: SourceInfo, limits: Limits) ->
     return LoadedModel(graph, stack)
 
 
-def _read_attr(obj: h5py.HLObject, key: str, limits: Limits) -> Any:
-    """An attribute's raw value, size-checked before it is read.
+def _read_attr(oid: h5py.h5o.ObjectID, key: str, limits: Limits) -> Any:
+    """An attribute's raw value as h5py reads it, or None when absent; its stored size is
+    checked against the JSON cap before it is read.
+
+    Low-level opens throughout: a model has one `weight_names` attribute per layer, and
+    h5py's high-level lookups cost more than the reads.
 
     Raises:
         ModelLoadError: when it is over the cap or unreadable.
     """
+    name = key.encode("utf-8", "surrogateescape")
     try:
-        _check_attr_size(obj, key, limits)
-        return obj.attrs[key]
+        if not h5py.h5a.exists(oid, name):
+            return None
+        try:
+            size = h5py.h5a.open(oid, name).get_storage_size()
+        except (OSError, RuntimeError):  # libhdf5 reports empty attributes as an error
+            size = 0
+        if size > limits.max_json_bytes:
+            raise ModelLoadError(
+                f"attribute {key!r} stores {size:,} bytes, over the "
+                f"{limits.max_json_bytes:,}-byte cap",
+                "over-limit",
+            )
+        owner = h5py.Group(oid) if isinstance(oid, h5py.h5g.GroupID) else h5py.Dataset(oid)
+        return owner.attrs[key]
     except (OSError, RuntimeError, TypeError, ValueError, KeyError) as exc:
         raise ModelLoadError(f"attribute {key!r} is unreadable ({first_line(exc)})") from None
 
 
-def _text_attr(obj: h5py.HLObject, key: str, limits: Limits) -> str | None:
+def _text_attr(oid: h5py.h5o.ObjectID, key: str, limits: Limits) -> str | None:
     """A string attribute; None when absent or not text."""
-    try:
-        present = key in obj.attrs
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise ModelLoadError(f"attribute {key!r} is unreadable ({first_line(exc)})") from None
-    return text_value(_read_attr(obj, key, limits)) if present else None
+    value = _read_attr(oid, key, limits)
+    return text_value(value) if value is not None else None
 
 
-def _check_attr_size(obj: h5py.HLObject, key: str, limits: Limits) -> None:
-    """Refuse an attribute whose stored size is over the JSON cap, before reading it."""
-    try:
-        size = obj.attrs.get_id(key).get_storage_size()
-    except (OSError, RuntimeError):  # libhdf5 reports empty attributes as an error
-        size = 0
-    if size > limits.max_json_bytes:
-        raise ModelLoadError(
-            f"attribute {key!r} stores {size:,} bytes, over the {limits.max_json_bytes:,}-byte cap",
-            "over-limit",
-        )
-
-
-def read_attr_list(group: h5py.Group, key: str, limits: Limits) -> list[str]:
-    """A list-of-names attribute, joining Keras's chunked form (`key0`, `key1`, ...)."""
+def read_attr_list(group: h5py.h5g.GroupID, key: str, limits: Limits) -> list[str]:
+    """A list-of-names attribute of a group, joining Keras's chunked form (`key0`,
+    `key1`, ...)."""
     names: list[Any] = []
-    if key in group.attrs:
-        names.extend(_as_list(group, key, limits))
+    value = _read_attr(group, key, limits)
+    if value is not None:
+        names.extend(_as_list(value))
     else:
         index = 0
-        while f"{key}{index}" in group.attrs:
-            names.extend(_as_list(group, f"{key}{index}", limits))
+        while (value := _read_attr(group, f"{key}{index}", limits)) is not None:
+            names.extend(_as_list(value))
             index += 1
     return [text_value(n) or str(n) for n in names]
 
 
-def _as_list(group: h5py.Group, key: str, limits: Limits) -> list[Any]:
-    value = _read_attr(group, key, limits)
+def _as_list(value: Any) -> list[Any]:
     if isinstance(value, np.ndarray):
         return list(value.reshape(-1))
     return [value] if isinstance(value, bytes | str) else []
@@ -155,12 +157,12 @@ def _attach_all(f: h5py.File, root: DraftLayer, scan: H5Scan, limits: Limits) ->
     if "model_weights" not in scan.groups:
         return []
     claimed: set[str] = set()
-    weights_group = f["model_weights"]
     for layer in root.children:
         group_path = f"model_weights/{layer.name}"
         if group_path not in scan.groups:
             continue
-        names = read_attr_list(weights_group[layer.name], "weight_names", limits)
+        group = h5py.h5o.open(f.id, group_path.encode("utf-8", "surrogateescape"))
+        names = read_attr_list(group, "weight_names", limits)
         stored = [(name, f"{group_path}/{name}") for name in names]
         if layer.opaque is not None:
             _claim_opaque(layer, stored, scan, claimed)

@@ -30,7 +30,7 @@ def models(keras, save_model, tmp_path_factory):
     external.write_bytes(dense["h5"].read_bytes())
     with h5py.File(external, "r+") as f:
         group = f["model_weights/head"]
-        name = read_attr_list(group, "weight_names", Limits())[1]
+        name = read_attr_list(group.id, "weight_names", Limits())[1]
         del group[name]
         group.create_dataset(name, shape=(4,), dtype="<f4", external=[(str(secret), 0, 16)])
         f["model_weights/ext"] = h5py.ExternalLink(str(secret), "/x")

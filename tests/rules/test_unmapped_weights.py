@@ -20,7 +20,7 @@ def test_missing_and_extra_tensors_fire_in_h5(model_files, tmp_path):
     path = tmp_path / "edited.h5"
     path.write_bytes(model_files["h5"].read_bytes())
     with h5py.File(path, "r+") as f:
-        names = read_attr_list(f["model_weights/b"], "weight_names", Limits())
+        names = read_attr_list(f["model_weights/b"].id, "weight_names", Limits())
         del f[f"model_weights/b/{names[1]}"]
         f["model_weights/a/stray"] = [1.0, 2.0]
     found = assert_rule(path, "AUD003", {("m/b", None), ("", None)})
