@@ -96,9 +96,9 @@ def _load(f: h5py.File, stack: ExitStack, source: SourceInfo, limits: Limits) ->
     return LoadedModel(graph, stack)
 
 
-def _read_attr(oid: h5py.h5o.ObjectID, key: str, limits: Limits) -> Any:
-    """An attribute's raw value as h5py reads it, or None when absent; its stored size is
-    checked against the JSON cap before it is read.
+def _read_attr(oid: h5py.h5g.GroupID, key: str, limits: Limits) -> Any:
+    """An attribute of a group (or of the file's root) as h5py reads it, or None when
+    absent; its stored size is checked against the JSON cap before it is read.
 
     Low-level opens throughout: a model has one `weight_names` attribute per layer, and
     h5py's high-level lookups cost more than the reads.
@@ -120,13 +120,12 @@ def _read_attr(oid: h5py.h5o.ObjectID, key: str, limits: Limits) -> Any:
                 f"{limits.max_json_bytes:,}-byte cap",
                 "over-limit",
             )
-        owner = h5py.Group(oid) if isinstance(oid, h5py.h5g.GroupID) else h5py.Dataset(oid)
-        return owner.attrs[key]
+        return h5py.Group(oid).attrs[key]
     except (OSError, RuntimeError, TypeError, ValueError, KeyError) as exc:
         raise ModelLoadError(f"attribute {key!r} is unreadable ({first_line(exc)})") from None
 
 
-def _text_attr(oid: h5py.h5o.ObjectID, key: str, limits: Limits) -> str | None:
+def _text_attr(oid: h5py.h5g.GroupID, key: str, limits: Limits) -> str | None:
     """A string attribute; None when absent or not text."""
     value = _read_attr(oid, key, limits)
     return text_value(value) if value is not None else None
