@@ -22,10 +22,11 @@ from auditor.cli_common import usage as _usage
 from auditor.cli_common import write as _write
 
 if TYPE_CHECKING:
+    from auditor.cli_stream import Spools
     from auditor.config import AuditConfig
     from auditor.findings import Report
     from auditor.registry import Registry
-    from reports import RuleInfo
+    from reports import RenderOptions, RuleInfo
 
 __all__ = ["entry", "main"]
 
@@ -33,8 +34,8 @@ _SUBCOMMANDS = ("check", "fix", "rules", "rule", "schema", "history", "compare")
 _FORMATS = ("text", "json", "html", "sarif", "junit", "github", "markdown")
 _FAIL_ON = ("error", "warning", "info", "never")
 # What each costs to gather, and the formats that show it: the CLI gathers it only for them
-# (the inventory keeps memory flat over many files when off; the hash of a huge file costs
-# more CPU than reading its tensors).
+# (the inventory's statistics and histograms cost CPU; the hash of a huge file costs more
+# than reading its tensors). JSON and HTML write each model's inventory as it finishes.
 _SHOWN_BY = {
     "inventory": frozenset({"json", "html"}),  # per-weight statistics
     "digest": frozenset({"json", "html", "sarif"}),  # each file's SHA-256
@@ -150,13 +151,14 @@ def _use_color(choice: str, stream: TextIO) -> bool:
 
 
 def _check(argv: Sequence[str]) -> int:
+    from auditor.cli_stream import Spools
     from auditor.config import load_config, resolve
     from auditor.engine import discover, is_glob, run
     from auditor.errors import UsageError
     from auditor.gate import make_baseline, write_baseline
     from auditor.loaders.guard import disable_hdf5_plugins
     from auditor.registry import load_registry
-    from reports import RENDERERS, RenderOptions
+    from reports import RenderOptions
 
     args = _check_parser("audit").parse_args(argv)
     overrides = {
@@ -197,7 +199,21 @@ def _check(argv: Sequence[str]) -> int:
     config = config.model_copy(update=unshown)
     machine = any(fmt != "text" for fmt, target in outputs if target is None)
     registry = load_registry()  # once: it scans the installed distributions for plugins
-    with _progress(files, quiet=args.quiet or machine) as progress:
+    rules = _rule_infos(registry) if shown & _DESCRIBE_RULES else {}
+    options = [
+        RenderOptions(
+            color=target is None and fmt == "text" and _use_color(args.color, sys.stdout),
+            verbose=args.verbose,
+            rules=rules,
+        )
+        for fmt, target in outputs
+    ]
+    try:
+        # JSON and HTML are written model by model: the run keeps no inventories.
+        spools = Spools([fmt for fmt, _ in outputs], options)
+    except UsageError as exc:
+        _usage(str(exc))
+    with spools, _progress(files, quiet=args.quiet or machine) as progress:
         try:
             report = run(
                 files,
@@ -206,19 +222,11 @@ def _check(argv: Sequence[str]) -> int:
                 debug=args.debug,
                 reference=args.reference,
                 progress=progress,
+                on_model=spools.hook,
             )
         except UsageError as exc:
             _usage(str(exc))
-    rules = _rule_infos(registry) if shown & _DESCRIBE_RULES else {}
-    for fmt, target in outputs:
-        colour = target is None and fmt == "text" and _use_color(args.color, sys.stdout)
-        options = RenderOptions(color=colour, verbose=args.verbose, rules=rules)
-        text = RENDERERS[fmt](report, options=options)
-        if args.quiet and fmt == "text":
-            text = text.rstrip("\n").rsplit("\n", 1)[-1] + "\n"
-        _write(text, target)
-        if fmt == "github":
-            _job_summary(report, rules)
+        _write_outputs(report, outputs, options, spools, quiet=args.quiet)
     _gate_notes(report)
     if args.write_baseline:
         try:
@@ -232,6 +240,30 @@ def _check(argv: Sequence[str]) -> int:
         )
         return EXIT_CLEAN
     return EXIT_CLEAN if args.exit_zero else report.exit_code(config.fail_on)
+
+
+def _write_outputs(
+    report: Report,
+    outputs: Sequence[tuple[str, str | None]],
+    options: Sequence[RenderOptions],
+    spools: Spools,
+    *,
+    quiet: bool,
+) -> None:
+    """Each output: spooled ones around their parts, the others rendered whole."""
+    from reports import RENDERERS
+
+    for index, (fmt, target) in enumerate(outputs):
+        spool = spools.get(index)
+        if spool is not None:
+            _write(spool.document(report), target)
+            continue
+        text = RENDERERS[fmt](report, options=options[index])
+        if quiet and fmt == "text":
+            text = text.rstrip("\n").rsplit("\n", 1)[-1] + "\n"
+        _write(text, target)
+        if fmt == "github":
+            _job_summary(report, options[index].rules)
 
 
 def _settings_text(config: AuditConfig, sources: Mapping[str, str]) -> str:

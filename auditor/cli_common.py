@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NoReturn
 
@@ -26,12 +27,14 @@ def usage(message: str) -> NoReturn:
     raise SystemExit(EXIT_USAGE)
 
 
-def write(text: str, output: str | None) -> None:
-    """Write to stdout, or to a file (parents must exist)."""
+def write(text: str | Iterable[str], output: str | None) -> None:
+    """Write a text, or a text in pieces, to stdout or to a file (parents must exist)."""
+    chunks = [text] if isinstance(text, str) else text
     if output is None:
-        sys.stdout.write(text)
+        sys.stdout.writelines(chunks)
         return
     try:
-        Path(output).write_text(text, encoding="utf-8")
+        with Path(output).open("w", encoding="utf-8") as stream:
+            stream.writelines(chunks)
     except OSError as exc:
         usage(f"cannot write the report. Received: --output {output!r} ({exc.strerror})")

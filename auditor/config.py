@@ -94,8 +94,9 @@ class AuditConfig(BaseModel):
         limits: caps applied when reading files.
         inventory: bool, keep each model's per-weight inventory (statistics, histograms,
             initialization fits) in the report. The CLI turns it off when no requested
-            format shows it (all but JSON and HTML), so a run over many files holds only
-            findings and its memory stays flat.
+            format shows it (all but JSON and HTML); for those two it writes each model's
+            part as the model finishes and keeps the model without it, so a run over many
+            files holds only findings either way.
         digest: bool, hash each file with SHA-256 (JSON, SARIF and HTML show the hash).
             The CLI turns it off when no requested format shows it: on a multi-gigabyte
             file the hash costs more CPU than reading every tensor.

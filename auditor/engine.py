@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from auditor.findings import (
     Source,
     ToolInfo,
 )
-from auditor.gate import apply_baseline, apply_suppressions, read_baseline
+from auditor.gate import BaselineGate, SuppressionGate, read_baseline
 from auditor.initializers import reference_for
 from auditor.inventory import inventory
 from auditor.limits import Limits
@@ -132,12 +132,13 @@ def run(
     debug: bool = False,
     reference: Any = None,
     progress: Progress | None = None,
+    on_model: Callable[[ModelReport], ModelReport] | None = None,
 ) -> Report:
     """Audit model files and return one report.
 
     Files are audited in order, or with `config.jobs` worker processes (same report, same
     order). A file taking longer than `config.timeout` seconds becomes an AUD001 finding.
-    Configured suppressions and the baseline are applied last.
+    Configured suppressions and the baseline are applied to each model as it finishes.
 
     Args:
         paths: files or folders.
@@ -146,6 +147,10 @@ def run(
         debug: bool, re-raise rule crashes instead of recording them.
         reference: a model file path or a live keras.Model to compare tensors with (WGT002).
         progress: called as `progress(done, total, path)` after each file.
+        on_model: called with each finished model report, in order, as soon as its
+            suppressions and baseline are applied; the report keeps what it returns. The
+            CLI writes JSON and HTML this way and keeps only the findings, so memory stays
+            flat however many files a run audits.
 
     Raises:
         UsageError: for bad options, an unreadable baseline, or a reference model that
@@ -157,26 +162,39 @@ def run(
     gates = _Gates(config, registry)
     started = time.perf_counter()
     files = discover(paths)
+    reports = []
+    with closing(_audit_files(files, prepared, config, registry, debug, reference)) as audited:
+        for done, (path, report) in enumerate(audited, 1):
+            report = gates.admit(report)
+            reports.append(on_model(report) if on_model is not None else report)
+            if progress is not None:
+                progress(done, len(files), path)
+    return gates.finish(reports, time.perf_counter() - started)
+
+
+def _audit_files(
+    files: list[str],
+    prepared: PreparedRules,
+    config: AuditConfig,
+    registry: Registry,
+    debug: bool,
+    reference: Any,
+) -> Iterator[tuple[str, ModelReport]]:
+    """(path, report) for each file, in order: in worker processes, in isolated children,
+    or in this process."""
     if config.jobs > 1 and len(files) > 1 and _is_path(reference):
-        reports = _run_parallel(files, config, registry, debug, reference, progress)
+        yield from zip(files, _run_parallel(files, config, registry, debug, reference), strict=True)
     elif _isolating(config, debug, reference):
-        reports = []
         isolated = _Isolated(prepared, config, reference)
         try:
-            for done, path in enumerate(files, 1):
-                reports.append(isolated.audit(path))
-                if progress is not None:
-                    progress(done, len(files), path)
+            for path in files:
+                yield path, isolated.audit(path)
         finally:
             isolated.close()
     else:
-        reports = []
         with _open_reference(reference, config) as base:
-            for done, path in enumerate(files, 1):
-                reports.append(_audit_file(path, prepared, config, debug, base))
-                if progress is not None:
-                    progress(done, len(files), path)
-    return gates.finish(reports, time.perf_counter() - started)
+            for path in files:
+                yield path, _audit_file(path, prepared, config, debug, base)
 
 
 def run_live(
@@ -204,26 +222,31 @@ def run_live(
     graph = load_live(model).graph
     with _open_reference(reference, config) as base:
         report = audit_graph(graph, prepared, config, debug=debug, reference=base)
-    return gates.finish([report], time.perf_counter() - started)
+    return gates.finish([gates.admit(report)], time.perf_counter() - started)
 
 
 class _Gates:
-    """Suppressions and baseline, checked up front and applied to the finished reports."""
+    """Suppressions and baseline: checked up front, applied to each finished report."""
 
     def __init__(self, config: AuditConfig, registry: Registry) -> None:
         try:
-            self.suppressions = [(s, frozenset(registry.select([s.code]))) for s in config.suppress]
+            suppressions = [(s, frozenset(registry.select([s.code]))) for s in config.suppress]
         except ValueError as exc:
             raise UsageError(f"invalid suppression: {exc}") from None
-        self.baseline = read_baseline(config.baseline) if config.baseline else None
+        self.suppressions = SuppressionGate(suppressions)
+        baseline = read_baseline(config.baseline) if config.baseline else None
+        self.baseline = BaselineGate(baseline) if baseline is not None else None
+
+    def admit(self, report: ModelReport) -> ModelReport:
+        report = self.suppressions.admit(report)
+        return self.baseline.admit(report) if self.baseline is not None else report
 
     def finish(self, reports: list[ModelReport], duration: float) -> Report:
-        reports, unused = apply_suppressions(reports, self.suppressions)
-        stale = []
-        if self.baseline is not None:
-            reports, stale = apply_baseline(reports, self.baseline)
+        stale = self.baseline.stale() if self.baseline is not None else []
         report = build_report(reports, duration)
-        return report.model_copy(update={"unused_suppressions": unused, "stale_baseline": stale})
+        return report.model_copy(
+            update={"unused_suppressions": self.suppressions.unused(), "stale_baseline": stale}
+        )
 
 
 def _is_path(reference: Any) -> bool:
@@ -442,9 +465,8 @@ def _run_parallel(
     registry: Registry,
     debug: bool,
     reference: str | os.PathLike[str] | None,
-    progress: Progress | None,
-) -> list[ModelReport]:
-    """Audit files in `config.jobs` processes; results in input order."""
+) -> Iterator[ModelReport]:
+    """Audit files in `config.jobs` processes; results in input order, as they finish."""
     from concurrent.futures import ProcessPoolExecutor  # only --jobs N needs it
 
     context = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
@@ -455,12 +477,7 @@ def _run_parallel(
         initializer=_start_worker,
         initargs=(config, registry, debug, ref),
     ) as pool:
-        reports = []
-        for done, report in enumerate(pool.map(_worker_audit, files), 1):
-            reports.append(report)
-            if progress is not None:
-                progress(done, len(files), files[done - 1])
-    return reports
+        yield from pool.map(_worker_audit, files)
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""The CI gate: configured suppressions and the baseline, applied to finished reports.
+"""The CI gate: configured suppressions and the baseline, applied to each finished report.
 
 Neither removes a finding: a suppressed or baselined finding stays in every format, marked
 (`Finding.suppressed`), and no longer counts towards the exit code. Suppressions that
@@ -34,6 +34,8 @@ from auditor.findings import (
 __all__ = [
     "Baseline",
     "BaselineEntry",
+    "BaselineGate",
+    "SuppressionGate",
     "apply_baseline",
     "apply_suppressions",
     "make_baseline",
@@ -99,23 +101,28 @@ def _with_findings(model: ModelReport, findings: list[Finding]) -> ModelReport:
     return model.model_copy(update={"findings": findings, "summary": summary})
 
 
-def apply_suppressions(
-    reports: list[ModelReport], suppressions: Iterable[tuple[Suppress, frozenset[str]]]
-) -> tuple[list[ModelReport], list[UnusedSuppression]]:
-    """Mark the findings each unexpired suppression covers; list those that covered
-    nothing (or expired).
+class SuppressionGate:
+    """Configured suppressions, applied one finished model at a time.
+
+    Models pass through `admit` in report order; `unused()` then lists the suppressions
+    that covered nothing (or expired). Streaming output relies on this: each model is final
+    as soon as it is admitted.
 
     Args:
         suppressions: each suppression with the rule codes its `code` selects.
     """
-    pairs = list(suppressions)
-    rules = [rule for rule, _ in pairs]
-    used = [False] * len(rules)
-    out = []
-    for model in reports:
+
+    def __init__(self, suppressions: Iterable[tuple[Suppress, frozenset[str]]]) -> None:
+        self._pairs = list(suppressions)
+        self._used = [False] * len(self._pairs)
+
+    def admit(self, model: ModelReport) -> ModelReport:
+        """The model with the findings each unexpired suppression covers marked."""
+        if not self._pairs:
+            return model
         findings = []
         for finding in model.findings:
-            for index, (rule, codes) in enumerate(pairs):
+            for index, (rule, codes) in enumerate(self._pairs):
                 if (
                     finding.suppressed is None
                     and not rule.expired()
@@ -123,24 +130,36 @@ def apply_suppressions(
                     and rule.matches_path(model.source.path)
                     and rule.matches_layer(finding.location.layer_path)
                 ):
-                    used[index] = True
+                    self._used[index] = True
                     finding = finding.model_copy(
                         update={"suppressed": Suppression(kind="config", reason=rule.reason)}
                     )
             findings.append(finding)
-        out.append(_with_findings(model, findings))
-    unused = [
-        UnusedSuppression(
-            code=rule.code,
-            path=rule.path,
-            layer=rule.layer,
-            reason=rule.reason,
-            expired=rule.expired(),
-        )
-        for rule, hit in zip(rules, used, strict=True)
-        if not hit
-    ]
-    return out, unused
+        return _with_findings(model, findings)
+
+    def unused(self) -> list[UnusedSuppression]:
+        """The suppressions that have matched no admitted finding, or have expired."""
+        return [
+            UnusedSuppression(
+                code=rule.code,
+                path=rule.path,
+                layer=rule.layer,
+                reason=rule.reason,
+                expired=rule.expired(),
+            )
+            for (rule, _), hit in zip(self._pairs, self._used, strict=True)
+            if not hit
+        ]
+
+
+def apply_suppressions(
+    reports: list[ModelReport], suppressions: Iterable[tuple[Suppress, frozenset[str]]]
+) -> tuple[list[ModelReport], list[UnusedSuppression]]:
+    """Mark the findings each unexpired suppression covers; list those that covered
+    nothing (or expired). `SuppressionGate` over a whole list."""
+    gate = SuppressionGate(suppressions)
+    out = [gate.admit(model) for model in reports]
+    return out, gate.unused()
 
 
 def read_baseline(path: str | os.PathLike[str]) -> Baseline:
@@ -162,36 +181,54 @@ def read_baseline(path: str | os.PathLike[str]) -> Baseline:
         ) from None
 
 
-def apply_baseline(
-    reports: list[ModelReport], baseline: Baseline
-) -> tuple[list[ModelReport], list[StaleBaselineEntry]]:
-    """Mark up to `count` findings per baseline entry; report entries with fewer now."""
-    budget = {(e.code, e.model, e.layer): e.count for e in baseline.entries}
-    found: dict[tuple[str, str, str], int] = {}
-    out = []
-    for model in reports:
+class BaselineGate:
+    """The baseline, applied one finished model at a time (see `SuppressionGate`).
+
+    Each entry marks up to `count` findings; `stale()` lists the entries that found fewer.
+    """
+
+    def __init__(self, baseline: Baseline) -> None:
+        self._entries = baseline.entries
+        self._budget = {(e.code, e.model, e.layer): e.count for e in baseline.entries}
+        self._found: dict[tuple[str, str, str], int] = {}
+
+    def admit(self, model: ModelReport) -> ModelReport:
+        """The model with the findings the baseline still accepts marked."""
         key_model = model_key(model.source.path)
         findings = []
         for finding in model.findings:
             key = (finding.code, key_model, finding.location.layer_path)
-            if finding.suppressed is None and key in budget:
-                found[key] = found.get(key, 0) + 1
-                if found[key] <= budget[key]:
+            if finding.suppressed is None and key in self._budget:
+                self._found[key] = self._found.get(key, 0) + 1
+                if self._found[key] <= self._budget[key]:
                     finding = finding.model_copy(
                         update={
                             "suppressed": Suppression(kind="baseline", reason="in the baseline")
                         }
                     )
             findings.append(finding)
-        out.append(_with_findings(model, findings))
-    stale = [
-        StaleBaselineEntry(
-            code=e.code, model=e.model, layer=e.layer, recorded=e.count, found=found.get(key, 0)
-        )
-        for e in baseline.entries
-        if found.get(key := (e.code, e.model, e.layer), 0) < e.count
-    ]
-    return out, stale
+        return _with_findings(model, findings)
+
+    def stale(self) -> list[StaleBaselineEntry]:
+        """The entries that recorded more findings than the admitted models have."""
+        found = self._found
+        return [
+            StaleBaselineEntry(
+                code=e.code, model=e.model, layer=e.layer, recorded=e.count, found=found.get(key, 0)
+            )
+            for e in self._entries
+            if found.get(key := (e.code, e.model, e.layer), 0) < e.count
+        ]
+
+
+def apply_baseline(
+    reports: list[ModelReport], baseline: Baseline
+) -> tuple[list[ModelReport], list[StaleBaselineEntry]]:
+    """Mark up to `count` findings per baseline entry; report entries with fewer now.
+    `BaselineGate` over a whole list."""
+    gate = BaselineGate(baseline)
+    out = [gate.admit(model) for model in reports]
+    return out, gate.stale()
 
 
 def make_baseline(reports: list[ModelReport]) -> Baseline:

@@ -95,6 +95,7 @@ LOAD = (
 )
 TEXT_TO_NULL = ("-o", "/dev/null", "--exit-zero")
 JSON_TO_NULL = ("--format", "json", *TEXT_TO_NULL)
+HTML_TO_NULL = ("--format", "html", *TEXT_TO_NULL)
 
 
 def median(samples: list[Sample], key: Callable[[Sample], float]) -> float:
@@ -164,11 +165,15 @@ def startup_rows(count: int) -> list[str]:
 
 
 def many_rows(path: Path, counts: tuple[int, ...]) -> list[str]:
-    """One run over N copies: text output keeps only findings (flat memory); JSON has to
-    hold every model's per-weight inventory until it writes the one document."""
+    """One run over N copies, in each format family: text keeps only findings; JSON and
+    HTML write each model's part (with its per-weight inventory) as the model finishes and
+    keep only its findings, so none should grow with N beyond them."""
+    runs = (("text", TEXT_TO_NULL), ("json", JSON_TO_NULL), ("html", HTML_TO_NULL))
     rows = [
-        "| files in one run | text: wall | text: peak RSS | json: wall | json: peak RSS |",
-        "|--:|--:|--:|--:|--:|",
+        "| files in one run | "
+        + " | ".join(f"{fmt}: wall | {fmt}: peak RSS" for fmt, _ in runs)
+        + " |",
+        "|--:|" + "--:|--:|" * len(runs),
     ]
     with tempfile.TemporaryDirectory() as tmp:
         for n in counts:
@@ -177,11 +182,11 @@ def many_rows(path: Path, counts: tuple[int, ...]) -> list[str]:
                 link = Path(tmp) / f"{n}_{i}{path.suffix}"
                 link.symlink_to(path)
                 links.append(str(link))
-            text = measure(AUDIT_CLI, *links, *TEXT_TO_NULL)
-            json_ = measure(AUDIT_CLI, *links, *JSON_TO_NULL)
+            cells = [measure(AUDIT_CLI, *links, *options) for _, options in runs]
             rows.append(
-                f"| {n} | {text.wall:.2f} s | {text.peak_mb:.0f} MB | {json_.wall:.2f} s "
-                f"| {json_.peak_mb:.0f} MB |"
+                f"| {n} | "
+                + " | ".join(f"{c.wall:.2f} s | {c.peak_mb:.0f} MB" for c in cells)
+                + " |"
             )
     return rows
 
@@ -193,9 +198,15 @@ def main() -> int:
     parser.add_argument("--formats", default="keras,h5")
     parser.add_argument("--no-billion", action="store_true", help="skip the 1B-parameter file")
     parser.add_argument("--write", type=Path, help="also write the tables to this Markdown file")
+    parser.add_argument(
+        "--only-many", action="store_true", help="only the memory over many files (printed)"
+    )
     args = parser.parse_args()
 
     compile_sources()
+    if args.only_many:
+        print("\n".join(many_rows(build("mobilenet", "keras"), (1, 25, 100))))
+        return 0
     files = [build(m, f) for m in args.models.split(",") for f in args.formats.split(",")]
     lines = [
         f"Machine: {machine()}. Medians of {args.runs} fresh processes per cell, after one "

@@ -3,12 +3,16 @@
 `RENDERERS` maps format names to renderers; there are no if-chains over format strings.
 Renderers read the Report, plus the rule metadata lookup passed in the options, and never
 recompute anything. They import nothing from the engine.
+
+The formats that show each model's inventory (JSON, HTML) can also be rendered in pieces
+(`pieces(fmt)`): each model's part as soon as the model is audited, then the document around
+the parts once the totals are known. `render` is exactly those pieces joined.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from auditor.findings import ModelReport, Report
@@ -17,10 +21,13 @@ __all__ = [
     "DEFAULT_OPTIONS",
     "DOCS_URL",
     "RENDERERS",
+    "STREAMED",
+    "Pieces",
     "RenderOptions",
     "Renderer",
     "RuleInfo",
     "anchor",
+    "pieces",
     "source_label",
 ]
 
@@ -110,3 +117,41 @@ RENDERERS: dict[str, Renderer] = {
         ("markdown", "markdown"),
     )
 }
+
+
+#: The formats with a per-model part (`pieces`), mapped to their modules.
+STREAMED: dict[str, str] = {"json": "reports.json", "html": "reports.html"}
+
+
+@dataclass(frozen=True, slots=True)
+class Pieces:
+    """A format rendered model by model.
+
+    Attributes:
+        model: `model(model_report, index, *, options) -> str`, one model's part; `index`
+            is its position in the report, from 1.
+        document: `document(report, parts, *, options) -> Iterator[str]`, the whole text
+            around `parts` (the models' parts in report order). It reads the totals and
+            findings of `report.models`, never their inventories, so `report` may hold
+            models stripped of them.
+    """
+
+    model: Callable[..., str]
+    document: Callable[..., Iterator[str]]
+
+    def render(self, report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
+        """The pieces joined: what the format's `render` returns."""
+        parts: Iterable[str] = (
+            self.model(m, i, options=options) for i, m in enumerate(report.models, 1)
+        )
+        return "".join(self.document(report, parts, options=options))
+
+
+def pieces(fmt: str) -> Pieces:
+    """The per-model renderer of a format in `STREAMED`.
+
+    Raises:
+        KeyError: for a format without one.
+    """
+    module = importlib.import_module(STREAMED[fmt])
+    return Pieces(model=module.render_model, document=module.render_document)

@@ -1,20 +1,24 @@
 """HTML: one self-contained page (inline CSS, SVG and a little JS; nothing fetched).
 
-Rendered by jinja2 with autoescaping from `templates/report.html.j2`, which receives the
-Report and the rule-metadata lookup and nothing else. Every number it shows comes from the
-Report (charts only scale them to pixels).
+Rendered by jinja2 with autoescaping: each model's section from `templates/_model.html.j2`
+(the model, its position and the rule-metadata lookup), and the page around them from
+`templates/report.html.j2` (the Report, the lookup and the sections). Every number it
+shows comes from the Report (charts only scale them to pixels). The CLI renders each
+section as its model finishes and joins them at the end (`render_document`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
-from auditor.findings import Report
-from reports import DEFAULT_OPTIONS, RenderOptions
+from auditor.findings import ModelReport, Report
+from reports import DEFAULT_OPTIONS, Pieces, RenderOptions
 
-__all__ = ["environment", "render"]
+__all__ = ["environment", "render", "render_document", "render_model"]
 
 _ENV: Environment | None = None
 
@@ -51,5 +55,22 @@ def environment() -> Environment:
 
 def render(report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
     """The report as one HTML document."""
+    return Pieces(render_model, render_document).render(report, options=options)
+
+
+def render_model(
+    model: ModelReport, index: int, *, options: RenderOptions = DEFAULT_OPTIONS
+) -> str:
+    """One model's `<section>`; `index` is its position in the report, from 1."""
+    template = environment().get_template("_model.html.j2")
+    return template.render(model=model, index=index, rules=options.rules)
+
+
+def render_document(
+    report: Report, sections: Iterable[str], *, options: RenderOptions = DEFAULT_OPTIONS
+) -> Iterator[str]:
+    """The page in pieces, around `sections` (from `render_model`, in report order). Reads
+    only the totals and the findings of `report.models`, never their inventories."""
     template = environment().get_template("report.html.j2")
-    return template.render(report=report, rules=options.rules)
+    markup = (Markup(section) for section in sections)  # already escaped by render_model
+    yield from template.generate(report=report, rules=options.rules, sections=markup)

@@ -1,19 +1,55 @@
-"""JSON: the report as `model_dump_json`, valid against `reports/schema.json`."""
+"""JSON: the report as `model_dump_json`, valid against `reports/schema.json`.
+
+`render_model` and `render_document` produce the same text in pieces: each model's entry
+of the `models` array, then the document around them. The CLI writes each entry as its
+model finishes, so a run over many files never holds every inventory at once.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from auditor.findings import Report
-from reports import DEFAULT_OPTIONS, RenderOptions
+from auditor.findings import ModelReport, Report
+from reports import DEFAULT_OPTIONS, Pieces, RenderOptions
 
-__all__ = ["render", "schema"]
+__all__ = ["render", "render_document", "render_model", "schema"]
+
+_INDENT = 2
+# The `models` key at the top level: the only line indented by exactly one level that
+# starts with it (JSON strings cannot hold a raw newline).
+_MODELS_KEY = '\n  "models": '
 
 
 def render(report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
-    """The report as indented JSON with a trailing newline."""
-    return report.to_json(indent=2) + "\n"
+    """The report as indented JSON with a trailing newline: `report.to_json(indent=2)`."""
+    return Pieces(render_model, render_document).render(report, options=options)
+
+
+def render_model(
+    model: ModelReport, index: int, *, options: RenderOptions = DEFAULT_OPTIONS
+) -> str:
+    """One model's entry of the `models` array, indented as it sits there."""
+    pad = " " * (2 * _INDENT)
+    return pad + model.model_dump_json(indent=_INDENT).replace("\n", "\n" + pad)
+
+
+def render_document(
+    report: Report, models: Iterable[str], *, options: RenderOptions = DEFAULT_OPTIONS
+) -> Iterator[str]:
+    """`render(report)` in pieces, with `models` (from `render_model`, in report order) as
+    the `models` array; reads nothing of `report.models` itself."""
+    outline = report.model_copy(update={"models": []}).to_json(indent=_INDENT)
+    head, key, tail = outline.partition(_MODELS_KEY + "[]")
+    if not key:  # pragma: no cover - the Report model defines the key
+        raise AssertionError("the report JSON has no top-level models array")
+    yield head + _MODELS_KEY + "["
+    separator = "\n"
+    for entry in models:
+        yield separator + entry
+        separator = ",\n"
+    yield ("]" if separator == "\n" else "\n" + " " * _INDENT + "]") + tail + "\n"
 
 
 def schema() -> dict[str, Any]:

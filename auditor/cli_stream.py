@@ -1,0 +1,129 @@
+"""Outputs written model by model (JSON, HTML), so a run's memory does not grow with the
+number of files it audits.
+
+Each model's part is rendered as soon as the model is audited, with its suppressions and
+baseline applied, and kept in an anonymous temporary file; the run keeps the model without
+its inventory (the per-weight statistics, most of a report's size). When the run ends, the
+document is written around the parts. The text is exactly what the format's `render` gives
+for the whole report (`reports.Pieces`).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
+
+from auditor.errors import UsageError
+from auditor.findings import ModelReport, Report
+from reports import STREAMED, Pieces, RenderOptions, pieces
+
+__all__ = ["Spool", "Spools", "without_inventory"]
+
+
+def without_inventory(model: ModelReport) -> ModelReport:
+    """What a run keeps of a model whose parts are spooled: everything but the inventory."""
+    return model.model_copy(update={"inventory": []}) if model.inventory else model
+
+
+class Spool:
+    """The rendered parts of one output, on disk until the document is written.
+
+    Args:
+        pieces: the format's per-model renderer.
+        options: RenderOptions, the same for the parts and the document.
+        label: str, the output as the user named it, for error messages.
+    """
+
+    def __init__(self, pieces: Pieces, options: RenderOptions, label: str) -> None:
+        self._pieces = pieces
+        self._options = options
+        self._label = label
+        self._sizes: list[int] = []
+        try:
+            self._file = tempfile.TemporaryFile(prefix="keras-audit-")  # noqa: SIM115 (closed by close())
+        except OSError as exc:
+            raise self._error(exc) from None
+
+    def add(self, model: ModelReport) -> None:
+        """Render the next model's part and put it on disk."""
+        data = self._pieces.model(model, len(self._sizes) + 1, options=self._options)
+        encoded = data.encode("utf-8")
+        try:
+            self._file.write(encoded)
+        except OSError as exc:
+            raise self._error(exc) from None
+        self._sizes.append(len(encoded))
+
+    def document(self, report: Report) -> Iterator[str]:
+        """The whole output in pieces; `report` holds the same models, in the same order."""
+        if len(report.models) != len(self._sizes):
+            raise ValueError(
+                f"the report has {len(report.models)} models but {len(self._sizes)} were "
+                "spooled; expected the report of the run that fed this spool"
+            )
+        return self._pieces.document(report, self._parts(), options=self._options)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _parts(self) -> Iterator[str]:
+        self._file.flush()
+        self._file.seek(0)
+        for size in self._sizes:
+            yield self._file.read(size).decode("utf-8")
+
+    def _error(self, exc: OSError) -> UsageError:
+        return UsageError(
+            f"cannot keep the {self._label} output in a temporary file ({exc.strerror}); "
+            "expected a writable temporary folder (set TMPDIR)"
+        )
+
+
+class Spools:
+    """A spool for each output whose format is written model by model, by its position
+    in the run's list of outputs. A context manager: leaving it deletes the spools.
+
+    Args:
+        formats: the format of each output, in order.
+        options: the RenderOptions of each output, in the same order.
+
+    Raises:
+        UsageError: when a temporary file cannot be created.
+    """
+
+    def __init__(self, formats: Sequence[str], options: Sequence[RenderOptions]) -> None:
+        self._stack = ExitStack()
+        with self._stack:
+            self._spools = {
+                index: self._stack.enter_context(Spool(pieces(fmt), opts, fmt.upper()))
+                for index, (fmt, opts) in enumerate(zip(formats, options, strict=True))
+                if fmt in STREAMED
+            }
+            self._stack = self._stack.pop_all()
+
+    @property
+    def hook(self) -> Callable[[ModelReport], ModelReport] | None:
+        """The engine's `on_model` hook, or None when no output is spooled."""
+        return self._keep if self._spools else None
+
+    def get(self, index: int) -> Spool | None:
+        """The spool of the output at `index`, or None when it is rendered whole."""
+        return self._spools.get(index)
+
+    def _keep(self, model: ModelReport) -> ModelReport:
+        for spool in self._spools.values():
+            spool.add(model)
+        return without_inventory(model)
+
+    def __enter__(self) -> Spools:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
