@@ -549,11 +549,11 @@ def _not_applicable(rule: Rule, graph: ModelGraph, reference: ModelGraph | None)
 
 
 def read_stats(
-    graph: ModelGraph, reference: ModelGraph | None, *, histograms: bool = True
+    graph: ModelGraph, reference: ModelGraph | None, *, inventory: bool = True
 ) -> tuple[dict[str, TensorStats], list[str]]:
     """Statistics of every readable tensor, each read exactly once: measured against its
     initializer and, when a reference model is given, against its reference tensor (read
-    in step). `histograms=False` leaves out what only the inventory shows."""
+    in step). `inventory=False` leaves out what only the inventory shows."""
     stats: dict[str, TensorStats] = {}
     failures: list[str] = []
     nodes = {node.path: node for node in graph.root.walk()}
@@ -573,7 +573,7 @@ def read_stats(
         l1 = any(r is not None and r.l1 for r in (weight.regularizer, weight.active_regularizer))
         try:
             stats[weight.path] = compute(
-                weight.tensor, reference=init, against=against, absolute=l1, histograms=histograms
+                weight.tensor, reference=init, against=against, absolute=l1, inventory=inventory
             )
         except (OSError, RuntimeError, ValueError, TypeError, MemoryError) as exc:
             failures.append(f"tensor {weight.storage or weight.path} is unreadable ({exc})")
@@ -597,7 +597,7 @@ def audit_graph(
         reference: ModelGraph | None, a reference model to compare the tensors with.
     """
     stats, read_failures = (
-        read_stats(graph, reference, histograms=config.inventory) if graph.readable else ({}, [])
+        read_stats(graph, reference, inventory=config.inventory) if graph.readable else ({}, [])
     )
     if read_failures:
         extra = tuple(LoadIssue(IssueKind.UNREADABLE, msg) for msg in read_failures)

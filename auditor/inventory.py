@@ -56,6 +56,11 @@ def inventory(graph: ModelGraph, stats: dict[str, TensorStats]) -> list[Inventor
 def _stats_model(stats: TensorStats | None) -> WeightStatistics | None:
     if stats is None:
         return None
+    if stats.zeros is None:
+        raise ValueError(
+            "the inventory needs statistics computed with its fields; expected "
+            "compute(..., inventory=True). Received: zeros=None"
+        )
     summary = stats.channel_summary
     return WeightStatistics(
         count=stats.count,

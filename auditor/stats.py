@@ -94,7 +94,8 @@ class TensorStats:
         sum_abs: float | None, sum of |w| (the L1 penalty's sum); None when it was not
             asked for (it costs a pass of its own, and only L1 penalties need it).
         mean, std, min, max: floats over finite values (NaN when there are none).
-        zeros: int, exact zeros.
+        zeros: int | None, exact zeros; None when not asked for (only the inventory shows
+            it, and it costs a pass of its own).
         nan, inf: ints, non-finite values.
         channel_norms: per-output-channel L2 norms (channel = last axis), a float64 array
             (not to be written to), or None for scalars. Left out of `==`.
@@ -114,7 +115,7 @@ class TensorStats:
     std: float
     min: float
     max: float
-    zeros: int
+    zeros: int | None
     nan: int
     inf: int
     channel_norms: np.ndarray | None = field(compare=False)
@@ -138,7 +139,7 @@ def compute(
     against: TensorSource | None = None,
     sample_size: int = SAMPLE_SIZE,
     absolute: bool = True,
-    histograms: bool = True,
+    inventory: bool = True,
 ) -> TensorStats:
     """Read a tensor once, in bounded chunks, and return its statistics.
 
@@ -154,13 +155,13 @@ def compute(
             read in step with this one.
         sample_size: int, values kept for the KS test and the histogram.
         absolute: bool, compute `sum_abs` (for L1 penalties).
-        histograms: bool, compute `histogram`, `channel_histogram` and `channel_summary`
-            (only the per-weight inventory shows them; rules do not use them).
+        inventory: bool, compute what only the per-weight inventory shows and no rule
+            uses: `zeros`, `histogram`, `channel_histogram` and `channel_summary`.
     """
     shape = tensor.shape
     count = math.prod(shape)
     channels = shape[-1] if len(shape) >= 1 else 0
-    acc = _Accumulator(channels, absolute)
+    acc = _Accumulator(channels, absolute=absolute, zeros=inventory)
     sample = _Sampler(count, sample_size)
     fit = _FitAccumulator(reference, shape) if reference is not None else None
     diff = _DiffAccumulator(against, chunk_bytes) if against is not None else None
@@ -183,11 +184,11 @@ def compute(
         flat += values.size
     values = sample.values()
     return acc.result(
-        histogram=_histogram(values, acc.low, acc.high) if histograms else (),
+        histogram=_histogram(values, acc.low, acc.high) if inventory else (),
         sampled=sample.sampled,
         init=fit.result(values) if fit is not None else None,
         comparison=diff.result() if diff is not None else None,
-        summarize=histograms,
+        summarize=inventory,
     )
 
 
@@ -393,11 +394,21 @@ def channel_squares(rows: np.ndarray) -> np.ndarray:
     return out
 
 
-class _Accumulator:
-    """Running sums over the chunks of one tensor."""
+_BLOCK_BYTES = 4 * 1024 * 1024  # rows folded together: the passes after the first hit the cache
 
-    def __init__(self, channels: int, absolute: bool = True) -> None:
+
+class _Accumulator:
+    """Running sums over the chunks of one tensor.
+
+    Args:
+        channels: int, the length of the last axis (0 for scalars).
+        absolute: bool, sum |w| too.
+        zeros: bool, count exact zeros too.
+    """
+
+    def __init__(self, channels: int, *, absolute: bool = True, zeros: bool = True) -> None:
         self.absolute = absolute
+        self.count_zeros = zeros
         self.channel_sq = np.zeros(channels, dtype=np.float64) if channels else None
         self.count = self.finite = self.zeros = self.nan = self.inf = 0
         self.total = self.total_sq = self.total_abs = 0.0
@@ -408,13 +419,21 @@ class _Accumulator:
 
         Sums run in the chunk's own float precision (float32 for float32 weights: NumPy's
         pairwise summation keeps them accurate) and accumulate across chunks in float64;
-        a chunk whose float32 sums overflow or meet NaN/Inf is redone in float64.
+        a chunk whose float32 sums overflow or meet NaN/Inf is redone in float64. Rows are
+        folded in blocks of about `_BLOCK_BYTES`, so that the passes after the first over
+        a block read it from the cache rather than from memory.
         """
         if rows.dtype.kind != "f" or rows.itemsize < 4:
             rows = rows.astype(np.float64 if rows.dtype.kind in "iub" else np.float32)
+        step = max(1, _BLOCK_BYTES // max(1, rows.shape[1] * rows.itemsize))
+        for start in range(0, rows.shape[0], step):
+            self._add_block(rows[start : start + step], offset)
+
+    def _add_block(self, rows: np.ndarray, offset: int) -> None:
         size = rows.size
         self.count += size
-        self.zeros += int(np.count_nonzero(rows == 0))
+        if self.count_zeros:
+            self.zeros += int(np.count_nonzero(rows == 0))
         total = float(np.add.reduce(rows, axis=None))
         channel_sq = channel_squares(rows)
         if math.isfinite(total) and math.isfinite(float(channel_sq.sum())):
@@ -456,7 +475,7 @@ class _Accumulator:
             std=math.sqrt(variance) if finite else math.nan,
             min=self.low if finite else math.nan,
             max=self.high if finite else math.nan,
-            zeros=self.zeros,
+            zeros=self.zeros if self.count_zeros else None,
             nan=self.nan,
             inf=self.inf,
             channel_norms=_frozen(np.sqrt(self.channel_sq))

@@ -175,3 +175,21 @@ def test_entry_point_rules_are_discovered(monkeypatch):
     registry = registry_module.load_registry()
     assert registry.get("XYZ100") is Crashes
     assert registry.get("REG004") is rules.DepthwiseDecay
+
+
+def test_the_inventory_refuses_statistics_computed_without_its_fields():
+    """Text runs skip the zero count and the histograms; an inventory built from such
+    statistics would show zeros that were never counted, so it is an error."""
+    from pathlib import Path
+
+    from auditor.engine import read_stats
+    from auditor.inventory import inventory
+
+    model = Path(__file__).resolve().parents[1] / "examples" / "models" / "clean.keras"
+    with open_model(model, digest=False) as loaded:
+        full, _ = read_stats(loaded.graph, None, inventory=True)
+        lean, _ = read_stats(loaded.graph, None, inventory=False)
+        assert {path: s.zeros for path, s in lean.items()} == dict.fromkeys(full)
+        assert inventory(loaded.graph, full)
+        with pytest.raises(ValueError, match=r"expected compute\(\.\.\., inventory=True\)"):
+            inventory(loaded.graph, lean)

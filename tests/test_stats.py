@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from auditor import stats as stats_module
 from auditor.initializers import Kind, Reference, normal_cdf
 from auditor.stats import HISTOGRAM_BINS, SAMPLE_SIZE, compute
 
@@ -69,8 +70,15 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-@pytest.mark.parametrize("chunk_bytes", [16, 1 << 20], ids=["tiny-chunks", "one-chunk"])
-def test_statistics_match_numpy(name, chunk_bytes):
+@pytest.mark.parametrize(
+    "chunk_bytes, block_bytes",
+    [(16, stats_module._BLOCK_BYTES), (1 << 20, stats_module._BLOCK_BYTES), (1 << 20, 8)],
+    ids=["tiny-chunks", "one-chunk", "one-chunk-small-blocks"],
+)
+def test_statistics_match_numpy(name, chunk_bytes, block_bytes, monkeypatch):
+    """Whatever the chunks the tensor is read in, and the blocks of rows a chunk is folded
+    in (blocks of one row put the NaN and inf rows in blocks of their own)."""
+    monkeypatch.setattr(stats_module, "_BLOCK_BYTES", block_bytes)
     values = CASES[name]
     tensor = ArrayTensor(values)
     stats = compute(tensor, chunk_bytes=chunk_bytes)
@@ -175,16 +183,17 @@ def test_comparison_with_a_reference_tensor_read_in_step():
     assert same.comparison.differing == 0 and same.comparison.max_abs_diff == 0.0
 
 
-def test_leaving_out_the_histograms_changes_no_other_statistic():
+def test_leaving_out_the_inventory_fields_changes_no_other_statistic():
     values = np.random.default_rng(4).uniform(-1, 1, (300, 64)).astype("f4")
+    values[3, :5] = 0
     full = compute(ArrayTensor(values), chunk_bytes=8192, reference=UNIFORM)
-    lean = compute(ArrayTensor(values), chunk_bytes=8192, reference=UNIFORM, histograms=False)
+    lean = compute(ArrayTensor(values), chunk_bytes=8192, reference=UNIFORM, inventory=False)
     assert full.histogram and full.channel_histogram and full.channel_summary is not None
+    assert full.zeros == 5
     assert lean.histogram == () and lean.channel_histogram == ()
-    assert lean.channel_summary is None
-    assert dataclasses.replace(full, histogram=(), channel_histogram=(), channel_summary=None) == (
-        lean
-    )
+    assert lean.channel_summary is None and lean.zeros is None
+    inventory_only = {"histogram": (), "channel_histogram": (), "channel_summary": None}
+    assert dataclasses.replace(full, zeros=None, **inventory_only) == lean
 
 
 def test_the_ks_statistic_of_a_float32_sample_is_computed_in_float64():
