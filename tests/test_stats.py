@@ -10,7 +10,13 @@ import pytest
 
 from auditor import stats as stats_module
 from auditor.initializers import Kind, Reference, normal_cdf
-from auditor.stats import HISTOGRAM_BINS, SAMPLE_SIZE, compute
+from auditor.stats import (
+    DEFAULT_CHUNK_BYTES,
+    HISTOGRAM_BINS,
+    SAMPLE_SIZE,
+    WHOLE_TENSOR_BYTES,
+    compute,
+)
 
 
 class ArrayTensor:
@@ -231,3 +237,19 @@ def test_the_sample_does_not_alias_with_the_channels():
     channels = 128
     index = _sample_index(SAMPLE_SIZE * channels, SAMPLE_SIZE)
     assert len(np.unique(index % channels)) == channels
+
+
+def test_an_orthogonal_tensor_up_to_the_whole_read_limit_gets_its_gram_measurement():
+    """The read size is small (cache-friendly); a tensor whose init is judged on its Gram
+    matrix is still read in one piece, up to WHOLE_TENSOR_BYTES."""
+    orthogonal = Reference(Kind.ORTHOGONAL, "Orthogonal", "orthogonal, gain 1")
+    size = 1536
+    matrix = np.eye(size, dtype="f4")[np.random.default_rng(6).permutation(size)]
+    assert DEFAULT_CHUNK_BYTES < matrix.nbytes <= WHOLE_TENSOR_BYTES
+    tensor = ArrayTensor(matrix)
+    fit = compute(tensor, reference=orthogonal).init
+    assert tensor.reads == 1 and fit.gram_error == 0.0
+    matrix[0, 0] += 0.5
+    assert compute(ArrayTensor(matrix), reference=orthogonal).init.gram_error == 0.5
+    tall = np.zeros((WHOLE_TENSOR_BYTES // (4 * 8) + 1, 8), dtype="f4")
+    assert compute(ArrayTensor(tall), reference=orthogonal).init.gram_error is None
