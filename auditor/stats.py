@@ -5,8 +5,9 @@ results to every rule through `RuleContext.stats`. In that one read it also meas
 tensor against its initial distribution (`auditor.initializers.Reference`: exact-constant
 mismatches, excursions beyond a bounded law's support, a Kolmogorov-Smirnov statistic on a
 fixed-seed sample, the Gram matrix of an orthogonal init) and, with `--reference`, against
-the same tensor of a reference model. Memory stays bounded by the chunk size, plus a sample
-of at most `SAMPLE_SIZE` values, whatever the size of the tensor.
+the same tensor of a reference model. Memory stays bounded by the chunk size (a tensor
+judged as a whole: up to `WHOLE_TENSOR_BYTES`), plus a sample of at most `SAMPLE_SIZE`
+values, whatever the size of the tensor.
 """
 
 from __future__ import annotations
