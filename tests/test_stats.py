@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -228,6 +231,47 @@ def test_the_sample_takes_one_position_in_each_stratum(count):
     assert index.size == SAMPLE_SIZE and not index.flags.writeable
     assert np.all(index >= strata[:-1]) and np.all(index < strata[1:])
     assert np.array_equal(index, _sample_index.__wrapped__(count, SAMPLE_SIZE))
+
+
+def _splitmix64(seed: int, n: int) -> list[float]:
+    """The reference generator, one value at a time in plain integers."""
+    mask, state, out = (1 << 64) - 1, seed, []
+    for _ in range(n):
+        state = (state + 0x9E3779B97F4A7C15) & mask
+        z = ((state ^ (state >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        out.append(((z ^ (z >> 31)) >> 11) * 2.0**-53)
+    return out
+
+
+def test_the_sample_jitter_is_the_splitmix64_sequence():
+    from auditor.stats import _uniform
+
+    values = _uniform(SAMPLE_SIZE, 20_191_115)
+    assert values.tolist()[:300] == _splitmix64(20_191_115, 300)
+    assert values.min() >= 0.0 and values.max() < 1.0
+    assert abs(values.mean() - 0.5) < 0.01  # 8,192 uniform values: sd of the mean 0.003
+
+
+def test_sampling_does_not_import_numpy_random():
+    """`numpy.random` costs 10-15 ms of start-up; the sample needs none of it."""
+    code = """
+import sys
+import numpy as np
+from auditor.stats import compute
+
+class Tensor:  # this test module itself uses numpy.random, so not its ArrayTensor
+    shape, dtype = (300, 64), "float32"
+
+    def iter_chunks(self, max_bytes):
+        yield np.ones(self.shape, dtype=self.dtype)
+
+assert compute(Tensor()).sampled
+sys.exit("numpy.random" in sys.modules)
+"""
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_the_sample_does_not_alias_with_the_channels():
