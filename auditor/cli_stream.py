@@ -99,14 +99,13 @@ class Spools:
     """
 
     def __init__(self, formats: Sequence[str], options: Sequence[RenderOptions]) -> None:
-        self._stack = ExitStack()
-        with self._stack:
+        with ExitStack() as stack:  # a spool that fails to open closes those before it
             self._spools = {
-                index: self._stack.enter_context(Spool(pieces(fmt), opts, fmt.upper()))
+                index: stack.enter_context(Spool(pieces(fmt), opts, fmt.upper()))
                 for index, (fmt, opts) in enumerate(zip(formats, options, strict=True))
                 if fmt in STREAMED
             }
-            self._stack = self._stack.pop_all()
+            self._stack = stack.pop_all()
 
     @property
     def hook(self) -> Callable[[ModelReport], ModelReport] | None:

@@ -64,6 +64,8 @@ class DeadOrExplodingUnits(Rule):
     def check_layer(
         self, layer: LayerNode, model: ModelGraph, ctx: RuleContext
     ) -> Iterator[Finding]:
+        import numpy as np  # on use: `audit rules` imports every rule, and no numpy
+
         for weight in layer.weights:
             stats = ctx.stats.get(weight.path)
             if weight.role not in _KERNELS or stats is None or stats.channel_norms is None:
@@ -72,8 +74,6 @@ class DeadOrExplodingUnits(Rule):
                 continue
             if stats.init is not None and judge(stats).verdict is Verdict.INITIAL:
                 continue
-            import numpy as np  # on use: `audit rules` imports every rule, and no numpy
-
             norms = np.asarray(stats.channel_norms, dtype=np.float64)
             median = float(np.median(norms))
             dead = np.flatnonzero(norms == 0.0).tolist()
