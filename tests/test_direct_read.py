@@ -118,3 +118,18 @@ def test_a_large_tensor_is_read_ahead_on_a_thread_that_ends_with_the_caller(tmp_
         next(chunks)
         chunks.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("keras-audit-read")]
+
+
+def test_group_names_are_read_only_when_asked(tmp_path):
+    """The Keras 3 weights file names its layers in a `name` attribute on each group; the
+    legacy loader does not need it, so its scan leaves the attribute unread."""
+    path = tmp_path / "weights.h5"
+    _write_h5(path)
+    with h5py.File(path, "a") as f:
+        f["dense"].attrs["name"] = "dense_1"
+        f["conv"].attrs["name"] = b"conv_1"
+    with h5py.File(path, "r") as f:
+        assert scan_h5(f, Limits()).group_attrs == {}
+        named = scan_h5(f, Limits(), group_names=True)
+    assert named.group_attrs == {"dense": {"name": "dense_1"}, "conv": {"name": "conv_1"}}
+    assert named.groups == {"dense", "conv", "half", "int", "scalar", "empty", "chunked", "bf16"}

@@ -189,3 +189,42 @@ def test_more_layer_classes_agree_with_keras(keras, save_model):
     u = L.Flatten()(L.Conv3D(2, 2, bias_regularizer=R.L1(1e-5), name="c3d")(volume))
     model = keras.Model([video, seq, signal, volume], L.Concatenate()([v, s, t, u]))
     assert_agrees(model, save_model(model, "loading_more"))
+
+
+def test_vars_groups_found_by_their_name_attribute(keras, save_model, tmp_path):
+    """Keras 3 names each `vars` group after its layer (a `name` attribute) as well as by
+    its naming algorithm (`layers/dense_1`). Where the two disagree, the attribute wins:
+    here the two layers' groups are swapped in the weights file, attributes and all."""
+    import io
+    import zipfile
+
+    import h5py
+
+    L = keras.layers
+    model = keras.Sequential(
+        [keras.Input((4,)), L.Dense(3, name="a"), L.Dense(5, name="b")], name="sequential"
+    )
+    original = save_model(model, "swapped_vars", formats=("keras",))["keras"]
+    with zipfile.ZipFile(original) as z:
+        members = {info.filename: z.read(info) for info in z.infolist()}
+    buffer = io.BytesIO(members["model.weights.h5"])
+    with h5py.File(buffer, "r+") as f:
+        assert dict(f["layers/dense/vars"].attrs) == {"name": "a"}
+        f.move("layers/dense", "layers/swap")
+        f.move("layers/dense_1", "layers/dense")
+        f.move("layers/swap", "layers/dense_1")
+    members["model.weights.h5"] = buffer.getvalue()
+    swapped = tmp_path / "swapped.keras"
+    with zipfile.ZipFile(swapped, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+
+    assert_agrees(model, {"keras": swapped})
+    with open_model(swapped) as loaded:
+        stored = {w.path: w.storage for w in loaded.graph.weights()}
+    assert stored == {
+        "sequential/a/kernel": "layers/dense_1/vars/0",
+        "sequential/a/bias": "layers/dense_1/vars/1",
+        "sequential/b/kernel": "layers/dense/vars/0",
+        "sequential/b/bias": "layers/dense/vars/1",
+    }

@@ -70,7 +70,7 @@ def _load(archive: SafeZip, stack: ExitStack, source: SourceInfo, limits: Limits
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"model.weights.h5 is not a readable HDF5 file ({exc})") from None
         stack.callback(h5.close)  # closed before the view and the archive (LIFO)
-        scan = scan_h5(h5, limits)
+        scan = scan_h5(h5, limits, group_names=True)
         scan.window = archive.window("model.weights.h5")
         issues.extend(scan.issues)
         unclaimed = _attach_all(root, scan)
