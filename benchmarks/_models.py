@@ -27,6 +27,14 @@ APPLICATIONS = {
     "convnext_large": "ConvNeXtLarge",
 }
 
+#: Every model `build` makes, as the Keras expression that makes it. "tiny" (one Dense
+#: layer, 36 parameters) shows what each command costs before it reads any tensor.
+MODELS = {
+    "tiny": "keras.Sequential([keras.Input((8,)), keras.layers.Dense(4)], name='tiny')",
+    **{name: f"keras.applications.{cls}(weights=None)" for name, cls in APPLICATIONS.items()},
+}
+FILE_FORMATS = ("keras", "h5")
+
 #: The synthetic model: this many Dense(WIDTH) layers, ~1.07 billion parameters.
 BILLION_LAYERS, BILLION_WIDTH = 16, 8192
 
@@ -40,13 +48,13 @@ def machine() -> str:
 
 
 def build(name: str, fmt: str) -> Path:
-    """A keras.applications model (weights=None) saved as `.keras` or `.h5`, cached."""
+    """A model of `MODELS` saved as `.keras` or `.h5` (one of `FILE_FORMATS`), cached."""
     CACHE.mkdir(exist_ok=True)
     path = CACHE / f"{name}.{fmt}"
     if not path.exists():
         script = (
             "import os; os.environ['TF_CPP_MIN_LOG_LEVEL']='3'; import keras; "
-            f"keras.applications.{APPLICATIONS[name]}(weights=None).save({str(path)!r})"
+            f"{MODELS[name]}.save({str(path)!r})"
         )
         subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
     return path

@@ -11,8 +11,9 @@ On the same files, each in fresh processes (medians of --runs):
   per-weight inventory (statistics and histograms of every tensor);
 * load_model: `keras.saving.load_model(FILE, compile=False)` and `get_weights()`.
 
-Models: MobileNet, ResNet50, EfficientNetB7, ConvNeXtLarge (weights=None) as `.keras`
-and `.h5`, and a synthetic ~1.07-billion-parameter `.keras` file written in the Keras 3
+Models: a one-layer model (what each command costs before it reads any tensor),
+MobileNet, ResNet50, EfficientNetB7, ConvNeXtLarge (weights=None) as `.keras` and `.h5`,
+and a synthetic ~1.07-billion-parameter `.keras` file written in the Keras 3
 layout (skipped when free disk is under 3x its 4.3 GB; load_model is not run on it). Also
 the start-up commands, and memory over many files in one run.
 
@@ -33,9 +34,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _models import (
-    APPLICATIONS,
     AUDIT_CLI,
     CACHE,
+    FILE_FORMATS,
+    MODELS,
     Sample,
     billion_bytes,
     build,
@@ -112,10 +114,10 @@ def model_rows(files: list[Path], count: int, with_load: Callable[[Path], bool])
     notes: list[str] = []
     rows = [
         "| file | size | floor (h5py read) | audit | audit --format json | load_model "
-        "| audit / floor | load_model / audit | load_model / audit json | audit CPU "
-        "| audit peak RSS | audit json peak RSS | load_model peak RSS "
+        "| audit / floor | audit - floor | load_model / audit | load_model / audit json "
+        "| audit CPU | audit peak RSS | audit json peak RSS | load_model peak RSS "
         "| bound: 3x largest tensor + 150 MB |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for path in files:
         floor = runs(FLOOR, path, count)
@@ -146,8 +148,8 @@ def model_rows(files: list[Path], count: int, with_load: Callable[[Path], bool])
         rows.append(
             f"| {path.name} | {path.stat().st_size / 1e6:,.0f} MB | {f_wall:.2f} s "
             f"| {a_wall:.2f} s | {j_wall:.2f} s | {load_cells[0]} | {a_wall / f_wall:.2f}x "
-            f"| {load_cells[1]} | {load_cells[2]} | {a_cpu:.2f} s | {a_rss:,.0f} MB "
-            f"| {j_rss:,.0f} MB | {load_cells[3]} | {bound:,.0f} MB |"
+            f"| {a_wall - f_wall:+.2f} s | {load_cells[1]} | {load_cells[2]} | {a_cpu:.2f} s "
+            f"| {a_rss:,.0f} MB | {j_rss:,.0f} MB | {load_cells[3]} | {bound:,.0f} MB |"
         )
         print(rows[-1], file=sys.stderr, flush=True)
     return rows + ([""] + [f"* {note}" for note in notes] if notes else [])
@@ -212,11 +214,35 @@ def many_sections(path: Path) -> list[str]:
     ]
 
 
+def names(allowed: tuple[str, ...] | list[str]) -> Callable[[str], list[str]]:
+    """An argparse type: a comma-separated list of names, each one of `allowed`."""
+
+    def parse(text: str) -> list[str]:
+        chosen = [name.strip() for name in text.split(",") if name.strip()]
+        unknown = [name for name in chosen if name not in allowed]
+        if unknown or not chosen:
+            raise argparse.ArgumentTypeError(
+                f"expected a comma-separated list of {', '.join(allowed)}; received {text!r}"
+            )
+        return chosen
+
+    return parse
+
+
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of at least 1; received {text!r}"
+        )
+    return int(text)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--models", default=",".join(APPLICATIONS))
-    parser.add_argument("--formats", default="keras,h5")
+    parser.add_argument("--runs", type=positive, default=3)
+    parser.add_argument("--models", type=names(list(MODELS)), default=list(MODELS))
+    parser.add_argument("--formats", type=names(FILE_FORMATS), default=list(FILE_FORMATS))
     parser.add_argument("--no-billion", action="store_true", help="skip the 1B-parameter file")
     parser.add_argument("--write", type=Path, help="also write the tables to this Markdown file")
     parser.add_argument(
@@ -228,7 +254,7 @@ def main() -> int:
     if args.only_many:
         print("\n".join(many_sections(build("mobilenet", "keras"))))
         return 0
-    files = [build(m, f) for m in args.models.split(",") for f in args.formats.split(",")]
+    files = [build(model, fmt) for model in args.models for fmt in args.formats]
     lines = [
         f"Machine: {machine()}. Medians of {args.runs} fresh processes per cell, after one "
         "warm-up run (page cache warm).",
