@@ -612,7 +612,10 @@ class H5Tensor:
         row_bytes = max(1, math.prod(shape[1:]) * itemsize)
         step = max(1, max_bytes // row_bytes)
         starts = range(0, shape[0], step)
-        if self._direct is None:  # h5py holds the GIL while it reads: nothing to overlap
+        if self._direct is None:
+            # Through h5py: chunked or filtered data, where decompression is most of the
+            # time. h5py does release the GIL while it reads, but reading ahead measured
+            # no faster (ConvNeXtLarge rewritten with gzip: 4.6 s without, 4.7-5.0 s with).
             yield from map(lambda start: self._rows(start, step), starts)
         else:
             yield from _read_ahead(lambda start: self._rows(start, step), starts)
