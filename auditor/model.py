@@ -155,7 +155,9 @@ class TensorSource(Protocol):
     def dtype(self) -> str: ...
 
     def iter_chunks(self, max_bytes: int) -> Iterator[np.ndarray]:
-        """Yield the tensor's values in order, in slices of at most about `max_bytes`."""
+        """Yield the tensor's values in order, in slices of at most about `max_bytes`
+        (more only where the storage makes smaller slices costly: a stored HDF5 chunk
+        is never split, so a slice may hold one whole chunk)."""
         ...
 
 

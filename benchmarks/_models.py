@@ -7,6 +7,7 @@ start-up are part of what is measured, as they are for a user.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,3 +195,27 @@ def measure(code: str, *args: str, timeout: float = 3600) -> Sample:
             last = errors.read().decode(errors="replace").strip().splitlines()[-1:]
             raise RuntimeError(f"benchmark process failed ({result['status']}): {last}")
     return Sample(result["wall"], result["cpu"], result["peak_mb"])
+
+
+def names(allowed: Sequence[str]) -> Callable[[str], list[str]]:
+    """An argparse type: a comma-separated list of names, each one of `allowed`."""
+
+    def parse(text: str) -> list[str]:
+        chosen = [name.strip() for name in text.split(",") if name.strip()]
+        unknown = [name for name in chosen if name not in allowed]
+        if unknown or not chosen:
+            raise argparse.ArgumentTypeError(
+                f"expected a comma-separated list of {', '.join(allowed)}; received {text!r}"
+            )
+        return chosen
+
+    return parse
+
+
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of at least 1; received {text!r}"
+        )
+    return int(text)

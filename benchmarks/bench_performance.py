@@ -47,6 +47,8 @@ from _models import (
     largest_tensor_mb,
     machine,
     measure,
+    names,
+    positive,
 )
 
 FLOOR = """
@@ -212,30 +214,6 @@ def many_sections(path: Path) -> list[str]:
         "",
         *many_rows(path, counts, ("--ignore", "WGT001")),
     ]
-
-
-def names(allowed: tuple[str, ...] | list[str]) -> Callable[[str], list[str]]:
-    """An argparse type: a comma-separated list of names, each one of `allowed`."""
-
-    def parse(text: str) -> list[str]:
-        chosen = [name.strip() for name in text.split(",") if name.strip()]
-        unknown = [name for name in chosen if name not in allowed]
-        if unknown or not chosen:
-            raise argparse.ArgumentTypeError(
-                f"expected a comma-separated list of {', '.join(allowed)}; received {text!r}"
-            )
-        return chosen
-
-    return parse
-
-
-def positive(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number of at least 1; received {text!r}"
-        )
-    return int(text)
 
 
 def main() -> int:

@@ -29,9 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _models import build, largest_tensor_mb, machine
+from _models import MODELS, build, largest_tensor_mb, machine, names, positive
 
-MODELS = ("resnet50", "convnext_large")
+DEFAULT_MODELS = ["resnet50", "convnext_large"]
 
 CHILD = """
 import json, resource, sys, time
@@ -75,8 +75,8 @@ def measure(mode: str, path: Path) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--runs", type=positive, default=3)
+    parser.add_argument("--models", type=names(list(MODELS)), default=DEFAULT_MODELS)
     args = parser.parse_args()
     print(
         f"machine: {machine()}; medians of {args.runs} fresh processes, "
@@ -87,7 +87,7 @@ def main() -> int:
         "| bound 3x largest + 150 MB |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name in args.models.split(","):
+    for name in args.models:
         path = build(name, "keras")
         for mode in ("read", "audit"):
             measure(mode, path)  # warm the page cache

@@ -344,6 +344,8 @@ class StoredDataset:
         bfloat16: bool, uint16 storage of bfloat16 values (Keras writes a `dtype` attribute).
         offset: int | None, the file address of its raw data when that is one contiguous,
             unfiltered run of bytes; else None.
+        chunk_rows: int | None, for a chunked dataset, the extent of one stored chunk
+            along the first axis: slices read whole chunks, so each is decompressed once.
     """
 
     id: h5py.h5d.DatasetID
@@ -351,6 +353,7 @@ class StoredDataset:
     dtype: np.dtype
     bfloat16: bool
     offset: int | None
+    chunk_rows: int | None = None
 
 
 @dataclass(slots=True)
@@ -497,9 +500,12 @@ def _check_dataset(
                     f"declares {declared:,} bytes but stores {stored:,} (shape bomb)",
                 )
         offset = oid.get_offset() if layout == h5py.h5d.CONTIGUOUS and not filters else None
+        chunk_rows = None
+        if layout == h5py.h5d.CHUNKED and shape:
+            chunk_rows = min(max(1, int(plist.get_chunk()[0])), max(1, shape[0]))
     except (OSError, RuntimeError, ValueError, TypeError) as exc:
         return IssueKind.UNREADABLE, f"unreadable metadata ({first_line(exc)})"
-    return StoredDataset(oid, shape, dtype, bfloat16, offset)
+    return StoredDataset(oid, shape, dtype, bfloat16, offset, chunk_rows)
 
 
 def _read_ahead(produce: Callable[[int], np.ndarray], keys: Sequence[int]) -> Iterator[np.ndarray]:
@@ -579,7 +585,8 @@ def _attr_text(oid: h5py.h5o.ObjectID, key: str) -> str | None:
 
 
 class H5Tensor:
-    """A checked HDF5 dataset, read lazily in bounded slices along its first axis.
+    """A checked HDF5 dataset, read lazily in bounded slices along its first axis (at most
+    about `max_bytes`, or one stored chunk's rows when those are more).
 
     With a `window`, a contiguous, unfiltered dataset lying wholly inside it is read
     straight from the file with `preadv` into a fresh array (bytes as stored, same dtype),
@@ -611,6 +618,10 @@ class H5Tensor:
             return
         row_bytes = max(1, math.prod(shape[1:]) * itemsize)
         step = max(1, max_bytes // row_bytes)
+        if stored.chunk_rows is not None:
+            # Whole stored chunks only: a chunk cut across two slices would be read and
+            # decompressed for each (a 64 MB tensor stored as one gzip chunk: 16 times).
+            step = max(stored.chunk_rows, step // stored.chunk_rows * stored.chunk_rows)
         starts = range(0, shape[0], step)
         if self._direct is None:
             # Through h5py: chunked or filtered data, where decompression is most of the
