@@ -156,8 +156,8 @@ class TensorSource(Protocol):
 
     def iter_chunks(self, max_bytes: int) -> Iterator[np.ndarray]:
         """Yield the tensor's values in order, in slices of at most about `max_bytes`
-        (more only where the storage makes smaller slices costly: a stored HDF5 chunk
-        is never split, so a slice may hold one whole chunk)."""
+        (more only where the storage makes smaller slices costly: a compressed HDF5
+        chunk is never split, so a slice may hold one whole chunk)."""
         ...
 
 

@@ -136,22 +136,22 @@ def test_group_names_are_read_only_when_asked(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("chunks", "max_bytes", "rows"),
+    ("chunks", "compression", "max_bytes", "rows"),
     [
-        ((40, 6), 48, [40, 40, 20]),  # a chunk larger than a slice: one chunk per slice
-        ((3, 6), 240, [9] * 11 + [1]),  # 10 rows fit: the 9 rows of 3 whole chunks
-        ((100, 2), 48, [100]),  # column chunks span every row: the whole tensor at once
-        (None, 48, [2] * 50),  # contiguous: slices of max_bytes, whatever the layout
+        ((40, 6), "gzip", 48, [40, 40, 20]),  # a chunk larger than a slice: one per slice
+        ((3, 6), "gzip", 240, [9] * 11 + [1]),  # 10 rows fit: the 9 rows of 3 whole chunks
+        ((100, 2), "gzip", 48, [100]),  # column chunks span every row: all rows at once
+        ((40, 6), None, 48, [2] * 50),  # chunked, not compressed: nothing to decompress
+        (None, None, 48, [2] * 50),  # contiguous: slices of max_bytes
     ],
 )
-def test_slices_hold_whole_stored_chunks(tmp_path, chunks, max_bytes, rows):
-    """A stored chunk cut across two slices would be read and decompressed for each, so
-    the slices of a chunked dataset are whole chunks along the first axis."""
+def test_slices_hold_whole_compressed_chunks(tmp_path, chunks, compression, max_bytes, rows):
+    """A compressed chunk cut across two slices would be read and decompressed for each,
+    so the slices of a compressed dataset are whole chunks along the first axis."""
     values = _RNG.standard_normal((100, 6)).astype(np.float32)  # 24 bytes a row
     path = tmp_path / "weights.h5"
     with h5py.File(path, "w") as f:
-        options = {"chunks": chunks, "compression": "gzip"} if chunks else {}
-        f.create_dataset("w", data=values, **options)
+        f.create_dataset("w", data=values, chunks=chunks, compression=compression)
     with h5py.File(path, "r") as f:
         tensor = H5Tensor(scan_h5(f, Limits()).datasets["w"], file_window(f))
         parts = list(tensor.iter_chunks(max_bytes))

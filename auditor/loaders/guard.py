@@ -344,8 +344,9 @@ class StoredDataset:
         bfloat16: bool, uint16 storage of bfloat16 values (Keras writes a `dtype` attribute).
         offset: int | None, the file address of its raw data when that is one contiguous,
             unfiltered run of bytes; else None.
-        chunk_rows: int | None, for a chunked dataset, the extent of one stored chunk
-            along the first axis: slices read whole chunks, so each is decompressed once.
+        chunk_rows: int | None, for a filtered (compressed) chunked dataset, the extent of
+            one stored chunk along the first axis: slices read whole chunks, so each is
+            decompressed once.
     """
 
     id: h5py.h5d.DatasetID
@@ -501,7 +502,7 @@ def _check_dataset(
                 )
         offset = oid.get_offset() if layout == h5py.h5d.CONTIGUOUS and not filters else None
         chunk_rows = None
-        if layout == h5py.h5d.CHUNKED and shape:
+        if layout == h5py.h5d.CHUNKED and filters and shape:
             chunk_rows = min(max(1, int(plist.get_chunk()[0])), max(1, shape[0]))
     except (OSError, RuntimeError, ValueError, TypeError) as exc:
         return IssueKind.UNREADABLE, f"unreadable metadata ({first_line(exc)})"
@@ -586,7 +587,7 @@ def _attr_text(oid: h5py.h5o.ObjectID, key: str) -> str | None:
 
 class H5Tensor:
     """A checked HDF5 dataset, read lazily in bounded slices along its first axis (at most
-    about `max_bytes`, or one stored chunk's rows when those are more).
+    about `max_bytes`, or one compressed chunk's rows when those are more).
 
     With a `window`, a contiguous, unfiltered dataset lying wholly inside it is read
     straight from the file with `preadv` into a fresh array (bytes as stored, same dtype),
@@ -619,8 +620,8 @@ class H5Tensor:
         row_bytes = max(1, math.prod(shape[1:]) * itemsize)
         step = max(1, max_bytes // row_bytes)
         if stored.chunk_rows is not None:
-            # Whole stored chunks only: a chunk cut across two slices would be read and
-            # decompressed for each (a 64 MB tensor stored as one gzip chunk: 16 times).
+            # Whole compressed chunks only: a chunk cut across two slices would be read
+            # and decompressed for each (a 64 MB tensor stored as one gzip chunk: 16 times).
             step = max(stored.chunk_rows, step // stored.chunk_rows * stored.chunk_rows)
         starts = range(0, shape[0], step)
         if self._direct is None:
