@@ -157,3 +157,19 @@ def test_slices_hold_whole_compressed_chunks(tmp_path, chunks, compression, max_
         parts = list(tensor.iter_chunks(max_bytes))
     assert [len(part) for part in parts] == rows
     np.testing.assert_array_equal(np.concatenate(parts), values)
+
+
+def test_chunks_too_large_to_keep_whole_are_read_in_bounded_slices(tmp_path, monkeypatch):
+    """Chunks spanning more rows than `WHOLE_CHUNK_BYTES` holds (a few columns of a huge
+    tensor) are read in `max_bytes` slices again: slower, but memory stays bounded."""
+    from auditor.loaders import guard
+
+    values = _RNG.standard_normal((100, 6)).astype(np.float32)  # 24 bytes a row
+    path = tmp_path / "weights.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("w", data=values, chunks=(100, 2), compression="gzip")
+    monkeypatch.setattr(guard, "WHOLE_CHUNK_BYTES", 99 * 24)  # one row short of a chunk
+    with h5py.File(path, "r") as f:
+        parts = list(H5Tensor(scan_h5(f, Limits()).datasets["w"], file_window(f)).iter_chunks(48))
+    assert [len(part) for part in parts] == [2] * 50
+    np.testing.assert_array_equal(np.concatenate(parts), values)

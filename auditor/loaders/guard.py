@@ -345,8 +345,8 @@ class StoredDataset:
         offset: int | None, the file address of its raw data when that is one contiguous,
             unfiltered run of bytes; else None.
         chunk_rows: int | None, for a filtered (compressed) chunked dataset, the extent of
-            one stored chunk along the first axis: slices read whole chunks, so each is
-            decompressed once.
+            one stored chunk along the first axis: slices read whole chunks (up to
+            `WHOLE_CHUNK_BYTES`), so each is decompressed once.
     """
 
     id: h5py.h5d.DatasetID
@@ -585,9 +585,17 @@ def _attr_text(oid: h5py.h5o.ObjectID, key: str) -> str | None:
         return None
 
 
+#: The most one slice of a compressed tensor may hold to keep its chunks whole. Past it
+#: (chunks spanning more rows than this holds, such as chunks of a few columns of a huge
+#: tensor), slices are `max_bytes` again: each chunk is then decompressed more than once,
+#: but memory stays bounded.
+WHOLE_CHUNK_BYTES = 256 * MiB
+
+
 class H5Tensor:
     """A checked HDF5 dataset, read lazily in bounded slices along its first axis (at most
-    about `max_bytes`, or one compressed chunk's rows when those are more).
+    about `max_bytes`, or one compressed chunk's rows when those are more, up to
+    `WHOLE_CHUNK_BYTES`).
 
     With a `window`, a contiguous, unfiltered dataset lying wholly inside it is read
     straight from the file with `preadv` into a fresh array (bytes as stored, same dtype),
@@ -619,7 +627,7 @@ class H5Tensor:
             return
         row_bytes = max(1, math.prod(shape[1:]) * itemsize)
         step = max(1, max_bytes // row_bytes)
-        if stored.chunk_rows is not None:
+        if stored.chunk_rows is not None and stored.chunk_rows * row_bytes <= WHOLE_CHUNK_BYTES:
             # Whole compressed chunks only: a chunk cut across two slices would be read
             # and decompressed for each (a 64 MB tensor stored as one gzip chunk: 16 times).
             step = max(stored.chunk_rows, step // stored.chunk_rows * stored.chunk_rows)
