@@ -173,3 +173,18 @@ def test_chunks_too_large_to_keep_whole_are_read_in_bounded_slices(tmp_path, mon
         parts = list(H5Tensor(scan_h5(f, Limits()).datasets["w"], file_window(f)).iter_chunks(48))
     assert [len(part) for part in parts] == [2] * 50
     np.testing.assert_array_equal(np.concatenate(parts), values)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
+def test_a_bfloat16_tag_on_wider_values_is_ignored(tmp_path, dtype):
+    """Keras stores bfloat16 values in 2 bytes; the `dtype` tag on wider values cannot be
+    bfloat16 (Keras could not load them as such), so they are read as stored."""
+    values = np.arange(12, dtype=dtype).reshape(4, 3)
+    path = tmp_path / "weights.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("w", data=values).attrs["dtype"] = "bfloat16"
+    with h5py.File(path, "r") as f:
+        tensor = H5Tensor(scan_h5(f, Limits()).datasets["w"], file_window(f))
+        parts = list(tensor.iter_chunks(1 << 20))
+    assert tensor.dtype == np.dtype(dtype).name
+    np.testing.assert_array_equal(np.concatenate(parts), values)

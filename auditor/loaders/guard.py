@@ -469,7 +469,10 @@ def _check_dataset(
         if layout == h5py.h5d.VIRTUAL:
             return IssueKind.EXTERNAL_REFERENCE, "virtual dataset mapping other files (not read)"
         dtype = oid.dtype
-        bfloat16 = _attr_text(oid, "dtype") == "bfloat16"
+        # Keras marks bfloat16 tensors with an attribute and stores their 2-byte values
+        # (as opaque data). A tag on wider values means nothing to Keras (it cannot load
+        # them as bfloat16); reinterpreting their bytes would double every row.
+        bfloat16 = dtype.itemsize == 2 and _attr_text(oid, "dtype") == "bfloat16"
         plain = dtype.kind in "fiub" and dtype.itemsize <= 8 and dtype.fields is None
         if not plain and not (
             bfloat16
