@@ -22,18 +22,14 @@ from pathlib import Path
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 
-APPLICATIONS = {
-    "mobilenet": "MobileNet",
-    "resnet50": "ResNet50",
-    "efficientnetb7": "EfficientNetB7",
-    "convnext_large": "ConvNeXtLarge",
-}
-
 #: Every model `build` makes, as the Keras expression that makes it. "tiny" (one Dense
 #: layer, 36 parameters) shows what each command costs before it reads any tensor.
 MODELS = {
     "tiny": "keras.Sequential([keras.Input((8,)), keras.layers.Dense(4)], name='tiny')",
-    **{name: f"keras.applications.{cls}(weights=None)" for name, cls in APPLICATIONS.items()},
+    "mobilenet": "keras.applications.MobileNet(weights=None)",
+    "resnet50": "keras.applications.ResNet50(weights=None)",
+    "efficientnetb7": "keras.applications.EfficientNetB7(weights=None)",
+    "convnext_large": "keras.applications.ConvNeXtLarge(weights=None)",
 }
 FILE_FORMATS = ("keras", "h5")
 
