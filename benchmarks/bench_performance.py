@@ -1,6 +1,7 @@
 """keras-audit against the cost of reading the bytes and against loading the model.
 
-On the same files, each in fresh processes (medians of --runs):
+On the same files, each in fresh processes (medians of --runs, the commands of a file
+interleaved so that their ratios compare runs made in the same phases of the machine):
 
 * floor: a plain h5py read of every tensor, nothing checked or computed (`.keras`: h5py
   on the stored weights member in place, through a file object, as Keras files must be
@@ -106,10 +107,34 @@ def median(samples: list[Sample], key: Callable[[Sample], float]) -> float:
     return statistics.median(key(s) for s in samples)
 
 
-def runs(code: str, path: Path, count: int, options: tuple[str, ...] = ()) -> list[Sample]:
-    args = (str(path), *options)
-    measure(code, *args)  # warm the page cache and the import caches
-    return [measure(code, *args) for _ in range(count)]
+Command = tuple[str, tuple[str, ...]]  # (code or AUDIT_CLI, arguments after the file)
+
+
+def interleaved(
+    commands: dict[str, Command], path: Path, count: int
+) -> tuple[dict[str, list[Sample]], dict[str, str]]:
+    """`count` samples of each command on `path`, taken in rounds of one run of every
+    command, each round starting one command later than the last.
+
+    This VM has slow and fast phases lasting minutes. Run back to back, the samples of
+    two commands can come from different phases, and their ratio then measures the VM;
+    interleaved, every command samples the same phases. Each command runs once first to
+    warm the page cache and the import caches. A command whose warm-up run fails is left
+    out; its error is returned instead.
+    """
+    failures: dict[str, str] = {}
+    for name, (code, options) in commands.items():
+        try:
+            measure(code, str(path), *options)
+        except RuntimeError as exc:  # e.g. a legacy .h5 with a layer Keras cannot rebuild
+            failures[name] = str(exc)
+    names = [name for name in commands if name not in failures]
+    samples: dict[str, list[Sample]] = {name: [] for name in names}
+    for round_ in range(count):
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            code, options = commands[name]
+            samples[name].append(measure(code, str(path), *options))
+    return samples, failures
 
 
 def model_rows(files: list[Path], count: int, with_load: Callable[[Path], bool]) -> list[str]:
@@ -122,14 +147,19 @@ def model_rows(files: list[Path], count: int, with_load: Callable[[Path], bool])
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for path in files:
-        floor = runs(FLOOR, path, count)
-        audit = runs(AUDIT_CLI, path, count, TEXT_TO_NULL)
-        as_json = runs(AUDIT_CLI, path, count, JSON_TO_NULL)
-        failure = ""
-        try:
-            load = runs(LOAD, path, count) if with_load(path) else []
-        except RuntimeError as exc:  # e.g. a legacy .h5 with a layer Keras cannot rebuild
-            load, failure = [], str(exc).split("): ", 1)[-1].strip("[]'\"")[:90]
+        commands: dict[str, Command] = {
+            "floor": (FLOOR, ()),
+            "audit": (AUDIT_CLI, TEXT_TO_NULL),
+            "json": (AUDIT_CLI, JSON_TO_NULL),
+        }
+        if with_load(path):
+            commands["load"] = (LOAD, ())
+        samples, failures = interleaved(commands, path, count)
+        if failures.keys() - {"load"}:
+            raise RuntimeError(f"{path.name}: {failures}")
+        floor, audit, as_json = samples["floor"], samples["audit"], samples["json"]
+        load = samples.get("load", [])
+        failure = failures.get("load", "").split("): ", 1)[-1].strip("[]'\"")[:90]
         f_wall, a_wall = median(floor, lambda s: s.wall), median(audit, lambda s: s.wall)
         a_cpu, a_rss = median(audit, lambda s: s.cpu), median(audit, lambda s: s.peak_mb)
         j_wall, j_rss = median(as_json, lambda s: s.wall), median(as_json, lambda s: s.peak_mb)
@@ -235,7 +265,8 @@ def main() -> int:
     files = [build(model, fmt) for model in args.models for fmt in args.formats]
     lines = [
         f"Machine: {machine()}. Medians of {args.runs} fresh processes per cell, after one "
-        "warm-up run (page cache warm).",
+        "warm-up run (page cache warm). A file's commands run interleaved: rounds of one run "
+        "each, each round starting one command later.",
         "",
         "## Audit against the floor and load_model",
         "",
