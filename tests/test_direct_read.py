@@ -1,9 +1,11 @@
 """Contiguous, unfiltered datasets are read with `preadv` straight from the file (a legacy
-`.h5`, or the STORED weights member of a `.keras` archive); everything else goes through
-h5py. Both paths must give the same values, chunk by chunk, whatever the layout."""
+`.h5`, the STORED weights member of a `.keras` archive, or a deflated one once inflated
+into a temporary file); everything else goes through h5py. Both paths must give the same values, chunk by chunk, whatever the layout."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import h5py
 import numpy as np
 import pytest
 
+from auditor.errors import ModelLoadError
 from auditor.limits import Limits
 from auditor.loaders.guard import H5Tensor, SafeZip, file_window, scan_h5
 
@@ -68,19 +71,92 @@ def test_legacy_h5_direct_reads_equal_h5py(tmp_path, userblock):
         _check(f, window)
 
 
-def test_keras_member_direct_reads_equal_h5py(tmp_path):
+def _archive(tmp_path: Path, compression: int) -> Path:
     inner = tmp_path / "model.weights.h5"
     _write_h5(inner)
     archive = tmp_path / "model.keras"
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as z:
+    with zipfile.ZipFile(archive, "w", compression) as z:
         z.writestr("config.json", "{}")
         z.write(inner, "model.weights.h5")
+    return archive
+
+
+def test_keras_member_direct_reads_equal_h5py(tmp_path):
+    archive = _archive(tmp_path, zipfile.ZIP_STORED)
     with archive.open("rb") as raw:
         safe = SafeZip(raw, archive.stat().st_size, Limits())
-        window = safe.window("model.weights.h5")
-        assert window is not None and window.start > 0
-        with safe.open_view("model.weights.h5") as view, h5py.File(view, "r") as f:
-            _check(f, window)
+        view = safe.open_view("model.weights.h5")
+        assert view.window.fd == raw.fileno() and view.window.start > 0
+        with view.file, h5py.File(view.file, "r") as f:
+            _check(f, view.window)
+
+
+def test_a_deflated_member_is_inflated_into_a_temporary_file_and_read_directly(
+    tmp_path, monkeypatch
+):
+    """Keras never compresses, but a re-zipped `.keras` is deflated: its weights member is
+    inflated piece by piece into an anonymous file (not into memory), and its tensors are
+    read directly from that file, with the same values as through h5py."""
+    from auditor.loaders import guard
+
+    monkeypatch.setattr(guard, "INFLATE_STEP", 1000)  # many pieces, and a last short one
+    spill_dir = tmp_path / "tmp"
+    spill_dir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spill_dir))
+    archive = _archive(tmp_path, zipfile.ZIP_DEFLATED)
+    inflated = (tmp_path / "model.weights.h5").read_bytes()
+    with archive.open("rb") as raw:
+        safe = SafeZip(raw, archive.stat().st_size, Limits())
+        view = safe.open_view("model.weights.h5")
+        assert view.window.fd != raw.fileno()
+        assert (view.window.start, view.window.size) == (0, len(inflated))
+        assert os.pread(view.window.fd, len(inflated) + 1, 0) == inflated
+        assert not list(spill_dir.iterdir())  # anonymous: nothing left behind if killed
+        with view.file, h5py.File(view.file, "r") as f:
+            _check(f, view.window)
+
+
+def _corrupt(archive: Path, member: str, where: float) -> int:
+    """Flip a byte of a member's compressed data, `where` of the way in; the new size."""
+    data = bytearray(archive.read_bytes())
+    with zipfile.ZipFile(archive) as z:
+        info = z.getinfo(member)
+    start = info.header_offset + 30 + len(info.filename)
+    data[start + int(info.compress_size * where)] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    return len(data)
+
+
+# At the start the deflate stream itself breaks (zlib.error, not an OSError); halfway
+# through it inflates to other bytes, which the CRC check at the end catches.
+@pytest.mark.parametrize("where", [0.0, 0.5], ids=["stream", "crc"])
+def test_a_corrupt_deflated_member_is_a_load_error(tmp_path, where):
+    archive = _archive(tmp_path, zipfile.ZIP_DEFLATED)
+    size = _corrupt(archive, "model.weights.h5", where)
+    with archive.open("rb") as raw:
+        safe = SafeZip(raw, size, Limits())
+        with pytest.raises(ModelLoadError, match=r"'model\.weights\.h5' could not be inflated"):
+            safe.open_view("model.weights.h5")
+
+
+def test_a_corrupt_deflated_json_member_is_a_load_error(tmp_path):
+    archive = tmp_path / "model.keras"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("config.json", '{"class_name": "Functional", "config": {}}' * 50)
+    size = _corrupt(archive, "config.json", 0.0)
+    with archive.open("rb") as raw:
+        safe = SafeZip(raw, size, Limits())
+        with pytest.raises(ModelLoadError, match=r"'config\.json' is corrupt \(Error -3"):
+            safe.read("config.json", 1 << 20)
+
+
+def test_a_deflated_member_over_the_inflation_cap_is_refused_before_inflating(tmp_path):
+    archive = _archive(tmp_path, zipfile.ZIP_DEFLATED)
+    size = (tmp_path / "model.weights.h5").stat().st_size
+    with archive.open("rb") as raw:
+        safe = SafeZip(raw, archive.stat().st_size, Limits(max_inflated_bytes=size - 1))
+        with pytest.raises(ModelLoadError, match=f"declares {size:,} bytes, over the"):
+            safe.open_view("model.weights.h5")
 
 
 def test_a_file_object_has_no_direct_window(tmp_path):

@@ -16,7 +16,9 @@ import math
 import os
 import struct
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any, BinaryIO, NamedTuple
 
@@ -31,6 +33,7 @@ __all__ = [
     "H5Scan",
     "H5Tensor",
     "Limits",
+    "MemberView",
     "OffsetFile",
     "SafeZip",
     "StoredDataset",
@@ -181,12 +184,35 @@ _EXPECTED_MEMBERS = ("config.json", "metadata.json", "model.weights.h5", "model.
 
 class Window(NamedTuple):
     """The byte range `[start, start + size)` of an open file that an HDF5 file occupies
-    (a STORED zip member), for reading contiguous datasets without going through h5py's
-    Python file-object driver."""
+    (a STORED zip member, or a deflated one inflated into a temporary file), for reading
+    contiguous datasets without going through h5py's Python file-object driver."""
 
     fd: int
     start: int
     size: int
+
+
+class MemberView(NamedTuple):
+    """An archive member opened for h5py: a seekable file object over its bytes, and
+    where those bytes lie in an open file, for reading contiguous datasets directly."""
+
+    file: BinaryIO
+    window: Window
+
+
+#: The piece a deflated member is inflated in (the memory that inflating it takes).
+INFLATE_STEP = 1 * MiB
+
+# What reading a member can raise: a broken deflate stream raises `zlib.error`, which is
+# not an OSError; a bad CRC, `BadZipFile`; a stream that ends early, `EOFError`.
+_MEMBER_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    OSError,
+    EOFError,
+    ValueError,
+)
 
 
 class SafeZip:
@@ -284,29 +310,47 @@ class SafeZip:
         self._checked(name, cap)
         try:
             return self._zip.read(name)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, zipfile.LargeZipFile) as exc:
+        except _MEMBER_ERRORS as exc:
             raise ModelLoadError(
                 f"archive member {name!r} is corrupt ({first_line(exc)})"
             ) from None
 
-    def open_view(self, name: str) -> BinaryIO:
-        """A seekable file object over a member: a zero-copy window for STORED members,
-        an in-memory copy (under `max_inflated_bytes`) for deflated ones."""
+    def open_view(self, name: str) -> MemberView:
+        """A member opened for h5py. A STORED member (all Keras writes) is a zero-copy
+        window onto the archive. A deflated one is first inflated, in `INFLATE_STEP`
+        pieces, into an anonymous temporary file (under `max_inflated_bytes`), so that
+        memory stays bounded whatever its size and its tensors are read directly from
+        that file. The caller closes `view.file`."""
         info = self._checked(name, self._limits.max_file_bytes)
         if info.compress_type == zipfile.ZIP_DEFLATED:
-            return io.BytesIO(self.read(name, self._limits.max_inflated_bytes))
+            return self._inflate(name)
         start = self._stored_start(name, info)
         # A small buffer: libhdf5 reads metadata in small pieces scattered over the member,
         # and each seek refills the buffer (1 MiB cost EfficientNetB7 888 MB of copying);
         # reads larger than the buffer go straight through.
-        return io.BufferedReader(OffsetFile(self._raw, start, info.compress_size), 16 * KiB)
+        file = io.BufferedReader(OffsetFile(self._raw, start, info.compress_size), 16 * KiB)
+        return MemberView(file, Window(self._raw.fileno(), start, info.compress_size))
 
-    def window(self, name: str) -> Window | None:
-        """Where a STORED member lies in the archive file (None for a deflated one)."""
-        info = self._checked(name, self._limits.max_file_bytes)
-        if info.compress_type == zipfile.ZIP_DEFLATED:
-            return None
-        return Window(self._raw.fileno(), self._stored_start(name, info), info.compress_size)
+    def _inflate(self, name: str) -> MemberView:
+        import shutil  # only deflated members, which Keras never writes, need these
+        import tempfile
+
+        info = self._checked(name, self._limits.max_inflated_bytes)
+        with ExitStack() as on_error:
+            # Anonymous: the file is gone once closed, or if this process is killed.
+            spill = on_error.enter_context(tempfile.TemporaryFile())
+            try:
+                # zipfile stops at the declared size (checked above), then checks the CRC.
+                with self._zip.open(info) as member:
+                    shutil.copyfileobj(member, spill, INFLATE_STEP)
+            except _MEMBER_ERRORS as exc:  # the OSErrors include a full temporary disk
+                raise ModelLoadError(
+                    f"archive member {name!r} could not be inflated ({first_line(exc)})"
+                ) from None
+            size = spill.tell()
+            spill.seek(0)
+            on_error.pop_all()  # open from here on: the caller closes it
+        return MemberView(spill, Window(spill.fileno(), 0, size))
 
     def _stored_start(self, name: str, info: zipfile.ZipInfo) -> int:
         self._raw.seek(info.header_offset)

@@ -64,14 +64,14 @@ def _load(archive: SafeZip, stack: ExitStack, source: SourceInfo, limits: Limits
     weights_read = False
     if archive.has("model.weights.h5"):
         view = archive.open_view("model.weights.h5")
-        stack.callback(view.close)
+        stack.callback(view.file.close)
         try:
-            h5 = h5py.File(view, "r")
+            h5 = h5py.File(view.file, "r")
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"model.weights.h5 is not a readable HDF5 file ({exc})") from None
         stack.callback(h5.close)  # closed before the view and the archive (LIFO)
         scan = scan_h5(h5, limits, group_names=True)
-        scan.window = archive.window("model.weights.h5")
+        scan.window = view.window
         issues.extend(scan.issues)
         unclaimed = _attach_all(root, scan)
         weights_read = True
