@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -123,6 +125,42 @@ def test_static_audit_never_imports_tensorflow_or_keras():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+_GC_PROBE = """
+import gc, sys
+import auditor.cli, auditor.engine, auditor.registry
+def probe(name, real):
+    def wrapper(*args, **kwargs):
+        print(name, gc.isenabled(), gc.get_freeze_count() > 0, flush=True)
+        return real(*args, **kwargs)
+    return wrapper
+auditor.registry.load_registry = probe("registry", auditor.registry.load_registry)
+auditor.engine.run = probe("run", auditor.engine.run)
+sys.argv = ["audit", *sys.argv[1:]]
+auditor.cli.entry()
+"""
+
+
+def test_the_console_script_collects_garbage_only_after_its_imports():
+    """Collection is off while a check imports what it needs, and back on, with the
+    start-up's objects frozen out of its way, before any file is read."""
+    model = str(EXAMPLES / "clean.keras")
+    proc = subprocess.run(
+        [sys.executable, "-c", _GC_PROBE, model, "-o", "/dev/null", "--exit-zero"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["registry False False", "run True True"]
+
+
+def test_main_leaves_the_callers_garbage_collector_alone():
+    before = (gc.isenabled(), gc.get_freeze_count())
+    assert main([str(EXAMPLES / "clean.keras"), "-o", os.devnull, "--exit-zero"]) == 0
+    assert main(["rules"]) == 0
+    assert (gc.isenabled(), gc.get_freeze_count()) == before
 
 
 def test_quiet_prints_only_the_summary():
