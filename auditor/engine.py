@@ -385,11 +385,16 @@ class _Isolated:
         )
         # The child inherits the parent's heap copy-on-write; a garbage collection there
         # would touch (and so copy) every inherited object. Frozen objects are skipped.
-        gc.freeze()
+        # A caller that froze objects itself (a pre-forking server) keeps them frozen:
+        # `gc.unfreeze()` would thaw them too, so its heap is left as it is.
+        freeze = gc.get_freeze_count() == 0
+        if freeze:
+            gc.freeze()
         try:
             self.child.start()
         finally:
-            gc.unfreeze()
+            if freeze:
+                gc.unfreeze()
         child_end.close()
 
     def _stop(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -15,6 +17,7 @@ from auditor.loaders import open_model
 from auditor.registry import Registry
 from auditor.rule import DOC_SECTIONS, Rule, RuleOptions
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "models"
 DOC = "\n".join(
     f"## {s}\n" + ("x\n\nUse instead:\ny" if s == "Example" else "x") for s in DOC_SECTIONS
 )
@@ -193,3 +196,21 @@ def test_the_inventory_refuses_statistics_computed_without_its_fields():
         assert inventory(loaded.graph, full)
         with pytest.raises(ValueError, match=r"expected compute\(\.\.\., inventory=True\)"):
             inventory(loaded.graph, lean)
+
+
+def test_the_callers_garbage_collector_state_is_left_as_it_was():
+    """Files are read in a forked child, with the parent's objects frozen around the fork
+    so that the child's collections do not copy them; a caller's own frozen objects stay
+    frozen, and nothing stays frozen for a caller that froze nothing."""
+    model = str(EXAMPLES / "clean.keras")
+    assert gc.get_freeze_count() == 0
+    assert run([model]).models[0].source.format == "keras"
+    assert gc.get_freeze_count() == 0
+    mine = [["a container the collector tracks"]]
+    gc.freeze()
+    try:
+        assert run([model]).models[0].source.format == "keras"
+        assert not any(o is mine for o in gc.get_objects())  # frozen: in no generation
+    finally:
+        gc.unfreeze()
+    assert any(o is mine for o in gc.get_objects())
