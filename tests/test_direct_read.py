@@ -15,7 +15,7 @@ import pytest
 
 from auditor.errors import ModelLoadError
 from auditor.limits import Limits
-from auditor.loaders.guard import H5Tensor, SafeZip, file_window, scan_h5
+from auditor.loaders.guard import H5Tensor, SafeZip, file_window, group_text, scan_h5
 
 _RNG = np.random.default_rng(7)
 _DATASETS: dict[str, tuple[np.ndarray, dict]] = {
@@ -196,19 +196,21 @@ def test_a_large_tensor_is_read_ahead_on_a_thread_that_ends_with_the_caller(tmp_
     assert not [t for t in threading.enumerate() if t.name.startswith("keras-audit-read")]
 
 
-def test_group_names_are_read_only_when_asked(tmp_path):
-    """The Keras 3 weights file names its layers in a `name` attribute on each group; the
-    legacy loader does not need it, so its scan leaves the attribute unread."""
+def test_a_group_attribute_is_read_as_text(tmp_path):
+    """Keras 3 writes each layer's name on its `vars` group, as str or bytes; anything
+    else, or nothing, reads as None."""
     path = tmp_path / "weights.h5"
     _write_h5(path)
     with h5py.File(path, "a") as f:
         f["dense"].attrs["name"] = "dense_1"
         f["conv"].attrs["name"] = b"conv_1"
+        f["half"].attrs["name"] = 3
     with h5py.File(path, "r") as f:
-        assert scan_h5(f, Limits()).group_attrs == {}
-        named = scan_h5(f, Limits(), group_names=True)
-    assert named.group_attrs == {"dense": {"name": "dense_1"}, "conv": {"name": "conv_1"}}
-    assert named.groups == {"dense", "conv", "half", "int", "scalar", "empty", "chunked", "bf16"}
+        assert group_text(f, "dense", "name") == "dense_1"
+        assert group_text(f, "conv", "name") == "conv_1"
+        assert group_text(f, "half", "name") is None
+        assert group_text(f, "int", "name") is None
+        assert group_text(f, "no/such/group", "name") is None
 
 
 @pytest.mark.parametrize(

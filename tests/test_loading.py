@@ -228,3 +228,32 @@ def test_vars_groups_found_by_their_name_attribute(keras, save_model, tmp_path):
         "sequential/b/kernel": "layers/dense/vars/0",
         "sequential/b/bias": "layers/dense/vars/1",
     }
+
+
+def test_vars_group_names_are_read_only_where_needed(keras, save_model, monkeypatch):
+    """Each weighted layer's own `vars` group is asked its name (the cross-check); every
+    other group is asked only once a layer and its group disagree (see above)."""
+    from auditor.loaders import keras_v3
+
+    asked: list[str] = []
+    real = keras_v3.group_text
+
+    def counting(f, group, key):
+        asked.append(group)
+        return real(f, group, key)
+
+    monkeypatch.setattr(keras_v3, "group_text", counting)
+    L = keras.layers
+    model = keras.Sequential(
+        [keras.Input((4,)), L.Dense(3, name="a"), L.Dropout(0.1), L.Dense(5, name="b")],
+        name="sequential",
+    )
+    path = save_model(model, "names_asked", formats=("keras",))["keras"]
+    with open_model(path) as loaded:
+        assert {w.storage for w in loaded.graph.weights()} == {
+            "layers/dense/vars/0",
+            "layers/dense/vars/1",
+            "layers/dense_1/vars/0",
+            "layers/dense_1/vars/1",
+        }
+    assert asked == ["layers/dense/vars", "layers/dense_1/vars"]

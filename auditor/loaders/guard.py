@@ -40,6 +40,7 @@ __all__ = [
     "disable_hdf5_plugins",
     "file_window",
     "first_line",
+    "group_text",
     "parse_json",
     "scan_h5",
     "text_value",
@@ -409,8 +410,6 @@ class H5Scan:
         datasets: path -> dataset, for every dataset that passed every check.
         groups: paths of every hard-linked group.
         issues: one per rejected link or dataset.
-        group_attrs: the string attributes Keras writes on groups (`name`), read only
-            with `scan_h5(..., group_names=True)`.
         window: Window | None, where the HDF5 file lies in an open file, when its
             contiguous datasets may be read directly (set by the loaders).
     """
@@ -418,23 +417,17 @@ class H5Scan:
     datasets: dict[str, StoredDataset]
     groups: set[str]
     issues: list[LoadIssue]
-    group_attrs: dict[str, dict[str, str]]
     window: Window | None = None
 
 
-def scan_h5(f: h5py.File, limits: Limits, *, group_names: bool = False) -> H5Scan:
+def scan_h5(f: h5py.File, limits: Limits) -> H5Scan:
     """Walk every link of an open HDF5 file without following anything but hard links.
-
-    `group_names=True` also reads each group's `name` attribute into `group_attrs`: the
-    Keras 3 weights file names its layers there; the legacy layout does not need it, and
-    asking every group costs about 5 ms on a model of 800 layers.
 
     Raises:
         ModelLoadError: when the file has more links than `max_h5_objects`.
     """
     datasets: dict[str, StoredDataset] = {}
     groups: set[str] = set()
-    group_attrs: dict[str, dict[str, str]] = {}
     issues: list[LoadIssue] = []
     links: list[tuple[str, int]] = []
 
@@ -468,16 +461,23 @@ def scan_h5(f: h5py.File, limits: Limits, *, group_names: bool = False) -> H5Sca
             continue
         if isinstance(oid, h5py.h5g.GroupID):
             groups.add(name)
-            layer_name = _attr_text(oid, "name") if group_names else None
-            if layer_name is not None:
-                group_attrs[name] = {"name": layer_name}
         elif isinstance(oid, h5py.h5d.DatasetID):
             checked = _check_dataset(oid, limits)
             if isinstance(checked, StoredDataset):
                 datasets[name] = checked
             else:
                 issues.append(LoadIssue(checked[0], f"HDF5 dataset {name!r}: {checked[1]}", name))
-    return H5Scan(datasets=datasets, groups=groups, issues=issues, group_attrs=group_attrs)
+    return H5Scan(datasets=datasets, groups=groups, issues=issues)
+
+
+def group_text(f: h5py.File, group: str, key: str) -> str | None:
+    """A string attribute of a group the scan found (Keras 3 writes a layer's name on its
+    `vars` group), decoded; None when absent, unreadable or not a string."""
+    try:
+        oid = h5py.h5o.open(f.id, group.encode("utf-8", "surrogateescape"))
+    except (OSError, RuntimeError, ValueError, KeyError):
+        return None
+    return _attr_text(oid, key)
 
 
 def _link_issue(f: h5py.File, name: str) -> LoadIssue:
@@ -621,13 +621,22 @@ def text_value(value: Any) -> str | None:
 
 
 def _attr_text(oid: h5py.h5o.ObjectID, key: str) -> str | None:
-    """A string attribute of a group or dataset, decoded, or None when absent, unreadable
-    or not a string."""
+    """A scalar string attribute of a group or dataset, decoded (invalid UTF-8 as U+FFFD),
+    or None when absent, unreadable or not a scalar string.
+
+    Read with low-level calls: h5py's `attrs[key]` costs about twice as much, and a Keras 3
+    weights file has one such attribute per layer, each read through a Python file object.
+    """
+    name = key.encode()
     try:  # an existence check first: a missing attribute costs h5py an exception
-        if not h5py.h5a.exists(oid, key.encode()):
+        if not h5py.h5a.exists(oid, name):
             return None
-        wrapper = h5py.Dataset if isinstance(oid, h5py.h5d.DatasetID) else h5py.Group
-        return text_value(wrapper(oid).attrs[key])
+        attr = h5py.h5a.open(oid, name)
+        if attr.shape != () or attr.get_type().get_class() != h5py.h5t.STRING:
+            return None  # an empty dataspace (shape None), an array, or not text
+        value = np.zeros((), dtype=attr.dtype)  # bytes: fixed-length, or an object (vlen)
+        attr.read(value, mtype=h5py.h5t.py_create(attr.dtype))
+        return text_value(value)
     except (OSError, RuntimeError, ValueError, TypeError, KeyError):
         return None
 
