@@ -60,13 +60,19 @@ _WAITING = re.compile(
 _SUMMARY = re.compile(r"Samples: (\d+) Errors: (\d+)")
 
 
+def py_spy() -> str | None:
+    """py-spy beside this Python (the project's `.venv`), else on the PATH."""
+    beside = Path(sys.executable).with_name("py-spy")
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
 def record(path: Path, rate: int, output: Path, isolated: bool) -> tuple[int, int]:
     """One run of `audit path` under py-spy; (samples, errors) as py-spy counts them."""
     audit = str(Path(sys.executable).with_name("audit"))
     how = ("--subprocesses",) if isolated else ()
     done = subprocess.run(
         [
-            *("py-spy", "record", *how, "--nonblocking", "--format", "raw"),
+            *(str(py_spy()), "record", *how, "--nonblocking", "--format", "raw"),
             *("--rate", str(rate), "--output", str(output), "--"),
             *(audit, str(path), "-o", "/dev/null", "--exit-zero"),
             *(() if isolated else ("--debug",)),
@@ -140,7 +146,7 @@ def main() -> int:
         "--isolated", action="store_true", help="the default run, with its child process"
     )
     args = parser.parse_args()
-    if shutil.which("py-spy") is None:
+    if py_spy() is None:
         raise SystemExit("py-spy is not installed: pip install -e '.[bench]'")
     compile_sources()
     how = "with its child process" if args.isolated else "in one process (--debug)"
