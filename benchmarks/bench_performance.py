@@ -12,6 +12,9 @@ interleaved so that their ratios compare runs made in the same phases of the mac
   per-weight inventory (statistics and histograms of every tensor);
 * load_model: `keras.saving.load_model(FILE, compile=False)` and `get_weights()`.
 
+"per file: audit / floor" sets the one-layer row's times (start-up alone) aside from both
+sides: (audit - its one-layer audit) / (floor - its one-layer floor), in the same format.
+
 Models: a one-layer model (what each command costs before it reads any tensor),
 MobileNet, ResNet50, EfficientNetB7, ConvNeXtLarge (weights=None) as `.keras` and `.h5`,
 and a synthetic ~1.07-billion-parameter `.keras` file written in the Keras 3
@@ -141,11 +144,13 @@ def model_rows(files: list[Path], count: int, with_load: Callable[[Path], bool])
     notes: list[str] = []
     rows = [
         "| file | size | floor (h5py read) | audit | audit --format json | load_model "
-        "| audit / floor | audit - floor | load_model / audit | load_model / audit json "
+        "| audit / floor | audit - floor | per file: audit / floor "
+        "| load_model / audit | load_model / audit json "
         "| audit CPU | audit peak RSS | audit json peak RSS | load_model peak RSS "
         "| bound: 3x largest tensor + 150 MB |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
+    startup: dict[str, tuple[float, float]] = {}  # suffix -> the one-layer (floor, audit)
     for path in files:
         commands: dict[str, Command] = {
             "floor": (FLOOR, ()),
@@ -164,6 +169,9 @@ def model_rows(files: list[Path], count: int, with_load: Callable[[Path], bool])
         a_cpu, a_rss = median(audit, lambda s: s.cpu), median(audit, lambda s: s.peak_mb)
         j_wall, j_rss = median(as_json, lambda s: s.wall), median(as_json, lambda s: s.peak_mb)
         bound = 3 * largest_tensor_mb(path) + 150
+        if path.stem == "tiny":
+            startup[path.suffix] = (f_wall, a_wall)
+        per_file = per_file_ratio(f_wall, a_wall, startup.get(path.suffix))
         if load:
             l_wall, l_rss = median(load, lambda s: s.wall), median(load, lambda s: s.peak_mb)
             load_cells = (
@@ -180,11 +188,25 @@ def model_rows(files: list[Path], count: int, with_load: Callable[[Path], bool])
         rows.append(
             f"| {path.name} | {path.stat().st_size / 1e6:,.0f} MB | {f_wall:.2f} s "
             f"| {a_wall:.2f} s | {j_wall:.2f} s | {load_cells[0]} | {a_wall / f_wall:.2f}x "
-            f"| {a_wall - f_wall:+.2f} s | {load_cells[1]} | {load_cells[2]} | {a_cpu:.2f} s "
+            f"| {a_wall - f_wall:+.2f} s | {per_file} | {load_cells[1]} | {load_cells[2]} "
+            f"| {a_cpu:.2f} s "
             f"| {a_rss:,.0f} MB | {j_rss:,.0f} MB | {load_cells[3]} | {bound:,.0f} MB |"
         )
         print(rows[-1], file=sys.stderr, flush=True)
     return rows + ([""] + [f"* {note}" for note in notes] if notes else [])
+
+
+#: Below this much reading past its start-up, the floor's per-file time is noise.
+PER_FILE_MIN_SECONDS = 0.05
+
+
+def per_file_ratio(floor: float, audit: float, startup: tuple[float, float] | None) -> str:
+    """The per-file work of `audit` against the floor's: each wall time less that of the
+    one-layer model in the same format (start-up alone). Blank without that row, and
+    where the floor reads for under `PER_FILE_MIN_SECONDS` past its start-up."""
+    if startup is None or floor - startup[0] < PER_FILE_MIN_SECONDS:
+        return ""
+    return f"{(audit - startup[1]) / (floor - startup[0]):.2f}x"
 
 
 def startup_rows(count: int) -> list[str]:
