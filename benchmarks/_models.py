@@ -193,6 +193,39 @@ def measure(code: str, *args: str, timeout: float = 3600) -> Sample:
     return Sample(result["wall"], result["cpu"], result["peak_mb"])
 
 
+#: `audit FILE` options for a timed run: the text report to /dev/null, exit code 0.
+TEXT_TO_NULL = ("-o", "/dev/null", "--exit-zero")
+
+Command = tuple[str, tuple[str, ...]]  # `measure(code, *arguments)`: (code or AUDIT_CLI, args)
+
+
+def interleaved(
+    commands: dict[str, Command], count: int
+) -> tuple[dict[str, list[Sample]], dict[str, str]]:
+    """`count` samples of each command, taken in rounds of one run of every command, each
+    round starting one command later than the last.
+
+    This VM has slow and fast phases lasting minutes. Run back to back, the samples of
+    two commands can come from different phases, and their ratio then measures the VM;
+    interleaved, every command samples the same phases. Each command runs once first to
+    warm the page cache and the import caches. A command whose warm-up run fails is left
+    out; its error is returned instead.
+    """
+    failures: dict[str, str] = {}
+    for name, (code, args) in commands.items():
+        try:
+            measure(code, *args)
+        except RuntimeError as exc:  # e.g. a legacy .h5 with a layer Keras cannot rebuild
+            failures[name] = str(exc)
+    names = [name for name in commands if name not in failures]
+    samples: dict[str, list[Sample]] = {name: [] for name in names}
+    for round_ in range(count):
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            code, args = commands[name]
+            samples[name].append(measure(code, *args))
+    return samples, failures
+
+
 def names(allowed: Sequence[str]) -> Callable[[str], list[str]]:
     """An argparse type: a comma-separated list of names, each one of `allowed`."""
 

@@ -23,17 +23,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _models import (
     AUDIT_CLI,
     MODELS,
-    Sample,
+    TEXT_TO_NULL,
     build,
     compile_sources,
+    interleaved,
     largest_tensor_mb,
     machine,
-    measure,
     names,
     positive,
 )
-
-TEXT_TO_NULL = ("-o", "/dev/null", "--exit-zero")
 
 
 def deflated_copy(path: Path) -> Path:
@@ -70,12 +68,10 @@ def main() -> int:
     for model in args.models:
         stored = build(model, "keras")
         files = {"stored": stored, "deflated": deflated_copy(stored)}
-        samples: dict[str, list[Sample]] = {kind: [] for kind in files}
-        for path in files.values():
-            measure(AUDIT_CLI, str(path), *TEXT_TO_NULL)
-        for _ in range(args.runs):
-            for kind, path in files.items():
-                samples[kind].append(measure(AUDIT_CLI, str(path), *TEXT_TO_NULL))
+        commands = {kind: (AUDIT_CLI, (str(path), *TEXT_TO_NULL)) for kind, path in files.items()}
+        samples, failures = interleaved(commands, args.runs)
+        if failures:
+            raise SystemExit(f"audit failed: {failures}")
         bound = 3 * largest_tensor_mb(stored) + 150
         for kind, path in files.items():
             wall = statistics.median(s.wall for s in samples[kind])

@@ -42,12 +42,15 @@ from _models import (
     CACHE,
     FILE_FORMATS,
     MODELS,
+    TEXT_TO_NULL,
+    Command,
     Sample,
     billion_bytes,
     build,
     build_billion,
     compile_sources,
     free_bytes,
+    interleaved,
     largest_tensor_mb,
     machine,
     measure,
@@ -101,43 +104,12 @@ LOAD = (
     "import sys, keras; "
     "keras.saving.load_model(sys.argv[1], compile=False, safe_mode=True).get_weights()"
 )
-TEXT_TO_NULL = ("-o", "/dev/null", "--exit-zero")
 JSON_TO_NULL = ("--format", "json", *TEXT_TO_NULL)
 HTML_TO_NULL = ("--format", "html", *TEXT_TO_NULL)
 
 
 def median(samples: list[Sample], key: Callable[[Sample], float]) -> float:
     return statistics.median(key(s) for s in samples)
-
-
-Command = tuple[str, tuple[str, ...]]  # (code or AUDIT_CLI, arguments after the file)
-
-
-def interleaved(
-    commands: dict[str, Command], path: Path, count: int
-) -> tuple[dict[str, list[Sample]], dict[str, str]]:
-    """`count` samples of each command on `path`, taken in rounds of one run of every
-    command, each round starting one command later than the last.
-
-    This VM has slow and fast phases lasting minutes. Run back to back, the samples of
-    two commands can come from different phases, and their ratio then measures the VM;
-    interleaved, every command samples the same phases. Each command runs once first to
-    warm the page cache and the import caches. A command whose warm-up run fails is left
-    out; its error is returned instead.
-    """
-    failures: dict[str, str] = {}
-    for name, (code, options) in commands.items():
-        try:
-            measure(code, str(path), *options)
-        except RuntimeError as exc:  # e.g. a legacy .h5 with a layer Keras cannot rebuild
-            failures[name] = str(exc)
-    names = [name for name in commands if name not in failures]
-    samples: dict[str, list[Sample]] = {name: [] for name in names}
-    for round_ in range(count):
-        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
-            code, options = commands[name]
-            samples[name].append(measure(code, str(path), *options))
-    return samples, failures
 
 
 def model_rows(files: list[Path], count: int, with_load: Callable[[Path], bool]) -> list[str]:
@@ -152,14 +124,15 @@ def model_rows(files: list[Path], count: int, with_load: Callable[[Path], bool])
     ]
     startup: dict[str, tuple[float, float]] = {}  # suffix -> the one-layer (floor, audit)
     for path in files:
+        file = str(path)
         commands: dict[str, Command] = {
-            "floor": (FLOOR, ()),
-            "audit": (AUDIT_CLI, TEXT_TO_NULL),
-            "json": (AUDIT_CLI, JSON_TO_NULL),
+            "floor": (FLOOR, (file,)),
+            "audit": (AUDIT_CLI, (file, *TEXT_TO_NULL)),
+            "json": (AUDIT_CLI, (file, *JSON_TO_NULL)),
         }
         if with_load(path):
-            commands["load"] = (LOAD, ())
-        samples, failures = interleaved(commands, path, count)
+            commands["load"] = (LOAD, (file,))
+        samples, failures = interleaved(commands, count)
         if failures.keys() - {"load"}:
             raise RuntimeError(f"{path.name}: {failures}")
         floor, audit, as_json = samples["floor"], samples["audit"], samples["json"]
