@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,41 @@ def test_objects_come_depth_first_with_their_key_paths():
     document = {"a": [{"b": {"c": 1}}, 2, [{"d": {}}]], "e": "x"}
     paths = [path for path, _, _ in walk_objects(document)]
     assert paths == ["", "a[0]", "a[0].b", "a[2][0]", "a[2][0].d"]
+
+
+class _Frozen(Mapping):
+    """A read-only mapping that is not a dict (live models hand over such configs)."""
+
+    def __init__(self, data):
+        self._data = data
+
+    def __getitem__(self, key):
+        return self._data[key]
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self):
+        return len(self._data)
+
+
+class _Listed(list):
+    """A list subclass (Keras wraps lists it tracks in one)."""
+
+
+def test_mappings_and_lists_of_other_types_are_walked_like_dicts_and_lists():
+    inner = _Frozen({"n": 1, "deeper": {"m": None}})
+    document = _Frozen({"a": _Listed([inner, "x", 2.5, True]), "b": {"c": [{"d": "y"}]}})
+    walked = [(path, value) for path, value, _ in walk_objects(document)]
+    assert walked == [
+        ("", document),
+        ("a[0]", inner),
+        ("a[0].deeper", {"m": None}),
+        ("b", {"c": [{"d": "y"}]}),
+        ("b.c[0]", {"d": "y"}),
+    ]
+
+
+@pytest.mark.parametrize("document", ["config", 3, None, [1, "two", 3.0]])
+def test_a_document_without_objects_yields_nothing(document):
+    assert list(walk_objects(document)) == []
