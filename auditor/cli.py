@@ -229,9 +229,15 @@ def _check(argv: Sequence[str]) -> int:
         )
         for fmt, target in outputs
     ]
+    # Written model by model: the run keeps no inventories, and no models at all when no
+    # output, baseline or job summary needs them after the run.
+    job_summary = "github" in shown and bool(os.environ.get("GITHUB_STEP_SUMMARY"))
     try:
-        # JSON and HTML are written model by model: the run keeps no inventories.
-        spools = Spools([fmt for fmt, _ in outputs], options)
+        spools = Spools(
+            [fmt for fmt, _ in outputs],
+            options,
+            keep_models=bool(args.write_baseline) or job_summary,
+        )
     except UsageError as exc:
         _usage(str(exc))
     with spools, _progress(files, quiet=args.quiet or machine) as progress:
@@ -273,16 +279,16 @@ def _write_outputs(
 ) -> None:
     """Each output: spooled ones around their parts, the others rendered whole."""
     from reports import RENDERERS
+    from reports.text import summary_line
 
     for index, (fmt, target) in enumerate(outputs):
         spool = spools.get(index)
-        if spool is not None:
-            _write(spool.document(report), target)
-            continue
-        text = RENDERERS[fmt](report, options=options[index])
         if quiet and fmt == "text":
-            text = text.rstrip("\n").rsplit("\n", 1)[-1] + "\n"
-        _write(text, target)
+            _write(summary_line(report) + "\n", target)
+        elif spool is not None:
+            _write(spool.document(report), target)
+        else:
+            _write(RENDERERS[fmt](report, options=options[index]), target)
         if fmt == "github":
             _job_summary(report, options[index].rules)
 

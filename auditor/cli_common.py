@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,10 +29,20 @@ def usage(message: str) -> NoReturn:
 
 
 def write(text: str | Iterable[str], output: str | None) -> None:
-    """Write a text, or a text in pieces, to stdout or to a file (parents must exist)."""
+    """Write a text, or a text in pieces, to stdout or to a file (parents must exist).
+
+    When stdout's reader goes away (`audit models/ | head -1`), the rest of the text is
+    dropped and the run goes on (a baseline to write, the exit code) with stdout sent to
+    the null device, as Python's documentation advises for SIGPIPE.
+    """
     chunks = [text] if isinstance(text, str) else text
     if output is None:
-        sys.stdout.writelines(chunks)
+        try:
+            sys.stdout.writelines(chunks)
+        except BrokenPipeError:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, sys.stdout.fileno())
+            os.close(null)
         return
     try:
         with Path(output).open("w", encoding="utf-8") as stream:

@@ -1,11 +1,16 @@
-"""Outputs written model by model (JSON, HTML), so a run's memory does not grow with the
-number of files it audits.
+"""Outputs written model by model, so a run's memory does not grow with the number of
+files it audits.
 
 Each model's part is rendered as soon as the model is audited, with its suppressions and
-baseline applied, and kept in an anonymous temporary file; the run keeps the model without
-its inventory (the per-weight statistics, most of a report's size). When the run ends, the
-document is written around the parts. The text is exactly what the format's `render` gives
-for the whole report (`reports.Pieces`).
+baseline applied, and kept in an anonymous temporary file. When the run ends, the document
+is written around the parts. The text is exactly what the format's `render` gives for the
+whole report (`reports.Pieces`). What the run keeps of each model depends on its outputs:
+
+* nothing, when every output is spooled (text, JSON, HTML, Markdown, GitHub): the report
+  ends with the run's totals and no models;
+* the model without its inventory (the per-weight statistics, most of a report's size)
+  for SARIF and JUnit, which are rendered whole, and when the caller asks to keep the
+  models (`keep_models`: a baseline to write, a job summary).
 """
 
 from __future__ import annotations
@@ -56,11 +61,14 @@ class Spool:
         self._sizes.append(len(encoded))
 
     def document(self, report: Report) -> Iterator[str]:
-        """The whole output in pieces; `report` holds the same models, in the same order."""
-        if len(report.models) != len(self._sizes):
+        """The whole output in pieces; `report` is that of the run that fed the spool: it
+        counts the spooled models, and holds all of them or none."""
+        spooled = len(self._sizes)
+        if report.summary.models != spooled or len(report.models) not in (0, spooled):
             raise ValueError(
-                f"the report has {len(report.models)} models but {len(self._sizes)} were "
-                "spooled; expected the report of the run that fed this spool"
+                f"the report counts {report.summary.models} models and holds "
+                f"{len(report.models)}, but {len(self._sizes)} were spooled; expected the "
+                "report of the run that fed this spool"
             )
         return self._pieces.document(report, self._parts(), options=self._options)
 
@@ -93,12 +101,20 @@ class Spools:
     Args:
         formats: the format of each output, in order.
         options: the RenderOptions of each output, in the same order.
+        keep_models: bool, the caller needs every model (without its inventory) after the
+            run, whatever the outputs need.
 
     Raises:
         UsageError: when a temporary file cannot be created.
     """
 
-    def __init__(self, formats: Sequence[str], options: Sequence[RenderOptions]) -> None:
+    def __init__(
+        self,
+        formats: Sequence[str],
+        options: Sequence[RenderOptions],
+        *,
+        keep_models: bool = False,
+    ) -> None:
         with ExitStack() as stack:  # a spool that fails to open closes those before it
             self._spools = {
                 index: stack.enter_context(Spool(pieces(fmt), opts, fmt.upper()))
@@ -106,9 +122,10 @@ class Spools:
                 if fmt in STREAMED
             }
             self._stack = stack.pop_all()
+        self.keeps_models = keep_models or len(self._spools) < len(formats)
 
     @property
-    def hook(self) -> Callable[[ModelReport], ModelReport] | None:
+    def hook(self) -> Callable[[ModelReport], ModelReport | None] | None:
         """The engine's `on_model` hook, or None when no output is spooled."""
         return self._keep if self._spools else None
 
@@ -116,10 +133,10 @@ class Spools:
         """The spool of the output at `index`, or None when it is rendered whole."""
         return self._spools.get(index)
 
-    def _keep(self, model: ModelReport) -> ModelReport:
+    def _keep(self, model: ModelReport) -> ModelReport | None:
         for spool in self._spools.values():
             spool.add(model)
-        return without_inventory(model)
+        return without_inventory(model) if self.keeps_models else None
 
     def __enter__(self) -> Spools:
         return self

@@ -132,7 +132,7 @@ def run(
     debug: bool = False,
     reference: Any = None,
     progress: Progress | None = None,
-    on_model: Callable[[ModelReport], ModelReport] | None = None,
+    on_model: Callable[[ModelReport], ModelReport | None] | None = None,
 ) -> Report:
     """Audit model files and return one report.
 
@@ -148,9 +148,10 @@ def run(
         reference: a model file path or a live keras.Model to compare tensors with (WGT002).
         progress: called as `progress(done, total, path)` after each file.
         on_model: called with each finished model report, in order, as soon as its
-            suppressions and baseline are applied; the report keeps what it returns. The
-            CLI writes JSON and HTML this way and keeps only the findings, so memory stays
-            flat however many files a run audits.
+            suppressions and baseline are applied; the report keeps what it returns, or
+            nothing of the model when it returns None (the model still counts in
+            `summary`). The CLI writes its outputs this way, model by model, so memory
+            stays flat however many files a run audits.
 
     Raises:
         UsageError: for bad options, an unreadable baseline, or a reference model that
@@ -162,14 +163,18 @@ def run(
     gates = _Gates(config, registry)
     started = time.perf_counter()
     files = discover(paths)
-    reports = []
+    reports: list[ModelReport] = []
+    totals = Totals()
     with closing(_audit_files(files, prepared, config, registry, debug, reference)) as audited:
         for done, (path, report) in enumerate(audited, 1):
             report = gates.admit(report)
-            reports.append(on_model(report) if on_model is not None else report)
+            totals.add(report)
+            kept = on_model(report) if on_model is not None else report
+            if kept is not None:
+                reports.append(kept)
             if progress is not None:
                 progress(done, len(files), path)
-    return gates.finish(reports, time.perf_counter() - started)
+    return gates.finish(reports, time.perf_counter() - started, totals)
 
 
 def _audit_files(
@@ -241,9 +246,11 @@ class _Gates:
         report = self.suppressions.admit(report)
         return self.baseline.admit(report) if self.baseline is not None else report
 
-    def finish(self, reports: list[ModelReport], duration: float) -> Report:
+    def finish(
+        self, reports: list[ModelReport], duration: float, totals: Totals | None = None
+    ) -> Report:
         stale = self.baseline.stale() if self.baseline is not None else []
-        report = build_report(reports, duration)
+        report = build_report(reports, duration, totals)
         return report.model_copy(
             update={"unused_suppressions": self.suppressions.unused(), "stale_baseline": stale}
         )
@@ -518,23 +525,55 @@ def open_readable(
         yield loaded.graph
 
 
-def build_report(models: list[ModelReport], duration: float) -> Report:
-    """Wrap model reports with the tool info and the totals."""
-    findings = [f for m in models for f in m.findings]
-    active = [f for f in findings if f.suppressed is None]
-    return Report(
-        tool=ToolInfo(version=__version__),
-        models=models,
-        summary=ReportSummary(
-            models=len(models),
-            findings=len(findings),
-            errors=sum(f.severity is Severity.ERROR for f in active),
-            warnings=sum(f.severity is Severity.WARNING for f in active),
-            infos=sum(f.severity is Severity.INFO for f in active),
-            suppressed=len(findings) - len(active),
-            rule_errors=sum(len(m.errors) for m in models),
+@dataclasses.dataclass(slots=True)
+class Totals:
+    """The counts of a run's `ReportSummary`, added up model by model (so that a run can
+    drop each model once it is written)."""
+
+    models: int = 0
+    findings: int = 0
+    errors: int = 0
+    warnings: int = 0
+    infos: int = 0
+    suppressed: int = 0
+    rule_errors: int = 0
+
+    def add(self, model: ModelReport) -> None:
+        """Count one model, with its suppressions and baseline applied."""
+        active = [f for f in model.findings if f.suppressed is None]
+        self.models += 1
+        self.findings += len(model.findings)
+        self.errors += sum(f.severity is Severity.ERROR for f in active)
+        self.warnings += sum(f.severity is Severity.WARNING for f in active)
+        self.infos += sum(f.severity is Severity.INFO for f in active)
+        self.suppressed += len(model.findings) - len(active)
+        self.rule_errors += len(model.errors)
+
+    def summary(self, duration: float) -> ReportSummary:
+        return ReportSummary(
+            models=self.models,
+            findings=self.findings,
+            errors=self.errors,
+            warnings=self.warnings,
+            infos=self.infos,
+            suppressed=self.suppressed,
+            rule_errors=self.rule_errors,
             duration_seconds=round(duration, 3),
-        ),
+        )
+
+
+def build_report(
+    models: list[ModelReport], duration: float, totals: Totals | None = None
+) -> Report:
+    """Wrap model reports with the tool info and the totals: `totals` when the run counted
+    them as it went (it may have kept fewer models than it counted), else those of
+    `models`."""
+    if totals is None:
+        totals = Totals()
+        for model in models:
+            totals.add(model)
+    return Report(
+        tool=ToolInfo(version=__version__), models=models, summary=totals.summary(duration)
     )
 
 

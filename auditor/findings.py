@@ -285,6 +285,9 @@ class Report(_Frozen):
     def exit_code(self, fail_on: Severity | str = Severity.WARNING) -> int:
         """0 when no unsuppressed finding is at or above `fail_on`, else 1.
 
+        Counted from `summary`, so a report that keeps none of its models (the CLI's,
+        when every output was written model by model) gives the same code.
+
         Args:
             fail_on: Severity | str, `error`, `warning`, `info`, or `never`.
 
@@ -294,7 +297,12 @@ class Report(_Frozen):
         Raises:
             ValueError: for an unknown `fail_on`.
         """
-        return 1 if self.failing(fail_on) else 0
+        threshold = _threshold(fail_on)
+        if threshold is None:
+            return 0
+        s = self.summary
+        counts = {Severity.ERROR: s.errors, Severity.WARNING: s.warnings, Severity.INFO: s.infos}
+        return 1 if any(n for sev, n in counts.items() if sev.rank >= threshold) else 0
 
     def failing(self, fail_on: Severity | str = Severity.WARNING) -> list[Finding]:
         """The unsuppressed findings at or above `fail_on` (none for `never`).
@@ -302,17 +310,28 @@ class Report(_Frozen):
         Raises:
             ValueError: for an unknown `fail_on`.
         """
-        if fail_on == "never":
+        threshold = _threshold(fail_on)
+        if threshold is None:
             return []
-        try:
-            threshold = Severity(fail_on).rank
-        except ValueError:
-            choices = ", ".join([*(s.value for s in Severity), "never"])
-            raise ValueError(
-                f"fail_on must be one of {choices}. Received: fail_on={fail_on!r}"
-            ) from None
         return [f for f in self.findings if f.suppressed is None and f.severity.rank >= threshold]
 
     def to_json(self, indent: int | None = 2) -> str:
         """The report as JSON, valid against `reports/schema.json`."""
         return self.model_dump_json(indent=indent)
+
+
+def _threshold(fail_on: Severity | str) -> int | None:
+    """The lowest failing rank for `fail_on`, None for `never`.
+
+    Raises:
+        ValueError: for an unknown `fail_on`.
+    """
+    if fail_on == "never":
+        return None
+    try:
+        return Severity(fail_on).rank
+    except ValueError:
+        choices = ", ".join([*(s.value for s in Severity), "never"])
+        raise ValueError(
+            f"fail_on must be one of {choices}. Received: fail_on={fail_on!r}"
+        ) from None

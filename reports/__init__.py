@@ -4,9 +4,11 @@
 Renderers read the Report, plus the rule metadata lookup passed in the options, and never
 recompute anything. They import nothing from the engine.
 
-The formats that show each model's inventory (JSON, HTML) can also be rendered in pieces
-(`pieces(fmt)`): each model's part as soon as the model is audited, then the document around
-the parts once the totals are known. `render` is exactly those pieces joined.
+Every format but SARIF and JUnit can also be rendered in pieces (`pieces(fmt)`): each
+model's part as soon as the model is audited, then the document around the parts once the
+totals are known. `render` is exactly those pieces joined, and the document reads only
+the report's totals, so a run that writes only such formats keeps nothing of a model once
+its parts are written.
 """
 
 from __future__ import annotations
@@ -119,8 +121,15 @@ RENDERERS: dict[str, Renderer] = {
 }
 
 
-#: The formats with a per-model part (`pieces`), mapped to their modules.
-STREAMED: dict[str, str] = {"json": "reports.json", "html": "reports.html"}
+#: The formats with a per-model part (`pieces`), mapped to their modules. SARIF and JUnit
+#: are not among them: their documents index and total what every model holds.
+STREAMED: dict[str, str] = {
+    "text": "reports.text",
+    "json": "reports.json",
+    "html": "reports.html",
+    "markdown": "reports.markdown",
+    "github": "reports.github",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,9 +140,9 @@ class Pieces:
         model: `model(model_report, index, *, options) -> str`, one model's part; `index`
             is its position in the report, from 1.
         document: `document(report, parts, *, options) -> Iterator[str]`, the whole text
-            around `parts` (the models' parts in report order). It reads the totals and
-            findings of `report.models`, never their inventories, so `report` may hold
-            models stripped of them.
+            around `parts` (the models' parts in report order). It reads the report's
+            totals (`summary`, `tool`, the gates' lists), never `report.models`, so
+            `report` may hold none of its models.
     """
 
     model: Callable[..., str]

@@ -2,15 +2,24 @@
 
 Data is escaped as the runner expects (`%`, CR, LF), and so are properties (also `:` and
 `,`). The Markdown job summary is `reports.markdown`; the CLI appends it to
-`$GITHUB_STEP_SUMMARY` when that variable is set.
+`$GITHUB_STEP_SUMMARY` when that variable is set. `render_model` gives one model's lines,
+and the document is those lines alone.
 """
 
 from __future__ import annotations
 
-from auditor.findings import Report, Severity
-from reports import DEFAULT_OPTIONS, RenderOptions
+from collections.abc import Iterable, Iterator
 
-__all__ = ["escape_data", "escape_property", "render"]
+from auditor.findings import ModelReport, Report, Severity
+from reports import DEFAULT_OPTIONS, Pieces, RenderOptions
+
+__all__ = [
+    "escape_data",
+    "escape_property",
+    "render",
+    "render_document",
+    "render_model",
+]
 
 _COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 
@@ -25,22 +34,36 @@ def escape_property(value: str) -> str:
 
 def render(report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
     """One workflow command per unsuppressed finding."""
+    return Pieces(render_model, render_document).render(report, options=options)
+
+
+def render_model(
+    model: ModelReport, index: int, *, options: RenderOptions = DEFAULT_OPTIONS
+) -> str:
+    """The workflow commands of one model's unsuppressed findings, a line each."""
     lines = []
-    for model in report.models:
-        for finding in model.findings:
-            if finding.suppressed is not None:
-                continue
-            where = finding.location.layer_path or "<model>"
-            properties = ",".join(
-                f"{key}={escape_property(value)}"
-                for key, value in (
-                    ("file", model.source.path),
-                    ("line", "1"),
-                    ("title", f"{finding.code} {finding.name}"),
-                )
+    for finding in model.findings:
+        if finding.suppressed is not None:
+            continue
+        where = finding.location.layer_path or "<model>"
+        properties = ",".join(
+            f"{key}={escape_property(value)}"
+            for key, value in (
+                ("file", model.source.path),
+                ("line", "1"),
+                ("title", f"{finding.code} {finding.name}"),
             )
-            message = f"{where}: {finding.message}"
-            if finding.fix:
-                message += f"\nFix: {finding.fix}"
-            lines.append(f"::{_COMMANDS[finding.severity]} {properties}::{escape_data(message)}")
-    return "\n".join(lines) + ("\n" if lines else "")
+        )
+        message = f"{where}: {finding.message}"
+        if finding.fix:
+            message += f"\nFix: {finding.fix}"
+        lines.append(f"::{_COMMANDS[finding.severity]} {properties}::{escape_data(message)}\n")
+    return "".join(lines)
+
+
+def render_document(
+    report: Report, parts: Iterable[str], *, options: RenderOptions = DEFAULT_OPTIONS
+) -> Iterator[str]:
+    """The models' lines (from `render_model`, in report order), with nothing around
+    them; reads nothing of `report`."""
+    yield from parts

@@ -70,7 +70,7 @@ def render_document(
     report: Report, sections: Iterable[str], *, options: RenderOptions = DEFAULT_OPTIONS
 ) -> Iterator[str]:
     """The page in pieces, around `sections` (from `render_model`, in report order). Reads
-    only the totals and the findings of `report.models`, never their inventories."""
+    only the report's totals, never `report.models`."""
     template = environment().get_template("report.html.j2")
     markup = (Markup(section) for section in sections)  # already escaped by render_model
     yield from template.generate(report=report, rules=options.rules, sections=markup)

@@ -1,31 +1,53 @@
-"""Markdown for pull-request comments and GitHub job summaries."""
+"""Markdown for pull-request comments and GitHub job summaries.
+
+`render_model` and `render_document` produce the same text in pieces: the summary, then
+each model's table. The document reads only the report's totals.
+"""
 
 from __future__ import annotations
 
-from auditor.findings import Finding, ModelReport, Report, Severity
-from reports import DEFAULT_OPTIONS, RenderOptions, source_label
+from collections.abc import Iterable, Iterator
 
-__all__ = ["render"]
+from auditor.findings import Finding, ModelReport, Report, Severity
+from reports import DEFAULT_OPTIONS, Pieces, RenderOptions, source_label
+
+__all__ = ["render", "render_document", "render_model"]
 
 _ORDER = (Severity.ERROR, Severity.WARNING, Severity.INFO)
 
 
 def render(report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
     """A summary line, a table per model, and the rule links."""
+    return Pieces(render_model, render_document).render(report, options=options)
+
+
+def render_model(
+    model: ModelReport, index: int, *, options: RenderOptions = DEFAULT_OPTIONS
+) -> str:
+    """One model's heading and table, after a blank line."""
+    return "\n\n" + "\n".join(_model(model, options))
+
+
+def render_document(
+    report: Report, tables: Iterable[str], *, options: RenderOptions = DEFAULT_OPTIONS
+) -> Iterator[str]:
+    """`render(report)` in pieces: the summary, then `tables` (from `render_model`, in
+    report order); reads only `report.summary`."""
     s = report.summary
     verdict = "❌" if s.errors else "⚠️" if s.warnings else "✅"
-    lines = [
-        "## keras-audit",
-        "",
-        f"{verdict} **{s.findings} finding{'s' if s.findings != 1 else ''}** "
-        f"({s.errors} error{'s' if s.errors != 1 else ''}, "
-        f"{s.warnings} warning{'s' if s.warnings != 1 else ''}, {s.infos} info"
-        + (f", {s.suppressed} suppressed" if s.suppressed else "")
-        + f") in {s.models} model{'s' if s.models != 1 else ''}.",
-    ]
-    for model in report.models:
-        lines += ["", *_model(model, options)]
-    return "\n".join(lines) + "\n"
+    yield "\n".join(
+        [
+            "## keras-audit",
+            "",
+            f"{verdict} **{s.findings} finding{'s' if s.findings != 1 else ''}** "
+            f"({s.errors} error{'s' if s.errors != 1 else ''}, "
+            f"{s.warnings} warning{'s' if s.warnings != 1 else ''}, {s.infos} info"
+            + (f", {s.suppressed} suppressed" if s.suppressed else "")
+            + f") in {s.models} model{'s' if s.models != 1 else ''}.",
+        ]
+    )
+    yield from tables
+    yield "\n"
 
 
 def _model(model: ModelReport, options: RenderOptions) -> list[str]:

@@ -1,11 +1,18 @@
-"""Text: findings grouped by model then severity, one line each, and a summary footer."""
+"""Text: findings grouped by model then severity, one line each, and a summary footer.
+
+`render_model` and `render_document` produce the same text in pieces: each model's block,
+then the footer after them. The document reads only the report's totals, so a run that
+writes text keeps nothing of a model once its block is written.
+"""
 
 from __future__ import annotations
 
-from auditor.findings import Finding, ModelReport, Report, Severity
-from reports import DEFAULT_OPTIONS, RenderOptions, source_label
+from collections.abc import Iterable, Iterator
 
-__all__ = ["render"]
+from auditor.findings import Finding, ModelReport, Report, Severity
+from reports import DEFAULT_OPTIONS, Pieces, RenderOptions, source_label
+
+__all__ = ["render", "render_document", "render_model", "summary_line"]
 
 _COLORS = {Severity.ERROR: "31", Severity.WARNING: "33", Severity.INFO: "36"}
 _ORDER = (Severity.ERROR, Severity.WARNING, Severity.INFO)
@@ -46,16 +53,32 @@ def _model(model: ModelReport, options: RenderOptions) -> list[str]:
 
 def render(report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
     """Human-readable text. Colour only when `options.color`."""
-    lines: list[str] = []
-    for model in report.models:
-        lines.extend(_model(model, options))
-        lines.append("")
+    return Pieces(render_model, render_document).render(report, options=options)
+
+
+def render_model(
+    model: ModelReport, index: int, *, options: RenderOptions = DEFAULT_OPTIONS
+) -> str:
+    """One model's block and the blank line after it."""
+    return "\n".join(_model(model, options)) + "\n\n"
+
+
+def render_document(
+    report: Report, blocks: Iterable[str], *, options: RenderOptions = DEFAULT_OPTIONS
+) -> Iterator[str]:
+    """`render(report)` in pieces: `blocks` (from `render_model`, in report order), then the
+    footer; reads only `report.summary`."""
+    yield from blocks
+    yield summary_line(report) + "\n"
+
+
+def summary_line(report: Report) -> str:
+    """`Found 3 findings (1 error, 2 warnings, 0 info) in 2 models in 0.41 s`."""
     s = report.summary
     suppressed = f", {s.suppressed} suppressed" if s.suppressed else ""
-    lines.append(
+    return (
         f"Found {s.findings} finding{'s' if s.findings != 1 else ''} "
         f"({s.errors} error{'s' if s.errors != 1 else ''}, "
         f"{s.warnings} warning{'s' if s.warnings != 1 else ''}, {s.infos} info{suppressed}) "
         f"in {s.models} model{'s' if s.models != 1 else ''} in {s.duration_seconds:.2f} s"
     )
-    return "\n".join(lines) + "\n"

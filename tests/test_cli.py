@@ -220,8 +220,8 @@ def test_a_reader_that_goes_away_is_not_a_traceback():
 
 
 def test_inventory_is_kept_only_for_formats_that_show_it(tmp_path):
-    """Text, SARIF and the others hold findings only (memory flat over many files); JSON
-    and HTML carry every weight's statistics. The findings are the same either way."""
+    """Text, SARIF and the others skip the inventory (its statistics cost CPU); JSON and
+    HTML carry every weight's statistics. The findings are the same either way."""
     from auditor.config import AuditConfig
     from auditor.engine import run as run_engine
 

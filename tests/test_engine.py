@@ -126,6 +126,17 @@ def test_exit_code_thresholds(files):
     assert report.exit_code("never") == 0
     with pytest.raises(ValueError, match="Received: fail_on='fatal'"):
         report.exit_code("fatal")
+    # A run that kept none of its models (every output written model by model) has the
+    # same totals, and so the same exit codes.
+    kept_none = run(
+        [files["keras"]], AuditConfig(select=["REG006", "REG009"]), on_model=lambda m: None
+    )
+    assert kept_none.models == [] and kept_none.summary == report.summary.model_copy(
+        update={"duration_seconds": kept_none.summary.duration_seconds}
+    )
+    for fail_on in ("info", "warning", "error", "never"):
+        assert kept_none.exit_code(fail_on) == report.exit_code(fail_on)
+    assert kept_none.exit_code("info") == 1 and kept_none.failing("info") == []
 
 
 def test_severity_override_and_bad_options_are_usage_errors(files):

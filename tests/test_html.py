@@ -1,8 +1,8 @@
 """The HTML report in a real headless Chromium (Debian `chromium` + `chromium-driver`,
 installed by .ci/run): it loads without console errors, shows every finding, has a
-coverage row per weight and its charts, filters by rule and layer (also from a deep link),
-keeps hostile layer names as text, and stays small. The screenshot is written to
-`test-artifacts/`."""
+coverage row per weight and its charts, lists the rules found and filters by rule and
+layer (also from a deep link), keeps hostile layer names as text, and stays small. The
+screenshot is written to `test-artifacts/`."""
 
 from __future__ import annotations
 
@@ -67,6 +67,9 @@ def test_filters_by_rule_and_layer(page):
     from selenium.webdriver.support.ui import Select
 
     driver, report, _ = page
+    listed = [o.text for o in Select(driver.find_element("id", "rule-filter")).options]
+    found = sorted({(f.code, f.name) for f in report.findings})
+    assert listed == ["all rules", *(f"{code} {name}" for code, name in found)]
     Select(driver.find_element("id", "rule-filter")).select_by_value("REG004")
     expected = sum(f.code == "REG004" for f in report.findings)
     assert _visible(driver, "li.finding") == expected

@@ -1,6 +1,7 @@
-"""JSON and HTML written model by model: the pieces join to exactly the whole-report text,
-the document needs no inventory, the CLI keeps only inventory-free models while writing
-the same documents the library renders, the engine hands each gated model over as it
+"""Outputs written model by model: the pieces join to exactly the whole-report text, the
+documents need no inventory (and most no models), the CLI keeps inventory-free models only
+where an output or the caller needs them, and nothing of a model otherwise, while writing
+the same documents the library renders; the engine hands each gated model over as it
 finishes, and a temporary file that cannot be written is a one-line usage error."""
 
 from __future__ import annotations
@@ -47,10 +48,6 @@ def options() -> RenderOptions:
     return RenderOptions(rules=_rule_infos())
 
 
-def _strip(report: Report) -> Report:
-    return report.model_copy(update={"models": [without_inventory(m) for m in report.models]})
-
-
 @pytest.mark.parametrize("count", [0, 1, 3])
 def test_json_pieces_join_to_the_report_json(reports, count):
     report = reports[count]
@@ -60,46 +57,85 @@ def test_json_pieces_join_to_the_report_json(reports, count):
 
 @pytest.mark.parametrize("fmt", sorted(STREAMED))
 @pytest.mark.parametrize("count", [0, 1, 3])
-def test_the_document_reads_no_inventory(reports, options, fmt, count):
-    """Parts from the full models, the document from models stripped of their inventories:
-    the same text as rendering the whole report."""
+def test_a_document_needs_only_the_totals(reports, options, fmt, count):
+    """Parts from the full models, the document from the report without any model: the
+    same text as rendering the whole report."""
     report, piece = reports[count], pieces(fmt)
     parts = [piece.model(m, i, options=options) for i, m in enumerate(report.models, 1)]
-    joined = "".join(piece.document(_strip(report), iter(parts), options=options))
+    totals_only = report.model_copy(update={"models": []})
+    joined = "".join(piece.document(totals_only, iter(parts), options=options))
     assert joined == RENDERERS[fmt](report, options=options)
-    if count:
-        assert _strip(report) != report  # the stripped models really lost something
 
 
-def test_the_cli_keeps_no_inventory_and_writes_what_the_library_renders(
-    tmp_path, monkeypatch, options
-):
-    """Three files to JSON, HTML and text in one run: the documents equal the library's
-    rendering of the whole report, and the report the run kept has no inventories."""
+def _run_cli(monkeypatch, tmp_path, formats, *extra):
+    """The three example models to each format in one run: (the report the run kept,
+    each output's text)."""
     kept: list[Report] = []
-    text = RENDERERS["text"]
-
-    def spy(report: Report, *, options: RenderOptions) -> str:
-        kept.append(report)
-        return text(report, options=options)
-
-    monkeypatch.setitem(RENDERERS, "text", spy)
+    monkeypatch.setattr("auditor.cli._gate_notes", kept.append)
     monkeypatch.chdir(ROOT)
     paths = [f"examples/models/{name}" for name in MODELS]
-    out = {fmt: tmp_path / f"report.{fmt}" for fmt in ("json", "html", "text")}
-    args = [*paths, "--exit-zero", *(f"-o{fmt}:{path}" for fmt, path in out.items())]
+    out = {fmt: tmp_path / f"report.{fmt}" for fmt in formats}
+    args = [*paths, "--exit-zero", *(f"-o{fmt}:{path}" for fmt, path in out.items()), *extra]
     assert main(args) == 0
-
     (report,) = kept
-    assert [m.source.path for m in report.models] == paths
+    assert report.summary.models == len(paths)
+    return report, {fmt: path.read_text() for fmt, path in out.items()}
+
+
+def _whole(fmt: str, options: RenderOptions) -> str:
+    """The library's rendering of the same run, the duration fixed as `_same` fixes it."""
+    paths = [f"examples/models/{name}" for name in MODELS]
+    return _same(fmt, RENDERERS[fmt](_stable(run(paths, AuditConfig())), options=options))
+
+
+def _same(fmt: str, text: str) -> str:
+    """An output with its run's duration replaced by 0.05 s."""
+    if fmt == "json":
+        data = json.loads(text)
+        data["summary"]["duration_seconds"] = 0.05
+        return json.dumps(data)
+    return re.sub(
+        r"in \d+\.\d\d s", "in 0.05 s", re.sub(r"\d+\.\d\d s</span>", "0.05 s</span>", text)
+    )
+
+
+def test_a_run_writing_model_by_model_keeps_no_model(tmp_path, monkeypatch, options):
+    """Three files to every format written model by model, in one run: the run keeps no
+    model, only the totals, and writes what the library renders from the whole report
+    (JSON with every inventory)."""
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    report, written = _run_cli(monkeypatch, tmp_path, sorted(STREAMED))
+    assert report.models == []
+    assert report.summary.findings > 0
+    assert all(m["inventory"] for m in json.loads(written["json"])["models"])
+    for fmt, text in written.items():
+        assert _same(fmt, text) == _whole(fmt, options), fmt
+
+
+@pytest.mark.parametrize(
+    ("formats", "extra", "summary_file"),
+    [
+        (("text", "html", "sarif"), (), False),  # SARIF is rendered whole
+        (("text", "junit"), (), False),  # so is JUnit
+        (("text",), ("--write-baseline", "{tmp}/baseline.json"), False),
+        (("github",), (), True),  # the job summary is Markdown of every model
+    ],
+    ids=["sarif", "junit", "baseline", "job-summary"],
+)
+def test_the_run_keeps_the_models_that_an_output_or_the_cli_needs(
+    tmp_path, monkeypatch, formats, extra, summary_file
+):
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    if summary_file:
+        monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
+    extra = tuple(arg.format(tmp=tmp_path) for arg in extra)
+    report, _ = _run_cli(monkeypatch, tmp_path, formats, *extra)
+    assert [Path(m.source.path).name for m in report.models] == MODELS
     assert all(m.inventory == [] for m in report.models)
-    expected = _stable(run(paths, AuditConfig()))
-    written = json.loads(out["json"].read_text())
-    written["summary"]["duration_seconds"] = 0.05
-    assert written == json.loads(expected.to_json())
-    assert all(m["inventory"] for m in written["models"])
-    html = re.sub(r"\d+\.\d\d s</span>", "0.05 s</span>", out["html"].read_text())
-    assert html == RENDERERS["html"](expected, options=options)
+    if summary_file:
+        assert _same("markdown", (tmp_path / "summary.md").read_text()) == _whole(
+            "markdown", RenderOptions(rules=_rule_infos())
+        )
 
 
 def test_the_engine_hands_over_each_gated_model_in_order():
@@ -127,9 +163,20 @@ def test_the_engine_hands_over_each_gated_model_in_order():
 def test_a_spool_refuses_a_report_of_another_run(reports):
     with Spool(pieces("json"), RenderOptions(), "JSON") as spool:
         spool.add(reports[1].models[0])
-        with pytest.raises(ValueError, match="the report has 3 models but 1 were spooled"):
+        with pytest.raises(ValueError, match="counts 3 models and holds 3, but 1 were spooled"):
             spool.document(reports[3])
-        assert json.loads("".join(spool.document(reports[1]))) == json.loads(reports[1].to_json())
+        one_of_three = reports[3].model_copy(update={"models": reports[3].models[:1]})
+        with pytest.raises(ValueError, match="counts 3 models and holds 1, but 1 were spooled"):
+            spool.document(one_of_three)
+        two = reports[3].model_copy(
+            update={"models": reports[3].models[:2], "summary": reports[1].summary}
+        )
+        with pytest.raises(ValueError, match="counts 1 models and holds 2, but 1 were spooled"):
+            spool.document(two)
+        expected = json.loads(reports[1].to_json())
+        assert json.loads("".join(spool.document(reports[1]))) == expected
+        kept_none = reports[1].model_copy(update={"models": []})
+        assert json.loads("".join(spool.document(kept_none))) == expected
 
 
 class _FullDisk(io.BytesIO):
