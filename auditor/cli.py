@@ -229,8 +229,8 @@ def _check(argv: Sequence[str]) -> int:
         )
         for fmt, target in outputs
     ]
-    # Written model by model: the run keeps no inventories, and no models at all when no
-    # output, baseline or job summary needs them after the run.
+    # Every output is written model by model: the run keeps nothing of a model unless a
+    # baseline to write or GitHub's job summary needs the models after the run.
     job_summary = "github" in shown and bool(os.environ.get("GITHUB_STEP_SUMMARY"))
     try:
         spools = Spools(
@@ -277,18 +277,14 @@ def _write_outputs(
     *,
     quiet: bool,
 ) -> None:
-    """Each output: spooled ones around their parts, the others rendered whole."""
-    from reports import RENDERERS
+    """Each output, written around its spooled parts (`--quiet` text: its last line)."""
     from reports.text import summary_line
 
     for index, (fmt, target) in enumerate(outputs):
-        spool = spools.get(index)
         if quiet and fmt == "text":
             _write(summary_line(report) + "\n", target)
-        elif spool is not None:
-            _write(spool.document(report), target)
         else:
-            _write(RENDERERS[fmt](report, options=options[index]), target)
+            _write(spools[index].document(report), target)
         if fmt == "github":
             _job_summary(report, options[index].rules)
 

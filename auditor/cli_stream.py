@@ -1,27 +1,24 @@
 """Outputs written model by model, so a run's memory does not grow with the number of
 files it audits.
 
-Each model's part is rendered as soon as the model is audited, with its suppressions and
-baseline applied, and kept in an anonymous temporary file. When the run ends, the document
-is written around the parts. The text is exactly what the format's `render` gives for the
-whole report (`reports.Pieces`). What the run keeps of each model depends on its outputs:
-
-* nothing, when every output is spooled (text, JSON, HTML, Markdown, GitHub): the report
-  ends with the run's totals and no models;
-* the model without its inventory (the per-weight statistics, most of a report's size)
-  for SARIF and JUnit, which are rendered whole, and when the caller asks to keep the
-  models (`keep_models`: a baseline to write, a job summary).
+Each model's part is rendered, for every output, as soon as the model is audited with its
+suppressions and baseline applied, and kept in an anonymous temporary file. When the run
+ends, each document is written around its parts. The text is exactly what the format's
+`render` gives for the whole report (`reports.Pieces`). The run keeps nothing of a model
+once its parts are written, unless the caller asks to keep the models (`keep_models`: a
+baseline to write, a job summary); it then keeps each without its inventory (the
+per-weight statistics, most of a report's size).
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 
 from auditor.errors import UsageError
 from auditor.findings import ModelReport, Report
-from reports import STREAMED, Pieces, RenderOptions, pieces
+from reports import Pieces, RenderOptions, pieces
 
 __all__ = ["Spool", "Spools", "without_inventory"]
 
@@ -70,7 +67,7 @@ class Spool:
                 f"{len(report.models)}, but {len(self._sizes)} were spooled; expected the "
                 "report of the run that fed this spool"
             )
-        return self._pieces.document(report, self._parts(), options=self._options)
+        return self._pieces.document(report, self, options=self._options)
 
     def close(self) -> None:
         self._file.close()
@@ -81,7 +78,9 @@ class Spool:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _parts(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[str]:
+        """The parts, in order, read back from disk (each iteration reads them again: a
+        document may read its parts twice)."""
         self._file.flush()
         self._file.seek(0)
         for size in self._sizes:
@@ -95,14 +94,14 @@ class Spool:
 
 
 class Spools:
-    """A spool for each output whose format is written model by model, by its position
-    in the run's list of outputs. A context manager: leaving it deletes the spools.
+    """A spool for each output, by its position in the run's list of outputs. A context
+    manager: leaving it deletes the spools.
 
     Args:
         formats: the format of each output, in order.
         options: the RenderOptions of each output, in the same order.
         keep_models: bool, the caller needs every model (without its inventory) after the
-            run, whatever the outputs need.
+            run; otherwise the run keeps only the totals.
 
     Raises:
         UsageError: when a temporary file cannot be created.
@@ -116,27 +115,23 @@ class Spools:
         keep_models: bool = False,
     ) -> None:
         with ExitStack() as stack:  # a spool that fails to open closes those before it
-            self._spools = {
-                index: stack.enter_context(Spool(pieces(fmt), opts, fmt.upper()))
-                for index, (fmt, opts) in enumerate(zip(formats, options, strict=True))
-                if fmt in STREAMED
-            }
+            self._spools = [
+                stack.enter_context(Spool(pieces(fmt), opts, fmt.upper()))
+                for fmt, opts in zip(formats, options, strict=True)
+            ]
             self._stack = stack.pop_all()
-        self.keeps_models = keep_models or len(self._spools) < len(formats)
+        self._keep_models = keep_models
 
-    @property
-    def hook(self) -> Callable[[ModelReport], ModelReport | None] | None:
-        """The engine's `on_model` hook, or None when no output is spooled."""
-        return self._keep if self._spools else None
+    def __getitem__(self, index: int) -> Spool:
+        """The spool of the output at `index`."""
+        return self._spools[index]
 
-    def get(self, index: int) -> Spool | None:
-        """The spool of the output at `index`, or None when it is rendered whole."""
-        return self._spools.get(index)
-
-    def _keep(self, model: ModelReport) -> ModelReport | None:
-        for spool in self._spools.values():
+    def hook(self, model: ModelReport) -> ModelReport | None:
+        """The engine's `on_model`: each output's part of `model` goes to its spool; what
+        it returns is what the run keeps of the model."""
+        for spool in self._spools:
             spool.add(model)
-        return without_inventory(model) if self.keeps_models else None
+        return without_inventory(model) if self._keep_models else None
 
     def __enter__(self) -> Spools:
         return self

@@ -4,17 +4,16 @@
 Renderers read the Report, plus the rule metadata lookup passed in the options, and never
 recompute anything. They import nothing from the engine.
 
-Every format but SARIF and JUnit can also be rendered in pieces (`pieces(fmt)`): each
-model's part as soon as the model is audited, then the document around the parts once the
-totals are known. `render` is exactly those pieces joined, and the document reads only
-the report's totals, so a run that writes only such formats keeps nothing of a model once
-its parts are written.
+Every format can also be rendered in pieces (`pieces(fmt)`): each model's part as soon as
+the model is audited, then the document around the parts once the totals are known.
+`render` is exactly those pieces joined, and the document reads only the report's totals,
+so a run keeps nothing of a model once its parts are written.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from auditor.findings import ModelReport, Report
@@ -22,8 +21,8 @@ from auditor.findings import ModelReport, Report
 __all__ = [
     "DEFAULT_OPTIONS",
     "DOCS_URL",
+    "FORMATS",
     "RENDERERS",
-    "STREAMED",
     "Pieces",
     "RenderOptions",
     "Renderer",
@@ -107,29 +106,19 @@ def _lazy(module: str) -> Renderer:
     return render
 
 
-RENDERERS: dict[str, Renderer] = {
-    name: _lazy(f"reports.{module}")
-    for name, module in (
-        ("text", "text"),
-        ("json", "json"),
-        ("html", "html"),
-        ("sarif", "sarif"),
-        ("junit", "junit"),
-        ("github", "github"),
-        ("markdown", "markdown"),
-    )
-}
-
-
-#: The formats with a per-model part (`pieces`), mapped to their modules. SARIF and JUnit
-#: are not among them: their documents index and total what every model holds.
-STREAMED: dict[str, str] = {
+#: Each format's module. Every module has `render(report, *, options)` for the whole
+#: report, and `render_model` / `render_document` for writing it model by model (`pieces`).
+FORMATS: dict[str, str] = {
     "text": "reports.text",
     "json": "reports.json",
     "html": "reports.html",
-    "markdown": "reports.markdown",
+    "sarif": "reports.sarif",
+    "junit": "reports.junit",
     "github": "reports.github",
+    "markdown": "reports.markdown",
 }
+
+RENDERERS: dict[str, Renderer] = {name: _lazy(module) for name, module in FORMATS.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +129,9 @@ class Pieces:
         model: `model(model_report, index, *, options) -> str`, one model's part; `index`
             is its position in the report, from 1.
         document: `document(report, parts, *, options) -> Iterator[str]`, the whole text
-            around `parts` (the models' parts in report order). It reads the report's
-            totals (`summary`, `tool`, the gates' lists), never `report.models`, so
-            `report` may hold none of its models.
+            around `parts` (the models' parts in report order, an iterable that may be
+            read more than once). It reads the report's totals (`summary`, `tool`, the
+            gates' lists), never `report.models`, so `report` may hold none of its models.
     """
 
     model: Callable[..., str]
@@ -150,17 +139,15 @@ class Pieces:
 
     def render(self, report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
         """The pieces joined: what the format's `render` returns."""
-        parts: Iterable[str] = (
-            self.model(m, i, options=options) for i, m in enumerate(report.models, 1)
-        )
+        parts = [self.model(m, i, options=options) for i, m in enumerate(report.models, 1)]
         return "".join(self.document(report, parts, options=options))
 
 
 def pieces(fmt: str) -> Pieces:
-    """The per-model renderer of a format in `STREAMED`.
+    """The per-model renderer of a format in `FORMATS`.
 
     Raises:
         KeyError: for a format without one.
     """
-    module = importlib.import_module(STREAMED[fmt])
+    module = importlib.import_module(FORMATS[fmt])
     return Pieces(model=module.render_model, document=module.render_document)

@@ -2,32 +2,75 @@
 
 Rules that could not judge a model are skipped testcases (with the reason); a crashed rule
 is an error. Suppressed findings are not failures; they are listed in `system-out`.
+
+`render_model` and `render_document` produce the same text in pieces. A model's part is
+its testsuite, indented as it sits in the document, with its counts, as one line of JSON;
+the document reads the parts twice, first for the totals on `<testsuites>`, then for the
+suites.
 """
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Iterator
 
 from auditor.findings import Finding, ModelReport, Report
-from reports import DEFAULT_OPTIONS, RenderOptions
+from reports import DEFAULT_OPTIONS, Pieces, RenderOptions
 
-__all__ = ["render"]
+__all__ = ["render", "render_document", "render_model"]
+
+_COUNTS = ("tests", "failures", "errors", "skipped")
+_HEADER = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
 def render(report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
     """The report as a JUnit XML document."""
+    return Pieces(render_model, render_document).render(report, options=options)
+
+
+def render_model(
+    model: ModelReport, index: int, *, options: RenderOptions = DEFAULT_OPTIONS
+) -> str:
+    """One model's testsuite (indented one level, as inside `<testsuites>`) and its
+    counts, as one line of JSON."""
+    suite = _suite(model, options)
+    ET.indent(suite, level=1)
+    part = {key: int(suite.get(key, "0")) for key in _COUNTS}
+    part["xml"] = ET.tostring(suite, encoding="unicode")
+    return json.dumps(part, separators=(",", ":")) + "\n"
+
+
+def render_document(
+    report: Report, parts: Iterable[str], *, options: RenderOptions = DEFAULT_OPTIONS
+) -> Iterator[str]:
+    """`render(report)` in pieces, from `parts` (from `render_model`, in report order; read
+    twice, one part at a time); reads only the report's totals."""
+    totals = dict.fromkeys(_COUNTS, 0)
+    suites = 0
+    for part in parts:
+        counts = json.loads(part)
+        for key in _COUNTS:
+            totals[key] += counts[key]
+        suites += 1
     root = ET.Element("testsuites", name="keras-audit")
-    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-    for model in report.models:
-        suite = _suite(model, options)
-        root.append(suite)
-        for key in totals:
-            totals[key] += int(suite.get(key, "0"))
     for key, value in totals.items():
         root.set(key, str(value))
     root.set("time", f"{report.summary.duration_seconds:.3f}")
+    if not suites:
+        yield _HEADER + ET.tostring(root, encoding="unicode") + "\n"
+        return
+    ET.SubElement(root, "suites")  # where the suites go, for the tags around them
     ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    head, marker, tail = ET.tostring(root, encoding="unicode").partition("<suites />")
+    if not marker:  # pragma: no cover - the element above serializes so
+        raise AssertionError("the JUnit outline has no place for the suites")
+    yield _HEADER + head
+    separator = ""
+    for part in parts:
+        yield separator + json.loads(part)["xml"]
+        separator = "\n  "
+    yield tail + "\n"
 
 
 def _suite(model: ModelReport, options: RenderOptions) -> ET.Element:

@@ -4,33 +4,80 @@ The model file is the physical location (region startLine 1: a binary file has n
 lines); the layer path is a logical location. Each result carries its own
 `partialFingerprints` (code, model path, layer, weight), so alerts survive re-runs;
 artifacts carry the model's SHA-256. Rule descriptors come from the rule docs.
+
+`render_model` and `render_document` produce the same text in pieces. A model's part is
+what the document needs of it (its results, artifact, rule codes and rule crashes) as one
+line of JSON; the document reads the parts twice, first for the rules, artifacts and
+notes that come before and after the results, then for the results.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import PurePath
 from typing import Any
 
 from auditor.findings import Finding, ModelReport, Report, Severity
-from reports import DEFAULT_OPTIONS, RenderOptions, RuleInfo
+from reports import DEFAULT_OPTIONS, Pieces, RenderOptions, RuleInfo
 
-__all__ = ["SCHEMA_URI", "render"]
+__all__ = ["SCHEMA_URI", "render", "render_document", "render_model"]
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 _INFORMATION_URI = "https://github.com/keras-audit/keras-audit"
 
 
+# The results array in the document's outline: the only line indented by exactly three
+# levels that starts with it (JSON strings cannot hold a raw newline).
+_RESULTS_KEY = '\n      "results": '
+_RESULT_PAD = " " * 8  # a result's indentation inside that array
+
+
 def render(report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
     """The report as one SARIF run, indented JSON."""
-    codes = sorted(
-        {code for model in report.models for code in model.rules_run}
-        | {f.code for f in report.findings}
-    )
-    index = {code: i for i, code in enumerate(codes)}
-    artifacts = [_artifact(model) for model in report.models if model.source.format != "live"]
+    return Pieces(render_model, render_document).render(report, options=options)
+
+
+def render_model(
+    model: ModelReport, index: int, *, options: RenderOptions = DEFAULT_OPTIONS
+) -> str:
+    """What the document needs of one model, as one line of JSON: its results (without
+    the rule and artifact indexes, which depend on every model), its artifact (None for a
+    live model), the rules it ran or reported, and its rule-crash notes."""
+    part = {
+        "codes": sorted(set(model.rules_run) | {f.code for f in model.findings}),
+        "artifact": _artifact(model) if model.source.format != "live" else None,
+        "results": [_result(finding, model) for finding in model.findings],
+        "notes": [
+            {
+                "level": "error",
+                "message": {
+                    "text": f"rule {error.code} crashed on {model.source.path}: {error.message}"
+                },
+            }
+            for error in model.errors
+        ],
+    }
+    return json.dumps(part, separators=(",", ":")) + "\n"
+
+
+def render_document(
+    report: Report, parts: Iterable[str], *, options: RenderOptions = DEFAULT_OPTIONS
+) -> Iterator[str]:
+    """`render(report)` in pieces, from `parts` (from `render_model`, in report order; read
+    twice, one part at a time); reads only the report's totals."""
+    codes: set[str] = set()
+    artifacts: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
+    for part in parts:
+        facts = json.loads(part)
+        codes.update(facts["codes"])
+        if facts["artifact"] is not None:
+            artifacts.append(facts["artifact"])
+        notes.extend(facts["notes"])
+    index = {code: i for i, code in enumerate(sorted(codes))}
     artifact_index = {a["location"]["uri"]: i for i, a in enumerate(artifacts)}
     run: dict[str, Any] = {
         "tool": {
@@ -38,20 +85,41 @@ def render(report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
                 "name": "keras-audit",
                 "version": report.tool.version,
                 "informationUri": _INFORMATION_URI,
-                "rules": [_descriptor(code, options.rules.get(code)) for code in codes],
+                "rules": [_descriptor(code, options.rules.get(code)) for code in sorted(codes)],
             }
         },
         "artifacts": artifacts,
-        "results": [
-            _result(finding, model, index, artifact_index)
-            for model in report.models
-            for finding in model.findings
-        ],
-        "invocations": [_invocation(report)],
+        "results": [],
+        "invocations": [{"executionSuccessful": not notes, "toolExecutionNotifications": notes}],
         "columnKind": "unicodeCodePoints",
     }
-    document = {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
-    return json.dumps(document, indent=2) + "\n"
+    outline = json.dumps({"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}, indent=2)
+    head, key, tail = outline.partition(_RESULTS_KEY + "[]")
+    if not key:  # pragma: no cover - the run above has the key
+        raise AssertionError("the SARIF outline has no results array")
+    yield head + _RESULTS_KEY + "["
+    separator = "\n"
+    for part in parts:
+        for result in json.loads(part)["results"]:
+            text = json.dumps(_indexed(result, index, artifact_index), indent=2)
+            yield separator + _RESULT_PAD + text.replace("\n", "\n" + _RESULT_PAD)
+            separator = ",\n"
+    yield ("]" if separator == "\n" else "\n" + " " * 6 + "]") + tail + "\n"
+
+
+def _indexed(
+    result: dict[str, Any], index: dict[str, int], artifacts: dict[str, int]
+) -> dict[str, Any]:
+    """A result with its rule's index, and its artifact's index when the model's file is
+    one of the run's artifacts (else without a physical location)."""
+    rule_id = result.pop("ruleId")
+    location = result["locations"][0]
+    physical = location.pop("physicalLocation")
+    uri = physical["artifactLocation"]["uri"]
+    if uri in artifacts:
+        physical["artifactLocation"]["index"] = artifacts[uri]
+        location["physicalLocation"] = physical
+    return {"ruleId": rule_id, "ruleIndex": index[rule_id], **result}
 
 
 def _uri(path: str) -> str:
@@ -89,12 +157,8 @@ def _fingerprint(finding: Finding, model: ModelReport) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def _result(
-    finding: Finding,
-    model: ModelReport,
-    index: dict[str, int],
-    artifacts: dict[str, int],
-) -> dict[str, Any]:
+def _result(finding: Finding, model: ModelReport) -> dict[str, Any]:
+    """A result, without the indexes `render_document` adds (`_indexed`)."""
     loc = finding.location
     location: dict[str, Any] = {
         "logicalLocations": [
@@ -103,18 +167,15 @@ def _result(
                 "name": (loc.layer_path or "<model>").rsplit("/", 1)[-1],
                 "kind": "object",
             }
-        ]
-    }
-    uri = _uri(model.source.path)
-    if uri in artifacts:
-        location["physicalLocation"] = {
-            "artifactLocation": {"uri": uri, "index": artifacts[uri]},
+        ],
+        "physicalLocation": {
+            "artifactLocation": {"uri": _uri(model.source.path)},
             "region": {"startLine": 1},
-        }
+        },
+    }
     text = finding.message + (f"\n\nFix: {finding.fix}" if finding.fix else "")
     result: dict[str, Any] = {
         "ruleId": finding.code,
-        "ruleIndex": index[finding.code],
         "level": _LEVELS[finding.severity],
         "message": {"text": text},
         "locations": [location],
@@ -140,17 +201,3 @@ def _result(
             }
         ]
     return result
-
-
-def _invocation(report: Report) -> dict[str, Any]:
-    notes = [
-        {
-            "level": "error",
-            "message": {
-                "text": f"rule {error.code} crashed on {model.source.path}: {error.message}"
-            },
-        }
-        for model in report.models
-        for error in model.errors
-    ]
-    return {"executionSuccessful": not notes, "toolExecutionNotifications": notes}
