@@ -221,10 +221,9 @@ def startup_rows(count: int) -> list[str]:
 
 
 def many_rows(path: Path, counts: tuple[int, ...]) -> list[str]:
-    """One run over N copies in each format: text, JSON, HTML and SARIF. The first three
-    are written model by model, and the run keeps nothing of a model once its parts are
-    written; SARIF is rendered whole, so the run keeps every model (without its
-    inventory) until the end."""
+    """One run over N copies in text, JSON, HTML and SARIF. Every format is written model
+    by model, and the run keeps nothing of a model once its parts are written, so none
+    should grow with N."""
     runs = (
         ("text", TEXT_TO_NULL),
         ("json", JSON_TO_NULL),
