@@ -24,7 +24,7 @@ __all__ = ["Spool", "Spools", "without_inventory"]
 
 
 def without_inventory(model: ModelReport) -> ModelReport:
-    """What a run keeps of a model whose parts are spooled: everything but the inventory."""
+    """What a run keeps of a model when it must keep the models: all but the inventory."""
     return model.model_copy(update={"inventory": []}) if model.inventory else model
 
 
