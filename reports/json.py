@@ -13,13 +13,9 @@ from typing import Any
 
 from auditor.findings import ModelReport, Report
 from reports import DEFAULT_OPTIONS, Pieces, RenderOptions
+from reports.jsontext import INDENT, fill_array, nested
 
 __all__ = ["render", "render_document", "render_model", "schema"]
-
-_INDENT = 2
-# The `models` key at the top level: the only line indented by exactly one level that
-# starts with it (JSON strings cannot hold a raw newline).
-_MODELS_KEY = '\n  "models": '
 
 
 def render(report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
@@ -31,8 +27,7 @@ def render_model(
     model: ModelReport, index: int, *, options: RenderOptions = DEFAULT_OPTIONS
 ) -> str:
     """One model's entry of the `models` array, indented as it sits there."""
-    pad = " " * (2 * _INDENT)
-    return pad + model.model_dump_json(indent=_INDENT).replace("\n", "\n" + pad)
+    return nested(model.model_dump_json(indent=INDENT), 2)
 
 
 def render_document(
@@ -40,16 +35,9 @@ def render_document(
 ) -> Iterator[str]:
     """`render(report)` in pieces, with `models` (from `render_model`, in report order) as
     the `models` array; reads nothing of `report.models` itself."""
-    outline = report.model_copy(update={"models": []}).to_json(indent=_INDENT)
-    head, key, tail = outline.partition(_MODELS_KEY + "[]")
-    if not key:  # pragma: no cover - the Report model defines the key
-        raise AssertionError("the report JSON has no top-level models array")
-    yield head + _MODELS_KEY + "["
-    separator = "\n"
-    for entry in models:
-        yield separator + entry
-        separator = ",\n"
-    yield ("]" if separator == "\n" else "\n" + " " * _INDENT + "]") + tail + "\n"
+    outline = report.model_copy(update={"models": []}).to_json(indent=INDENT)
+    yield from fill_array(outline, "models", 1, models)
+    yield "\n"
 
 
 def schema() -> dict[str, Any]:

@@ -21,18 +21,13 @@ from typing import Any
 
 from auditor.findings import Finding, ModelReport, Report, Severity
 from reports import DEFAULT_OPTIONS, Pieces, RenderOptions, RuleInfo
+from reports.jsontext import INDENT, fill_array, nested
 
 __all__ = ["SCHEMA_URI", "render", "render_document", "render_model"]
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 _INFORMATION_URI = "https://github.com/keras-audit/keras-audit"
-
-
-# The results array in the document's outline: the only line indented by exactly three
-# levels that starts with it (JSON strings cannot hold a raw newline).
-_RESULTS_KEY = '\n      "results": '
-_RESULT_PAD = " " * 8  # a result's indentation inside that array
 
 
 def render(report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
@@ -93,18 +88,14 @@ def render_document(
         "invocations": [{"executionSuccessful": not notes, "toolExecutionNotifications": notes}],
         "columnKind": "unicodeCodePoints",
     }
-    outline = json.dumps({"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}, indent=2)
-    head, key, tail = outline.partition(_RESULTS_KEY + "[]")
-    if not key:  # pragma: no cover - the run above has the key
-        raise AssertionError("the SARIF outline has no results array")
-    yield head + _RESULTS_KEY + "["
-    separator = "\n"
-    for part in parts:
-        for result in json.loads(part)["results"]:
-            text = json.dumps(_indexed(result, index, artifact_index), indent=2)
-            yield separator + _RESULT_PAD + text.replace("\n", "\n" + _RESULT_PAD)
-            separator = ",\n"
-    yield ("]" if separator == "\n" else "\n" + " " * 6 + "]") + tail + "\n"
+    document = {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
+    results = (
+        nested(json.dumps(_indexed(result, index, artifact_index), indent=INDENT), 4)
+        for part in parts
+        for result in json.loads(part)["results"]
+    )  # runs[0].results: three levels down, each result four
+    yield from fill_array(json.dumps(document, indent=INDENT), "results", 3, results)
+    yield "\n"
 
 
 def _indexed(
