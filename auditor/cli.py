@@ -11,7 +11,7 @@ import gc
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
@@ -25,9 +25,9 @@ from auditor.cli_common import write as _write
 if TYPE_CHECKING:
     from auditor.cli_stream import Spools
     from auditor.config import AuditConfig
-    from auditor.findings import Report
+    from auditor.findings import ModelReport, Report
     from auditor.registry import Registry
-    from reports import RenderOptions, RuleInfo
+    from reports import RuleInfo
 
 __all__ = ["entry", "main"]
 
@@ -175,7 +175,7 @@ def _check(argv: Sequence[str]) -> int:
     from auditor.config import load_config, resolve
     from auditor.engine import discover, is_glob, run
     from auditor.errors import UsageError
-    from auditor.gate import make_baseline, write_baseline
+    from auditor.gate import BaselineBuilder, write_baseline
     from auditor.loaders.guard import disable_hdf5_plugins
     from auditor.registry import load_registry
     from reports import RenderOptions
@@ -229,17 +229,21 @@ def _check(argv: Sequence[str]) -> int:
         )
         for fmt, target in outputs
     ]
-    # Every output is written model by model: the run keeps nothing of a model unless a
-    # baseline to write or GitHub's job summary needs the models after the run.
-    job_summary = "github" in shown and bool(os.environ.get("GITHUB_STEP_SUMMARY"))
+    # Every output is written model by model, and so are GitHub's job summary (Markdown,
+    # after the outputs' spools) and the baseline: the run keeps nothing of a model.
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY") if "github" in shown else None
+    formats = [fmt for fmt, _ in outputs] + (["markdown"] if summary_file else [])
     try:
-        spools = Spools(
-            [fmt for fmt, _ in outputs],
-            options,
-            keep_models=bool(args.write_baseline) or job_summary,
-        )
+        spools = Spools(formats, [*options, RenderOptions(rules=rules)][: len(formats)])
     except UsageError as exc:
         _usage(str(exc))
+    builder = BaselineBuilder() if args.write_baseline else None
+
+    def on_model(model: ModelReport) -> None:
+        if builder is not None:
+            builder.add(model)
+        spools.hook(model)
+
     with spools, _progress(files, quiet=args.quiet or machine) as progress:
         try:
             report = run(
@@ -249,15 +253,17 @@ def _check(argv: Sequence[str]) -> int:
                 debug=args.debug,
                 reference=args.reference,
                 progress=progress,
-                on_model=spools.hook,
+                on_model=on_model,
             )
         except UsageError as exc:
             _usage(str(exc))
-        _write_outputs(report, outputs, options, spools, quiet=args.quiet)
+        _write_outputs(report, outputs, spools, quiet=args.quiet)
+        if summary_file:
+            _job_summary(spools[len(outputs)].document(report), summary_file)
     _gate_notes(report)
-    if args.write_baseline:
+    if builder is not None:
         try:
-            baseline = make_baseline(report.models)
+            baseline = builder.baseline()
             write_baseline(baseline, args.write_baseline)
         except UsageError as exc:
             _usage(str(exc))
@@ -272,7 +278,6 @@ def _check(argv: Sequence[str]) -> int:
 def _write_outputs(
     report: Report,
     outputs: Sequence[tuple[str, str | None]],
-    options: Sequence[RenderOptions],
     spools: Spools,
     *,
     quiet: bool,
@@ -285,8 +290,6 @@ def _write_outputs(
             _write(summary_line(report) + "\n", target)
         else:
             _write(spools[index].document(report), target)
-        if fmt == "github":
-            _job_summary(report, options[index].rules)
 
 
 def _settings_text(config: AuditConfig, sources: Mapping[str, str]) -> str:
@@ -369,17 +372,11 @@ def _outputs(values: list[str], default: str) -> list[tuple[str, str | None]]:
     return outputs
 
 
-def _job_summary(report: Report, rules: Mapping[str, RuleInfo]) -> None:
-    """Append the Markdown summary to GitHub's job summary file, when there is one."""
-    target = os.environ.get("GITHUB_STEP_SUMMARY")
-    if not target:
-        return
-    from reports import RENDERERS, RenderOptions
-
-    text = RENDERERS["markdown"](report, options=RenderOptions(rules=rules))
+def _job_summary(markdown: Iterable[str], target: str) -> None:
+    """Append the Markdown summary, in pieces, to GitHub's job summary file."""
     try:
         with Path(target).open("a", encoding="utf-8") as stream:
-            stream.write(text)
+            stream.writelines(markdown)
     except OSError as exc:
         sys.stderr.write(f"audit: warning: cannot write $GITHUB_STEP_SUMMARY ({exc.strerror})\n")
 

@@ -4,10 +4,8 @@ files it audits.
 Each model's part is rendered, for every output, as soon as the model is audited with its
 suppressions and baseline applied, and kept in an anonymous temporary file. When the run
 ends, each document is written around its parts. The text is exactly what the format's
-`render` gives for the whole report (`reports.Pieces`). The run keeps nothing of a model
-once its parts are written, unless the caller asks to keep the models (`keep_models`: a
-baseline to write, a job summary); it then keeps each without its inventory (the
-per-weight statistics, most of a report's size).
+`render` gives for the whole report (`reports.Pieces`), and the run keeps nothing of a
+model once its parts are written.
 """
 
 from __future__ import annotations
@@ -20,12 +18,7 @@ from auditor.errors import UsageError
 from auditor.findings import ModelReport, Report
 from reports import Pieces, RenderOptions, pieces
 
-__all__ = ["Spool", "Spools", "without_inventory"]
-
-
-def without_inventory(model: ModelReport) -> ModelReport:
-    """What a run keeps of a model when it must keep the models: all but the inventory."""
-    return model.model_copy(update={"inventory": []}) if model.inventory else model
+__all__ = ["Spool", "Spools"]
 
 
 class Spool:
@@ -100,38 +93,28 @@ class Spools:
     Args:
         formats: the format of each output, in order.
         options: the RenderOptions of each output, in the same order.
-        keep_models: bool, the caller needs every model (without its inventory) after the
-            run; otherwise the run keeps only the totals.
 
     Raises:
         UsageError: when a temporary file cannot be created.
     """
 
-    def __init__(
-        self,
-        formats: Sequence[str],
-        options: Sequence[RenderOptions],
-        *,
-        keep_models: bool = False,
-    ) -> None:
+    def __init__(self, formats: Sequence[str], options: Sequence[RenderOptions]) -> None:
         with ExitStack() as stack:  # a spool that fails to open closes those before it
             self._spools = [
                 stack.enter_context(Spool(pieces(fmt), opts, fmt.upper()))
                 for fmt, opts in zip(formats, options, strict=True)
             ]
             self._stack = stack.pop_all()
-        self._keep_models = keep_models
 
     def __getitem__(self, index: int) -> Spool:
         """The spool of the output at `index`."""
         return self._spools[index]
 
-    def hook(self, model: ModelReport) -> ModelReport | None:
-        """The engine's `on_model`: each output's part of `model` goes to its spool; what
-        it returns is what the run keeps of the model."""
+    def hook(self, model: ModelReport) -> None:
+        """The engine's `on_model`: each output's part of `model` goes to its spool, and the
+        run keeps nothing of the model."""
         for spool in self._spools:
             spool.add(model)
-        return without_inventory(model) if self._keep_models else None
 
     def __enter__(self) -> Spools:
         return self

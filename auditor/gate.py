@@ -33,6 +33,7 @@ from auditor.findings import (
 
 __all__ = [
     "Baseline",
+    "BaselineBuilder",
     "BaselineEntry",
     "BaselineGate",
     "SuppressionGate",
@@ -231,25 +232,41 @@ def apply_baseline(
     return out, gate.stale()
 
 
-def make_baseline(reports: list[ModelReport]) -> Baseline:
-    """A baseline accepting every finding not suppressed by configuration."""
-    groups: dict[tuple[str, str, str], list[str]] = {}
-    for model in reports:
+class BaselineBuilder:
+    """A baseline accepting every finding not suppressed by configuration, built model by
+    model (a run can then drop each model once it is counted)."""
+
+    def __init__(self) -> None:
+        self._groups: dict[tuple[str, str, str], list[str]] = {}
+
+    def add(self, model: ModelReport) -> None:
+        """Accept the findings of one model."""
         key_model = model_key(model.source.path)
         for finding in model.findings:
             if finding.suppressed is not None and finding.suppressed.kind == "config":
                 continue
             key = (finding.code, key_model, finding.location.layer_path)
-            groups.setdefault(key, []).append(fingerprint(finding, key_model))
-    entries = [
-        BaselineEntry(
-            code=code, model=model, layer=layer, count=len(prints), fingerprints=sorted(prints)
-        )
-        for (code, model, layer), prints in sorted(
-            groups.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0])
-        )
-    ]
-    return Baseline(entries=entries)
+            self._groups.setdefault(key, []).append(fingerprint(finding, key_model))
+
+    def baseline(self) -> Baseline:
+        """The entries, sorted by model, layer and code."""
+        entries = [
+            BaselineEntry(
+                code=code, model=model, layer=layer, count=len(prints), fingerprints=sorted(prints)
+            )
+            for (code, model, layer), prints in sorted(
+                self._groups.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0])
+            )
+        ]
+        return Baseline(entries=entries)
+
+
+def make_baseline(reports: list[ModelReport]) -> Baseline:
+    """A baseline accepting every finding not suppressed by configuration."""
+    builder = BaselineBuilder()
+    for model in reports:
+        builder.add(model)
+    return builder.baseline()
 
 
 def write_baseline(baseline: Baseline, path: str | os.PathLike[str]) -> None:

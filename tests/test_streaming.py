@@ -1,8 +1,8 @@
 """Every output written model by model: the pieces join to exactly the whole-report text,
-the documents need only the report's totals (no model), the CLI keeps nothing of a model
-unless a baseline or a job summary needs the models (then without inventories), while
-writing the same documents the library renders; the engine hands each gated model over as
-it finishes, and a temporary file that cannot be written is a one-line usage error."""
+the documents need only the report's totals (no model), and the CLI keeps nothing of a
+model (the baseline and GitHub's job summary included) while writing the same documents
+the library renders; the engine hands each gated model over as it finishes, and a
+temporary file that cannot be written is a one-line usage error."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from auditor.cli import _rule_infos, main
-from auditor.cli_stream import Spool, without_inventory
+from auditor.cli_stream import Spool
 from auditor.config import AuditConfig, Suppress
 from auditor.engine import build_report, run
 from auditor.findings import ModelReport, Report
+from auditor.gate import make_baseline
 from reports import FORMATS, RENDERERS, RenderOptions, pieces
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,38 +120,34 @@ def test_a_run_writing_model_by_model_keeps_no_model(tmp_path, monkeypatch, opti
         assert _same(fmt, text) == _whole(fmt, options), fmt
 
 
-@pytest.mark.parametrize(
-    ("formats", "extra", "summary_file"),
-    [
-        (("text",), ("--write-baseline", "{tmp}/baseline.json"), False),
-        (("github",), (), True),  # the job summary is Markdown of every model
-    ],
-    ids=["baseline", "job-summary"],
-)
-def test_the_run_keeps_the_models_that_an_output_or_the_cli_needs(
-    tmp_path, monkeypatch, formats, extra, summary_file
+def test_the_baseline_and_the_job_summary_are_written_model_by_model_too(
+    tmp_path, monkeypatch, options
 ):
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    if summary_file:
-        monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
-    extra = tuple(arg.format(tmp=tmp_path) for arg in extra)
-    report, _ = _run_cli(monkeypatch, tmp_path, formats, *extra)
-    assert [Path(m.source.path).name for m in report.models] == MODELS
-    assert all(m.inventory == [] for m in report.models)
-    if summary_file:
-        assert _same("markdown", (tmp_path / "summary.md").read_text()) == _whole(
-            "markdown", RenderOptions(rules=_rule_infos())
-        )
+    """A run that writes a baseline and GitHub's job summary keeps no model either: the
+    baseline is what `make_baseline` gives for the whole report, and the job summary is
+    the Markdown the library renders, appended to what the file held."""
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    baseline = tmp_path / "baseline.json"
+    report, _ = _run_cli(monkeypatch, tmp_path, ("github",), "--write-baseline", str(baseline))
+    assert report.models == []
+    paths = [f"examples/models/{name}" for name in MODELS]
+    whole = run(paths, AuditConfig())
+    assert json.loads(baseline.read_text()) == make_baseline(whole.models).model_dump(mode="json")
+    written = summary.read_text()
+    assert written.startswith("earlier step\n")
+    assert _same("markdown", written.removeprefix("earlier step\n")) == _whole("markdown", options)
 
 
 def test_the_engine_hands_over_each_gated_model_in_order():
     """`on_model` sees each model with its suppressions applied, as it finishes; the
-    report keeps what it returns."""
+    report keeps what it returns, and the totals count every model."""
     seen: list[ModelReport] = []
 
-    def keep(model: ModelReport) -> ModelReport:
+    def keep(model: ModelReport) -> ModelReport | None:
         seen.append(model)
-        return without_inventory(model)
+        return model if len(seen) == 1 else None
 
     config = AuditConfig(
         suppress=[Suppress(code="REG004", path="*", layer="dw*", reason="kept on purpose")]
@@ -161,7 +158,8 @@ def test_the_engine_hands_over_each_gated_model_in_order():
     marks = {f.location.layer_path: f.suppressed for f in seen[0].findings if f.code == "REG004"}
     assert marks["dw1"] is not None and marks["dw1"].reason == "kept on purpose"
     assert all(m.inventory for m in seen)
-    assert report.models == [without_inventory(m) for m in seen]
+    assert report.models == seen[:1]
+    assert report.summary.models == 2
     assert report.summary.suppressed == 1 and report.unused_suppressions == []
 
 
