@@ -232,9 +232,13 @@ def _check(argv: Sequence[str]) -> int:
     # Every output is written model by model, and so are GitHub's job summary (Markdown,
     # after the outputs' spools) and the baseline: the run keeps nothing of a model.
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY") if "github" in shown else None
-    formats = [fmt for fmt, _ in outputs] + (["markdown"] if summary_file else [])
+    formats = [fmt for fmt, _ in outputs]
+    spool_options = list(options)
+    if summary_file:
+        formats.append("markdown")
+        spool_options.append(RenderOptions(rules=rules))
     try:
-        spools = Spools(formats, [*options, RenderOptions(rules=rules)][: len(formats)])
+        spools = Spools(formats, spool_options)
     except UsageError as exc:
         _usage(str(exc))
     builder = BaselineBuilder() if args.write_baseline else None
