@@ -550,16 +550,9 @@ class Totals:
         self.rule_errors += len(model.errors)
 
     def summary(self, duration: float) -> ReportSummary:
-        return ReportSummary(
-            models=self.models,
-            findings=self.findings,
-            errors=self.errors,
-            warnings=self.warnings,
-            infos=self.infos,
-            suppressed=self.suppressed,
-            rule_errors=self.rule_errors,
-            duration_seconds=round(duration, 3),
-        )
+        """The counts as the run's `ReportSummary` (whose fields they are), with its
+        duration."""
+        return ReportSummary(**dataclasses.asdict(self), duration_seconds=round(duration, 3))
 
 
 def build_report(
