@@ -40,14 +40,15 @@ from auditor.findings import (
     ToolInfo,
 )
 from auditor.gate import BaselineGate, SuppressionGate, read_baseline
-from auditor.initializers import reference_for
+from auditor.initializers import Reference, reference_for
 from auditor.inventory import inventory
 from auditor.limits import Limits
 from auditor.loaders import MODEL_SUFFIXES, format_from_suffix, open_model
-from auditor.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
+from auditor.model import IssueKind, LoadIssue, ModelGraph, SourceInfo, TensorSource, WeightRef
+from auditor.readahead import ReadAhead
 from auditor.registry import Registry, load_registry
 from auditor.rule import Rule, RuleContext
-from auditor.stats import TensorStats, compute
+from auditor.stats import TensorStats, compute, read_size
 
 __all__ = ["PreparedRules", "audit_graph", "discover", "prepare", "run", "run_live"]
 
@@ -596,6 +597,7 @@ def read_stats(
     nodes = {node.path: node for node in graph.root.walk()}
     others = {w.path: w for w in reference.weights()} if reference is not None else {}
     version = graph.source.keras_version
+    todo: list[tuple[WeightRef, TensorSource, Reference | None, TensorSource | None]] = []
     for weight in graph.weights():
         if weight.tensor is None:
             continue
@@ -607,13 +609,25 @@ def read_stats(
             if other is not None and other.tensor is not None and other.shape == weight.shape
             else None
         )
-        l1 = any(r is not None and r.l1 for r in (weight.regularizer, weight.active_regularizer))
-        try:
-            stats[weight.path] = compute(
-                weight.tensor, reference=init, against=against, absolute=l1, inventory=inventory
+        todo.append((weight, weight.tensor, init, against))
+    with ReadAhead() as ahead:  # every tensor in this order, the next slice on a thread
+        for _, tensor, init, _ in todo:
+            ahead.plan(tensor, read_size(tensor, init))
+        for weight, tensor, init, against in todo:
+            l1 = any(
+                r is not None and r.l1 for r in (weight.regularizer, weight.active_regularizer)
             )
-        except (OSError, RuntimeError, ValueError, TypeError, MemoryError) as exc:
-            failures.append(f"tensor {weight.storage or weight.path} is unreadable ({exc})")
+            try:
+                stats[weight.path] = compute(
+                    tensor,
+                    reference=init,
+                    against=against,
+                    absolute=l1,
+                    inventory=inventory,
+                    ahead=ahead,
+                )
+            except (OSError, RuntimeError, ValueError, TypeError, MemoryError) as exc:
+                failures.append(f"tensor {weight.storage or weight.path} is unreadable ({exc})")
     return stats, failures
 
 

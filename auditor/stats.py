@@ -22,6 +22,7 @@ import numpy as np
 
 from auditor.initializers import Kind, Reference
 from auditor.model import TensorSource
+from auditor.readahead import ReadAhead, tensor_bytes
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
@@ -34,6 +35,7 @@ __all__ = [
     "channel_squares",
     "compute",
     "histogram",
+    "read_size",
 ]
 
 # The read size. Small enough that a chunk just read is still in the CPU's last-level
@@ -149,6 +151,7 @@ def compute(
     sample_size: int = SAMPLE_SIZE,
     absolute: bool = True,
     inventory: bool = True,
+    ahead: ReadAhead | None = None,
 ) -> TensorStats:
     """Read a tensor once, in bounded chunks, and return its statistics.
 
@@ -167,20 +170,23 @@ def compute(
         absolute: bool, compute `sum_abs` (for L1 penalties).
         inventory: bool, compute what only the per-weight inventory shows and no rule
             uses: `zeros`, `histogram`, `channel_histogram` and `channel_summary`.
+        ahead: ReadAhead | None, the model's read-ahead, which the tensor was planned
+            into with `read_size(tensor, reference, chunk_bytes)`; None: the tensor reads
+            its own chunks.
     """
     shape = tensor.shape
     count = math.prod(shape)
     channels = shape[-1] if len(shape) >= 1 else 0
-    if reference is not None and reference.kind is Kind.ORTHOGONAL:
-        nbytes = count * _itemsize(tensor.dtype)
-        if chunk_bytes < nbytes <= WHOLE_TENSOR_BYTES:
-            chunk_bytes = nbytes
+    chunk_bytes = read_size(tensor, reference, chunk_bytes)
     acc = _Accumulator(channels, absolute=absolute, zeros=inventory)
     sample = _Sampler(count, sample_size)
     fit = _FitAccumulator(reference, shape) if reference is not None else None
     diff = _DiffAccumulator(against, chunk_bytes) if against is not None else None
     flat = 0  # values read so far: a chunk's offset in the flattened tensor
-    for chunk in tensor.iter_chunks(chunk_bytes):
+    chunks = (
+        ahead.chunks(tensor, chunk_bytes) if ahead is not None else tensor.iter_chunks(chunk_bytes)
+    )
+    for chunk in chunks:
         values = np.asarray(chunk)
         if values.dtype.kind == "b" or (values.dtype.kind in "iu" and values.itemsize < 8):
             values = values.astype(np.int64)  # np.abs(int8(-128)) would overflow
@@ -206,15 +212,16 @@ def compute(
     )
 
 
-def _itemsize(dtype: str) -> int:
-    """Bytes per stored value of a dtype name (`bfloat16` is stored in 2 bytes); 8 for a
-    name NumPy does not know, which only errs towards reading in one piece."""
-    if dtype == "bfloat16":
-        return 2
-    try:
-        return np.dtype(dtype).itemsize
-    except TypeError:
-        return 8
+def read_size(
+    tensor: TensorSource, reference: Reference | None, chunk_bytes: int = DEFAULT_CHUNK_BYTES
+) -> int:
+    """The slice size `compute()` reads a tensor in: `chunk_bytes`, or the whole tensor up
+    to `WHOLE_TENSOR_BYTES` when its initial law is judged on the whole (orthogonal)."""
+    if reference is not None and reference.kind is Kind.ORTHOGONAL:
+        nbytes = tensor_bytes(tensor)
+        if chunk_bytes < nbytes <= WHOLE_TENSOR_BYTES:
+            return nbytes
+    return chunk_bytes
 
 
 def _histogram(values: np.ndarray, low: float, high: float) -> tuple[int, ...]:

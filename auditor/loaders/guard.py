@@ -10,6 +10,7 @@ unmarshalled, and no other file is ever opened.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -17,7 +18,7 @@ import os
 import struct
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any, BinaryIO, NamedTuple
@@ -28,6 +29,7 @@ import numpy as np
 from auditor.errors import ModelLoadError
 from auditor.limits import KiB, Limits, MiB
 from auditor.model import IssueKind, LoadIssue
+from auditor.readahead import read_in_order
 
 __all__ = [
     "H5Scan",
@@ -556,23 +558,6 @@ def _check_dataset(
     return StoredDataset(oid, shape, dtype, bfloat16, offset, chunk_rows)
 
 
-def _read_ahead(produce: Callable[[int], np.ndarray], keys: Sequence[int]) -> Iterator[np.ndarray]:
-    """`produce(key)` for each key in order, the next one produced on a thread while the
-    caller works on the current one: `preadv` and NumPy's reductions release the GIL, so
-    reading a large tensor overlaps computing its statistics. At most three chunks are
-    alive at once (the caller's, the next, the one being read); a caller that stops early
-    waits for the read in flight."""
-    from concurrent.futures import ThreadPoolExecutor  # only multi-chunk tensors need it
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="keras-audit-read") as pool:
-        pending = pool.submit(produce, keys[0])
-        for key in keys[1:]:
-            current = pending.result()
-            pending = pool.submit(produce, key)
-            yield current
-        yield pending.result()
-
-
 def file_window(f: h5py.File) -> Window | None:
     """The whole of an HDF5 file opened by path, as a `Window` on libhdf5's own descriptor
     (so the bytes read directly are those of the file h5py parsed), or None when the file
@@ -655,7 +640,8 @@ class H5Tensor:
 
     With a `window`, a contiguous, unfiltered dataset lying wholly inside it is read
     straight from the file with `preadv` into a fresh array (bytes as stored, same dtype),
-    which skips h5py's Python layers; anything else goes through h5py.
+    which skips h5py's Python layers, and its reads may run on a thread
+    (`planned_reads`, for `auditor.readahead`); anything else goes through h5py.
     """
 
     __slots__ = ("_direct", "_stored")
@@ -673,13 +659,22 @@ class H5Tensor:
         return "bfloat16" if self._stored.bfloat16 else str(self._stored.dtype)
 
     def iter_chunks(self, max_bytes: int) -> Iterator[np.ndarray]:
+        reads = self.planned_reads(max_bytes)
+        if reads is None:
+            yield from self._through_h5py(max_bytes)
+        elif len(reads) == 1:
+            yield reads[0]()
+        else:  # the next slice is read on a thread while the caller works on this one
+            yield from read_in_order(reads)
+
+    def _through_h5py(self, max_bytes: int) -> Iterator[np.ndarray]:
+        """Chunked or filtered data, where decompression is most of the time. h5py does
+        release the GIL while it reads, but reading ahead measured no faster
+        (ConvNeXtLarge rewritten with gzip: 4.6 s without, 4.7-5.0 s with)."""
         stored = self._stored
         shape, itemsize = stored.shape, stored.dtype.itemsize
         if shape == () or math.prod(shape) * itemsize <= max_bytes:
-            values = np.empty(shape, dtype=stored.dtype)
-            if values.size:
-                self._read(values, 0)
-            yield self._convert(values)
+            yield self._whole()
             return
         row_bytes = max(1, math.prod(shape[1:]) * itemsize)
         step = max(1, max_bytes // row_bytes)
@@ -687,14 +682,27 @@ class H5Tensor:
             # Whole compressed chunks only: a chunk cut across two slices would be read
             # and decompressed for each (a 64 MB tensor stored as one gzip chunk: 16 times).
             step = max(stored.chunk_rows, step // stored.chunk_rows * stored.chunk_rows)
-        starts = range(0, shape[0], step)
+        for start in range(0, shape[0], step):
+            yield self._rows(start, step)
+
+    def planned_reads(self, max_bytes: int) -> list[Callable[[], np.ndarray]] | None:
+        """The reads `iter_chunks(max_bytes)` makes, in order, as calls that may run on
+        another thread (`auditor.readahead`): for a tensor read straight from the file;
+        None for one read through h5py."""
         if self._direct is None:
-            # Through h5py: chunked or filtered data, where decompression is most of the
-            # time. h5py does release the GIL while it reads, but reading ahead measured
-            # no faster (ConvNeXtLarge rewritten with gzip: 4.6 s without, 4.7-5.0 s with).
-            yield from map(lambda start: self._rows(start, step), starts)
-        else:
-            yield from _read_ahead(lambda start: self._rows(start, step), starts)
+            return None
+        shape = self._stored.shape
+        row_bytes = math.prod(shape[1:]) * self._stored.dtype.itemsize if shape else 0
+        if shape == () or shape[0] * row_bytes <= max_bytes:
+            return [self._whole]
+        step = max(1, max_bytes // max(1, row_bytes))
+        return [functools.partial(self._rows, start, step) for start in range(0, shape[0], step)]
+
+    def _whole(self) -> np.ndarray:
+        values = np.empty(self._stored.shape, dtype=self._stored.dtype)
+        if values.size:
+            self._read(values, 0)
+        return self._convert(values)
 
     def _rows(self, start: int, step: int) -> np.ndarray:
         shape = self._stored.shape
