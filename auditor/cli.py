@@ -232,7 +232,10 @@ def _check(argv: Sequence[str]) -> int:
     # Every output is written model by model, and so are GitHub's job summary (Markdown,
     # after the outputs' spools) and the baseline: the run keeps nothing of a model.
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY") if "github" in shown else None
-    formats = [fmt for fmt, _ in outputs]
+    # `--quiet` text is its summary line alone: it needs no parts.
+    formats: list[str | None] = [
+        None if args.quiet and fmt == "text" else fmt for fmt, _ in outputs
+    ]
     spool_options = list(options)
     if summary_file:
         formats.append("markdown")

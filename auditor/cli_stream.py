@@ -91,30 +91,39 @@ class Spools:
     manager: leaving it deletes the spools.
 
     Args:
-        formats: the format of each output, in order.
+        formats: the format of each output, in order; None for an output written without
+            its models' parts (`--quiet` text: the summary line alone), which gets no spool.
         options: the RenderOptions of each output, in the same order.
 
     Raises:
         UsageError: when a temporary file cannot be created.
     """
 
-    def __init__(self, formats: Sequence[str], options: Sequence[RenderOptions]) -> None:
+    def __init__(self, formats: Sequence[str | None], options: Sequence[RenderOptions]) -> None:
         with ExitStack() as stack:  # a spool that fails to open closes those before it
             self._spools = [
-                stack.enter_context(Spool(pieces(fmt), opts, fmt.upper()))
+                None if fmt is None else stack.enter_context(Spool(pieces(fmt), opts, fmt.upper()))
                 for fmt, opts in zip(formats, options, strict=True)
             ]
             self._stack = stack.pop_all()
 
     def __getitem__(self, index: int) -> Spool:
-        """The spool of the output at `index`."""
-        return self._spools[index]
+        """The spool of the output at `index`.
+
+        Raises:
+            KeyError: when that output has no spool (its format was None).
+        """
+        spool = self._spools[index]
+        if spool is None:
+            raise KeyError(f"output {index} is written without parts and has no spool")
+        return spool
 
     def hook(self, model: ModelReport) -> None:
         """The engine's `on_model`: each output's part of `model` goes to its spool, and the
         run keeps nothing of the model."""
         for spool in self._spools:
-            spool.add(model)
+            if spool is not None:
+                spool.add(model)
 
     def __enter__(self) -> Spools:
         return self

@@ -163,6 +163,38 @@ def test_the_engine_hands_over_each_gated_model_in_order():
     assert report.summary.suppressed == 1 and report.unused_suppressions == []
 
 
+def test_quiet_text_spools_nothing_and_the_other_outputs_their_parts(
+    tmp_path, monkeypatch, capsys, options
+):
+    """`--quiet` text is the summary line alone, so it gets no spool: no model's text is
+    rendered, while a JSON output of the same run still gets every model's part."""
+    added: list[str] = []
+    real_add = Spool.add
+
+    def recording(self: Spool, model: ModelReport) -> None:
+        added.append(self._label)
+        real_add(self, model)
+
+    monkeypatch.setattr(Spool, "add", recording)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    target = tmp_path / "report.json"
+    paths = [str(EXAMPLES / name) for name in MODELS]
+    assert main([*paths, "-q", "-o", "text:-", "-o", f"json:{target}", "--exit-zero"]) == 0
+    out = capsys.readouterr().out
+    assert re.fullmatch(r"Found \d+ findings \(.*\) in 3 models in \d+\.\d\d s\n", out)
+    assert added == ["JSON"] * 3
+    assert len(json.loads(target.read_text())["models"]) == 3
+
+
+def test_an_output_without_a_spool_says_so():
+    from auditor.cli_stream import Spools
+
+    with Spools([None, "json"], [RenderOptions(), RenderOptions()]) as spools:
+        assert spools[1] is not None
+        with pytest.raises(KeyError, match="output 0 is written without parts"):
+            spools[0]
+
+
 def test_a_spool_refuses_a_report_of_another_run(reports):
     with Spool(pieces("json"), RenderOptions(), "JSON") as spool:
         spool.add(reports[1].models[0])
