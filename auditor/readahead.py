@@ -52,7 +52,8 @@ def tensor_bytes(tensor: TensorSource) -> int:
 
 
 class ReadAhead:
-    """Reads the planned tensors' slices in order, one slice ahead of the caller.
+    """Reads the planned tensors' slices in order, one slice ahead of the caller. Used
+    from one thread (the caller's); only the reads run on the reading thread.
 
     Args:
         min_bytes: int, the smallest tensor planned (smaller ones: `plan` returns False).
@@ -82,8 +83,9 @@ class ReadAhead:
         """Put a tensor next in the read order, to be read in slices of `max_bytes`.
 
         Returns:
-            bool, whether it is read ahead (False: too small, or its reads cannot run on
-            another thread, or it is planned already; `chunks` then reads it directly).
+            bool, whether this call planned it: False when it is too small or its reads
+            cannot run on another thread (`chunks` then reads it directly), or when it
+            was planned already (it keeps its first place and slice size).
         """
         if id(tensor) in self._spans or tensor_bytes(tensor) < self._min_bytes:
             return False
