@@ -297,7 +297,9 @@ def test_an_audit_reads_large_tensors_ahead_with_the_same_statistics(
             by_caller = sorted(size for size, t in readers if not t.startswith(THREAD_PREFIX))
             # wide/kernel in 953 rows of 4,400 bytes, then 147; mid/kernel whole.
             assert on_thread == [147 * 4400, 1100 * 400 * 4, 953 * 4400], fmt
-            assert all(size < MIN_AHEAD_BYTES for size in by_caller), fmt
+            # wide/bias, mid/bias, head/kernel and head/bias, each whole.
+            assert by_caller == sorted([1100 * 4, 400 * 4, 400 * 3 * 4, 3 * 4]), fmt
+            assert max(by_caller) < MIN_AHEAD_BYTES
             monkeypatch.setattr(readahead.ReadAhead, "plan", lambda *a: False)
             alone, _ = read_stats(loaded.graph, None)
             monkeypatch.undo()
