@@ -112,12 +112,17 @@ class Reference:
         return out
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
-        """The law's cumulative distribution function (UNIFORM and the normals)."""
+        """The law's cumulative distribution function (UNIFORM and the normals).
+
+        A value far past the float64 range of the law (a file's values: anything) makes
+        its standardized value overflow to an infinity, whose CDF is 0 or 1, as it is.
+        """
         import numpy as np
 
-        if self.kind is Kind.UNIFORM:
-            return np.clip((x - self.low) / (self.high - self.low), 0.0, 1.0)
-        z = (x - self.mean) / self.sigma
+        with np.errstate(over="ignore"):
+            if self.kind is Kind.UNIFORM:
+                return np.clip((x - self.low) / (self.high - self.low), 0.0, 1.0)
+            z = (x - self.mean) / self.sigma
         if self.kind is Kind.NORMAL:
             return normal_cdf(z)
         edge = (self.high - self.mean) / self.sigma
@@ -210,18 +215,17 @@ def reference_for(
         return _uniform(name, low, high, "")
     if lowered in ("randomnormal", "normal", "random_normal"):
         mean = _number(config.get("mean"), 0.0)
-        sigma = _number(config.get("stddev"), 0.05)
-        return Reference(
-            Kind.NORMAL, name, f"N({mean:g}, {sigma:.4g})", mean=mean, std=sigma, sigma=sigma
-        )
+        return _normal(name, mean, _number(config.get("stddev"), 0.05), "")
     if lowered in ("truncatednormal", "truncated_normal"):
         mean = _number(config.get("mean"), 0.0)
         sigma = _number(config.get("stddev"), 0.05)
         return _truncated(name, mean, sigma, "")
     if lowered == "orthogonal":
         gain = _number(config.get("gain"), 1.0)
+        if not math.isfinite(gain) or gain == 0:
+            return None  # a zero matrix, or no law at all
         rows, cols = math.prod(shape[:-1]) if len(shape) > 1 else 1, shape[-1] if shape else 1
-        std = gain / math.sqrt(max(rows, cols, 1))
+        std = abs(gain) / math.sqrt(max(rows, cols, 1))
         return Reference(
             Kind.ORTHOGONAL, name, f"orthogonal, gain {gain:g}", gain=gain, std=std, sigma=std
         )
@@ -234,6 +238,8 @@ def reference_for(
                 str(config.get("distribution", "truncated_normal")),
             ),
         )
+        if not (math.isfinite(scale) and scale > 0):
+            return None  # Keras refuses such a scale: the file never held this law
         fan_in, fan_out = _fans(weight, layer, keras_version)
         denominator = {"fan_in": fan_in, "fan_out": fan_out}.get(mode, (fan_in + fan_out) / 2)
         variance = scale / max(1.0, denominator)
@@ -242,10 +248,7 @@ def reference_for(
             limit = math.sqrt(3.0 * variance)
             return _uniform(name, -limit, limit, fans)
         if distribution == "untruncated_normal":
-            sigma = math.sqrt(variance)
-            return Reference(
-                Kind.NORMAL, name, f"N(0, {sigma:.4g}), {fans}", std=sigma, sigma=sigma
-            )
+            return _normal(name, 0.0, math.sqrt(variance), fans)
         # "truncated_normal", and Keras 2's "normal" (truncated since Keras 2.2.3).
         return _truncated(name, 0.0, math.sqrt(variance) / TRUNCATED_STD, fans)
     return None
@@ -264,6 +267,13 @@ def _uniform(name: str, low: float, high: float, fans: str) -> Reference | None:
         mean=(low + high) / 2,
         std=(high - low) / math.sqrt(12.0),
     )
+
+
+def _normal(name: str, mean: float, sigma: float, fans: str) -> Reference | None:
+    if not (math.isfinite(mean) and math.isfinite(sigma)) or sigma <= 0:
+        return None
+    text = f"N({mean:g}, {sigma:.4g})" + (f", {fans}" if fans else "")
+    return Reference(Kind.NORMAL, name, text, mean=mean, std=sigma, sigma=sigma)
 
 
 def _truncated(name: str, mean: float, sigma: float, fans: str) -> Reference | None:

@@ -49,6 +49,7 @@ SAMPLE_SIZE = 8_192  # values kept for the KS test and the histogram
 HISTOGRAM_BINS = 32
 _SAMPLE_SEED = 20_191_115
 _BOUND_TOLERANCE = 1e-6  # float32 rounding of a law's support
+_HALF_RANGE = float(np.finfo(np.float64).max) / 4  # bounds past it: histogram in halves
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,9 +235,14 @@ def _histogram(values: np.ndarray, low: float, high: float) -> tuple[int, ...]:
 def histogram(values: np.ndarray, low: float, high: float) -> list[int]:
     """Counts in `HISTOGRAM_BINS` equal bins over [low, high] (the last bin closed), as
     `np.histogram` counts them, without its per-call overhead."""
+    data = np.asarray(values, dtype=np.float64)
+    if max(abs(low), abs(high)) > _HALF_RANGE:
+        # The span could pass the largest float64 (a file's values: anything). Halved,
+        # every value and bound stays exact (a power of two), and so do the counts.
+        data, low, high = data / 2, low / 2, high / 2
     if high <= low:
         high = low + 1.0 if low == 0 else low + abs(low) * 1e-6
-    scaled = (np.asarray(values, dtype=np.float64) - low) * (HISTOGRAM_BINS / (high - low))
+    scaled = (data - low) * (HISTOGRAM_BINS / (high - low))
     index = scaled.astype(np.int64)  # values lie in [low, high]: only `high` needs folding
     np.minimum(index, HISTOGRAM_BINS - 1, out=index)
     np.maximum(index, 0, out=index)
@@ -325,9 +331,11 @@ class _FitAccumulator:
                 self.outside += int(below + np.count_nonzero(flat > high))
         elif ref.kind is Kind.ORTHOGONAL and whole and len(self.shape) >= 2:
             rows = math.prod(self.shape[:-1])
-            matrix = flat.reshape(rows, self.shape[-1]).astype(np.float64) / ref.gain
-            gram = matrix @ matrix.T if rows <= self.shape[-1] else matrix.T @ matrix
-            self.gram_error = float(np.abs(gram - np.eye(gram.shape[0])).max())
+            with np.errstate(over="ignore", invalid="ignore"):  # a file's values: anything
+                matrix = flat.reshape(rows, self.shape[-1]).astype(np.float64) / ref.gain
+                gram = matrix @ matrix.T if rows <= self.shape[-1] else matrix.T @ matrix
+                error = np.abs(gram - np.eye(gram.shape[0])).max()
+            self.gram_error = float(error) if np.isfinite(error) else math.inf
 
     def result(self, sample: np.ndarray) -> InitFit:
         ref = self.reference
@@ -393,6 +401,10 @@ class _DiffAccumulator:
         return joined[:size]
 
     def add(self, values: np.ndarray) -> None:
+        with np.errstate(over="ignore", invalid="ignore"):  # both files' values: anything
+            self._compare(values)
+
+    def _compare(self, values: np.ndarray) -> None:
         mine = values.reshape(-1).astype(np.float64)
         theirs = self._take(mine.size).astype(np.float64)
         self.own_squares += _finite_squares(mine)
@@ -401,8 +413,7 @@ class _DiffAccumulator:
         count = int(np.count_nonzero(differ))
         if count:
             self.differing += count
-            with np.errstate(invalid="ignore"):
-                gaps = np.abs(mine[differ] - theirs[differ])
+            gaps = np.abs(mine[differ] - theirs[differ])
             self.max_diff = max(self.max_diff, float(np.nan_to_num(gaps, nan=np.inf).max()))
             finite_gaps = gaps[np.isfinite(gaps)]
             self.diff_squares += float(np.dot(finite_gaps, finite_gaps))
@@ -478,6 +489,13 @@ class _Accumulator:
             self._add_block(rows[start : start + step], offset)
 
     def _add_block(self, rows: np.ndarray, offset: int) -> None:
+        # A file's values may be anything. Float32 sums that overflow, or meet inf - inf,
+        # are redone below in float64 with the non-finite values masked out; float64 sums
+        # that still overflow are the honest answer (infinite). Neither is worth a warning.
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._fold(rows, offset)
+
+    def _fold(self, rows: np.ndarray, offset: int) -> None:
         size = rows.size
         self.count += size
         if self.count_zeros:

@@ -142,3 +142,51 @@ def test_tiny_tensors_have_low_confidence(keras):
     judged = _judged(model)
     assert judged["tiny/kernel"][2].confidence == "low"
     assert judged["tiny/bias"][2].confidence == "low"
+
+
+def _declared(class_name: str, config: dict, shape: tuple[int, ...] = (64, 32)):
+    from auditor.model import Initializer, LayerNode, Role, WeightRef
+
+    weight = WeightRef(
+        path="dense/kernel",
+        layer_path="dense",
+        name="kernel",
+        role=Role.KERNEL,
+        shape=shape,
+        dtype="float32",
+        trainable=True,
+        initializer=Initializer(class_name, config),
+    )
+    return reference_for(
+        weight, LayerNode(path="dense", name="dense", class_name="Dense"), "3.15.1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("class_name", "config"),
+    [
+        ("RandomNormal", {"stddev": 0.0}),
+        ("RandomNormal", {"stddev": -1.0}),
+        ("RandomNormal", {"stddev": float("inf")}),
+        ("RandomNormal", {"mean": float("nan")}),
+        ("VarianceScaling", {"scale": -1.0, "distribution": "truncated_normal"}),
+        ("VarianceScaling", {"scale": -1.0, "distribution": "untruncated_normal"}),
+        ("VarianceScaling", {"scale": -1.0, "distribution": "uniform"}),
+        ("VarianceScaling", {"scale": 0.0}),
+        ("VarianceScaling", {"scale": float("nan")}),
+        ("Orthogonal", {"gain": 0.0}),
+        ("Orthogonal", {"gain": float("inf")}),
+    ],
+)
+def test_a_declared_law_keras_could_not_have_drawn_from_is_no_reference(class_name, config):
+    """A file's initializer config is the writer's: a scale, deviation or gain that Keras
+    would refuse (or that gives no law) is not judged against, rather than dividing by
+    zero or taking the root of a negative number (which made the whole file AUD001)."""
+    assert _declared(class_name, config) is None
+
+
+def test_the_limits_of_valid_laws_still_give_references():
+    assert _declared("RandomNormal", {"stddev": 1e-30}).kind is Kind.NORMAL
+    assert _declared("VarianceScaling", {"scale": 2.0, "distribution": "untruncated_normal"})
+    negative = _declared("Orthogonal", {"gain": -2.0})
+    assert negative.kind is Kind.ORTHOGONAL and negative.std == pytest.approx(2.0 / 8)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -297,3 +298,49 @@ def test_an_orthogonal_tensor_up_to_the_whole_read_limit_gets_its_gram_measureme
     assert compute(ArrayTensor(matrix), reference=orthogonal).init.gram_error == 0.5
     tall = np.zeros((WHOLE_TENSOR_BYTES // (4 * 8) + 1, 8), dtype="f4")
     assert compute(ArrayTensor(tall), reference=orthogonal).init.gram_error is None
+
+
+_HOSTILE_REFERENCES = [
+    None,
+    UNIFORM,
+    Reference(Kind.CONSTANT, "Zeros", "0"),
+    Reference(Kind.NORMAL, "RandomNormal", "N(0, 0.05)", std=0.05, sigma=0.05),
+    Reference(
+        Kind.TRUNCATED_NORMAL, "TruncatedNormal", "TN", low=-0.1, high=0.1, std=0.044, sigma=0.05
+    ),
+    Reference(Kind.ORTHOGONAL, "Orthogonal", "orthogonal, gain 1"),
+]
+
+
+@pytest.mark.parametrize("dtype", ["f2", "f4", "f8"])
+@pytest.mark.parametrize("fill", ["both infinities", "nan and inf", "largest finite", "all nan"])
+@pytest.mark.parametrize("reference", _HOSTILE_REFERENCES, ids=lambda r: r and r.name)
+def test_hostile_values_give_statistics_and_no_numpy_warning(dtype, fill, reference):
+    """A file's values are the attacker's: infinities of both signs, NaN, or finite values
+    whose float32 sums overflow. They are counted, never printed about: a NumPy
+    RuntimeWarning on stderr is not an output the CLI has."""
+    values = np.random.default_rng(3).standard_normal((40, 12)).astype(dtype)
+    big = np.finfo(dtype).max
+    if fill == "both infinities":
+        values[0, :3], values[5, 7] = np.inf, -np.inf
+    elif fill == "nan and inf":
+        values[1, 1], values[2, 2] = np.nan, np.inf
+    elif fill == "largest finite":
+        values[::2] = big
+        values[1::2] = -big
+        values[3, :] = big
+    else:
+        values[...] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for chunk in (64, 1 << 20):
+            stats = compute(ArrayTensor(values), chunk_bytes=chunk, reference=reference)
+            against = compute(
+                ArrayTensor(values), chunk_bytes=chunk, against=ArrayTensor(np.zeros_like(values))
+            )
+    finite = np.isfinite(values.astype(np.float64))
+    assert stats.count == values.size and against.count == values.size
+    assert stats.nan == int(np.isnan(values).sum())
+    assert stats.inf == int(np.isinf(values).sum())
+    if finite.any():
+        assert stats.max == float(values[finite].max())
