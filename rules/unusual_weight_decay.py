@@ -96,7 +96,9 @@ class UnusualWeightDecay(Rule):
     def _per_step(decay: float, learning_rate: float | None) -> str:
         if decay < 0:
             return ": a negative decay grows every weight each step"
-        if not learning_rate or not math.isfinite(decay):
+        if not (learning_rate and math.isfinite(learning_rate) and learning_rate > 0):
+            return ""  # no step size to speak of (a file's learning rate: anything)
+        if not math.isfinite(decay):
             return ""
         shrink = decay * learning_rate
         if shrink >= 1:

@@ -24,6 +24,9 @@ def models(keras, save_model):
         "tiny": save_model(build(Opt.SGD(weight_decay=1e-7)), "wd005_tiny"),
         "usual": save_model(build(Opt.AdamW(weight_decay=0.004)), "wd005_usual"),
         "none": save_model(build(Opt.Adam()), "wd005_none"),
+        "negative_lr": save_model(
+            build(Opt.AdamW(learning_rate=-1000.0, weight_decay=5.0)), "wd005_negative_lr"
+        ),
     }
 
 
@@ -34,6 +37,16 @@ def test_too_large_fires_with_the_per_step_effect(models, fmt):
         "weight_decay=5 is outside the usual [1e-05, 0.5]: at learning_rate=0.001 each step "
         "shrinks every decayed weight by 0.005 (0.006654 of it left after 1000 steps without "
         "gradient). Received: AdamW(weight_decay=5)"
+    )
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_learning_rate_that_is_no_step_size_gets_no_per_step_effect(models, fmt):
+    """A negative learning rate (a broken or hostile file) has no per-step shrink to
+    state. It made `(1 - shrink) ** 1000` overflow, and the rule crash."""
+    (finding,) = assert_rule(models["negative_lr"][fmt], "WD005", {("", None)})
+    assert finding.message == (
+        "weight_decay=5 is outside the usual [1e-05, 0.5]. Received: AdamW(weight_decay=5)"
     )
 
 
