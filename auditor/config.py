@@ -208,12 +208,14 @@ def _validate(settings: dict[str, Any], where: str) -> AuditConfig:
 
 
 def describe(exc: ValidationError) -> str:
-    """Pydantic errors as `key: problem. Received: value`, joined."""
+    """Pydantic errors as `key: problem. Received: value`, joined (a validator's own
+    message that names what it received is kept as it is)."""
     parts = []
     for error in exc.errors():
         key = ".".join(str(p) for p in error["loc"]) or "<root>"
         problem = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
-        parts.append(f"{key}: {problem}. Received: {error.get('input')!r}")
+        received = "" if "Received:" in problem else f". Received: {error.get('input')!r}"
+        parts.append(f"{key}: {problem}{received}")
     return "; ".join(parts)
 
 

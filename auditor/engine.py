@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from auditor import __version__
-from auditor.config import AuditConfig
+from auditor.config import AuditConfig, describe
 from auditor.errors import UsageError
 from auditor.findings import (
     Finding,
@@ -85,11 +85,8 @@ def prepare(config: AuditConfig, registry: Registry | None = None) -> PreparedRu
         try:
             rule_options = rule_cls.Options(**options.get(rule_cls.code, {}))
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-            )
             raise UsageError(
-                f"invalid options for {rule_cls.code} ({rule_cls.name}): {problems}"
+                f"invalid options for {rule_cls.code} ({rule_cls.name}): {describe(exc)}"
             ) from None
         entries.append((rule_cls(), rule_options, overrides.get(rule_cls.code)))
     return PreparedRules(entries)

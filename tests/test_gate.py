@@ -68,8 +68,20 @@ def test_config_found_in_a_parent_folder(project, monkeypatch, capsys):
     [
         ('fail_on = "error"\n', "fail_on: unknown key (did you mean 'fail-on'?)"),
         ('fail-on = "warn"\n', "fail-on: Input should be 'error', 'warning', 'info' or 'never'"),
-        ("[rules.WD005]\nmin = 1.0\nmax = 0.1\n", "invalid options for WD005"),
-        ("[rules.REG004]\nstrict = true\n", "invalid options for REG004"),
+        (
+            "[rules.WD005]\nmin = 1.0\nmax = 0.1\n",
+            "invalid options for WD005 (unusual-weight-decay): <root>: Value error, expected "
+            "0 <= min <= max. Received: min=1.0, max=0.1\n",
+        ),
+        (
+            "[rules.REG004]\nstrict = true\n",
+            "invalid options for REG004 (depthwise-decay): strict: unknown key. Received: True",
+        ),
+        (
+            '[rules.REG009]\nmax = "x"\n',
+            "invalid options for REG009 (unusual-coefficient): max: Input should be a valid "
+            "number, unable to parse string as a number. Received: 'x'",
+        ),
         ('select = ["NOPE1"]\n', "NOPE1"),
         ('[[suppress]]\ncode = "REG004"\n', "suppress.0.reason: Field required"),
         ("fail-on = \n", "is not valid TOML"),
