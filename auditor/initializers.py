@@ -114,8 +114,8 @@ class Reference:
     def cdf(self, x: np.ndarray) -> np.ndarray:
         """The law's cumulative distribution function (UNIFORM and the normals).
 
-        A value far past the float64 range of the law (a file's values: anything) makes
-        its standardized value overflow to an infinity, whose CDF is 0 or 1, as it is.
+        A value so far out that its standardized value passes the float64 range (a file's
+        values: anything) becomes an infinity, whose CDF, 0 or 1, is the right one.
         """
         import numpy as np
 
