@@ -294,14 +294,23 @@ def _audit_file(
     config: AuditConfig,
     debug: bool,
     reference: ModelGraph | None,
+    on_report: Callable[[ModelReport], None] | None = None,
 ) -> ModelReport:
-    """One file, within the time limit (past it: an unreadable-model report)."""
+    """One file, within the time limit (past it: an unreadable-model report).
+
+    Args:
+        on_report: called with the report before the file is closed (the isolated child
+            sends it then: closing an HDF5 file of a thousand tensors takes 30-50 ms). Once
+            it has been called, the report stands: an error or the time limit while the
+            file closes is not reported again.
+    """
+    delivered: ModelReport | None = None
     try:
         with (
             _time_limit(config.timeout),
             open_model(path, config.limits, digest=config.digest) as loaded,
         ):
-            return audit_graph(
+            report = audit_graph(
                 loaded.graph,
                 prepared,
                 config,
@@ -309,8 +318,18 @@ def _audit_file(
                 sha256=loaded.sha256,
                 reference=reference,
             )
+            if on_report is not None:
+                on_report(report)
+                delivered = report
+            return report
     except FileTimeout:
+        if delivered is not None:
+            return delivered
         return _unreadable_report(path, _over_time(config), prepared, config)
+    except Exception:
+        if delivered is not None:  # closing failed once the report was out
+            return delivered
+        raise
 
 
 def _over_time(config: AuditConfig) -> str:
@@ -451,17 +470,31 @@ class _Isolated:
 def _isolated_child(
     conn: Any, prepared: PreparedRules, config: AuditConfig, reference: Any
 ) -> None:
-    """The child's loop: a path in, a ("ok" | "usage" | "error", payload) out."""
+    """The child's loop: a path in, exactly one ("ok" | "usage" | "error", payload) out.
+
+    A report leaves as soon as it is complete, before its file (and the reference) is
+    closed; whatever happens after that is not reported again.
+    """
+    sent: list[ModelReport] = []
+
+    def send(report: ModelReport) -> None:
+        conn.send(("ok", report))
+        sent.append(report)
+
     try:
         while (path := conn.recv()) is not None:
+            sent.clear()
             try:
                 with _open_reference(reference, config) as base:
-                    report = _audit_file(path, prepared, config, False, base)
-                conn.send(("ok", report))
+                    report = _audit_file(path, prepared, config, False, base, on_report=send)
+                if not sent:  # over the time limit before the audit ended
+                    send(report)
             except UsageError as exc:
-                conn.send(("usage", str(exc)))
+                if not sent:
+                    conn.send(("usage", str(exc)))
             except Exception as exc:
-                conn.send(("error", f"{type(exc).__name__}: {exc}"))
+                if not sent:
+                    conn.send(("error", f"{type(exc).__name__}: {exc}"))
     except (EOFError, OSError, KeyboardInterrupt):
         pass
     finally:

@@ -225,3 +225,54 @@ def test_the_callers_garbage_collector_state_is_left_as_it_was():
     finally:
         gc.unfreeze()
     assert any(o is mine for o in gc.get_objects())
+
+
+def _names_and_codes(report):
+    return [(Path(m.source.path).name, sorted(f.code for f in m.findings)) for m in report.models]
+
+
+def test_the_isolated_child_sends_a_report_before_it_closes_the_file(files, monkeypatch, tmp_path):
+    """Closing an HDF5 file of a thousand tensors takes 30-50 ms, so the isolated child
+    sends a file's report first and the run goes on meanwhile: the first report arrives
+    while its file is still closing, the second after that close, both whole."""
+    import time
+
+    from auditor.loaders.loaded import LoadedModel
+
+    closed = tmp_path / "closed"
+    real_close = LoadedModel.close
+
+    def slow_close(self):
+        time.sleep(1.0)
+        real_close(self)
+        closed.touch()
+
+    expected = _names_and_codes(run([files["keras"], files["h5"]], AuditConfig(), debug=True))
+    monkeypatch.setattr(LoadedModel, "close", slow_close)
+    seen: list[bool] = []
+
+    def on_model(model):
+        seen.append(closed.exists())
+        return model
+
+    report = run([files["keras"], files["h5"]], AuditConfig(), on_model=on_model)
+    assert seen == [False, True]
+    assert _names_and_codes(report) == expected
+
+
+def test_a_file_that_fails_to_close_after_its_report_left_keeps_its_report(files, monkeypatch):
+    """Once the isolated child has sent a report, a failure while closing the file is
+    not sent as a second answer: the next file gets its own report, not the leftover."""
+    from auditor.loaders.loaded import LoadedModel
+
+    real_close = LoadedModel.close
+
+    def failing_close(self):
+        real_close(self)
+        raise OSError("the disk went away")
+
+    expected = _names_and_codes(run([files["keras"], files["h5"]], AuditConfig(), debug=True))
+    monkeypatch.setattr(LoadedModel, "close", failing_close)
+    report = run([files["keras"], files["h5"]], AuditConfig())
+    assert _names_and_codes(report) == expected
+    assert "AUD001" not in {f.code for f in report.findings}
