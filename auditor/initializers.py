@@ -112,17 +112,12 @@ class Reference:
         return out
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
-        """The law's cumulative distribution function (UNIFORM and the normals).
-
-        A value so far out that its standardized value passes the float64 range (a file's
-        values: anything) becomes an infinity, whose CDF, 0 or 1, is the right one.
-        """
+        """The law's cumulative distribution function (UNIFORM and the normals)."""
         import numpy as np
 
-        with np.errstate(over="ignore"):
-            if self.kind is Kind.UNIFORM:
-                return np.clip((x - self.low) / (self.high - self.low), 0.0, 1.0)
-            z = (x - self.mean) / self.sigma
+        if self.kind is Kind.UNIFORM:
+            return np.clip((x - self.low) / (self.high - self.low), 0.0, 1.0)
+        z = (x - self.mean) / self.sigma
         if self.kind is Kind.NORMAL:
             return normal_cdf(z)
         edge = (self.high - self.mean) / self.sigma

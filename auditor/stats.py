@@ -187,30 +187,35 @@ def compute(
     chunks = (
         ahead.chunks(tensor, chunk_bytes) if ahead is not None else tensor.iter_chunks(chunk_bytes)
     )
-    for chunk in chunks:
-        values = np.asarray(chunk)
-        if values.dtype.kind == "b" or (values.dtype.kind in "iu" and values.itemsize < 8):
-            values = values.astype(np.int64)  # np.abs(int8(-128)) would overflow
-        if not values.size:
-            continue
-        if len(shape) == 1:
-            acc.add(values.reshape(1, -1), flat)
-        else:
-            acc.add(values.reshape(-1, channels) if channels else values.reshape(1, -1), 0)
-        sample.add(values, flat)
-        if fit is not None:
-            fit.add(values, flat, whole=values.size == count, seen=(acc.low, acc.high))
-        if diff is not None:
-            diff.add(values)
-        flat += values.size
-    values = sample.values()
-    return acc.result(
-        histogram=_histogram(values, acc.low, acc.high) if inventory else (),
-        sampled=sample.sampled,
-        init=fit.result(values) if fit is not None else None,
-        comparison=diff.result() if diff is not None else None,
-        summarize=inventory,
-    )
+    # A file's values may be anything. Float32 sums that overflow, or meet inf - inf, are
+    # redone in float64 with the non-finite values masked out (`_Accumulator`); a Gram
+    # matrix, a difference or a standardized value past the float64 range is infinite,
+    # as it should be. None of it is worth a NumPy warning.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for chunk in chunks:
+            values = np.asarray(chunk)
+            if values.dtype.kind == "b" or (values.dtype.kind in "iu" and values.itemsize < 8):
+                values = values.astype(np.int64)  # np.abs(int8(-128)) would overflow
+            if not values.size:
+                continue
+            if len(shape) == 1:
+                acc.add(values.reshape(1, -1), flat)
+            else:
+                acc.add(values.reshape(-1, channels) if channels else values.reshape(1, -1), 0)
+            sample.add(values, flat)
+            if fit is not None:
+                fit.add(values, flat, whole=values.size == count, seen=(acc.low, acc.high))
+            if diff is not None:
+                diff.add(values)
+            flat += values.size
+        values = sample.values()
+        return acc.result(
+            histogram=_histogram(values, acc.low, acc.high) if inventory else (),
+            sampled=sample.sampled,
+            init=fit.result(values) if fit is not None else None,
+            comparison=diff.result() if diff is not None else None,
+            summarize=inventory,
+        )
 
 
 def read_size(
@@ -331,10 +336,9 @@ class _FitAccumulator:
                 self.outside += int(below + np.count_nonzero(flat > high))
         elif ref.kind is Kind.ORTHOGONAL and whole and len(self.shape) >= 2:
             rows = math.prod(self.shape[:-1])
-            with np.errstate(over="ignore", invalid="ignore"):  # a file's values: anything
-                matrix = flat.reshape(rows, self.shape[-1]).astype(np.float64) / ref.gain
-                gram = matrix @ matrix.T if rows <= self.shape[-1] else matrix.T @ matrix
-                error = np.abs(gram - np.eye(gram.shape[0])).max()
+            matrix = flat.reshape(rows, self.shape[-1]).astype(np.float64) / ref.gain
+            gram = matrix @ matrix.T if rows <= self.shape[-1] else matrix.T @ matrix
+            error = np.abs(gram - np.eye(gram.shape[0])).max()
             self.gram_error = float(error) if np.isfinite(error) else math.inf
 
     def result(self, sample: np.ndarray) -> InitFit:
@@ -401,10 +405,6 @@ class _DiffAccumulator:
         return joined[:size]
 
     def add(self, values: np.ndarray) -> None:
-        with np.errstate(over="ignore", invalid="ignore"):  # both files' values: anything
-            self._compare(values)
-
-    def _compare(self, values: np.ndarray) -> None:
         mine = values.reshape(-1).astype(np.float64)
         theirs = self._take(mine.size).astype(np.float64)
         self.own_squares += _finite_squares(mine)
@@ -489,13 +489,6 @@ class _Accumulator:
             self._add_block(rows[start : start + step], offset)
 
     def _add_block(self, rows: np.ndarray, offset: int) -> None:
-        # A file's values may be anything. Float32 sums that overflow, or meet inf - inf,
-        # are redone below in float64 with the non-finite values masked out; float64 sums
-        # that still overflow are the honest answer (infinite). Neither is worth a warning.
-        with np.errstate(over="ignore", invalid="ignore"):
-            self._fold(rows, offset)
-
-    def _fold(self, rows: np.ndarray, offset: int) -> None:
         size = rows.size
         self.count += size
         if self.count_zeros:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -81,6 +82,19 @@ def received() -> list[int]:
     return [0]
 
 
+@contextmanager
+def _planned(*tensors: Planned) -> Iterator[ReadAhead]:
+    """A ReadAhead of any size with `tensors` planned in this order, in SLICE slices."""
+    with ReadAhead(min_bytes=0) as ahead:
+        for tensor in tensors:
+            ahead.plan(tensor, SLICE)
+        yield ahead
+
+
+def _whole(ahead: ReadAhead, tensor: Planned) -> np.ndarray:
+    return np.concatenate(list(ahead.chunks(tensor, SLICE)))
+
+
 def _read_all(ahead: ReadAhead, tensors: list[Any], received: list[int]) -> dict[str, Any]:
     out = {}
     for tensor in tensors:
@@ -122,9 +136,7 @@ def test_the_next_tensor_is_read_while_the_caller_works_on_the_last_slice(log, r
     started = threading.Event()
     first = Planned("first", 8, log, received)
     second = Planned("second", 8, log, received, on_read=lambda i: i == 0 and started.set())
-    with ReadAhead(min_bytes=0) as ahead:
-        ahead.plan(first, SLICE)
-        ahead.plan(second, SLICE)
+    with _planned(first, second) as ahead:
         assert len(list(ahead.chunks(first, SLICE))) == 2
         assert started.wait(10), "the next tensor's first slice was not read ahead"
         assert not [entry for entry in log if entry[0] == "second" and entry[1] > 0]
@@ -135,9 +147,7 @@ def test_a_read_never_runs_more_than_one_slice_ahead_of_the_caller(log, received
     """Slice i is read only once the caller has slice i - 2: at most three slices are
     alive (the caller's, the next, the one being read), whatever the tensor bounds."""
     tensors = [Planned(name, 9, log, received) for name in ("a", "bb", "ccc")]
-    with ReadAhead(min_bytes=0) as ahead:
-        for tensor in tensors:
-            ahead.plan(tensor, SLICE)
+    with _planned(*tensors) as ahead:
         _read_all(ahead, tensors, received)
     assert len(log) == 9
     assert all(seen >= overall - 1 for overall, (*_, seen) in enumerate(log))
@@ -148,16 +158,12 @@ def test_a_failed_read_fails_its_tensor_only(log, received):
     read in full, and the failed one's remaining slices are not read."""
     broken = Planned("broken", 12, log, received, fail_at=1)
     after = Planned("after", 8, log, received)
-    with ReadAhead(min_bytes=0) as ahead:
-        ahead.plan(broken, SLICE)
-        ahead.plan(after, SLICE)
+    with _planned(broken, after) as ahead:
         chunks = ahead.chunks(broken, SLICE)
         next(chunks)
         with pytest.raises(OSError, match="read 1 of broken failed"):
             next(chunks)
-        np.testing.assert_array_equal(
-            np.concatenate(list(ahead.chunks(after, SLICE))), after.values
-        )
+        np.testing.assert_array_equal(_whole(ahead, after), after.values)
     assert ("broken", 2) not in [(name, index) for name, index, _, _ in log]
 
 
@@ -166,15 +172,11 @@ def test_a_tensor_left_part_read_is_passed_over(log, received):
     one: at most the one slice already handed to the thread is read in vain."""
     left = Planned("left", 20, log, received)  # 5 slices
     after = Planned("after", 8, log, received)
-    with ReadAhead(min_bytes=0) as ahead:
-        ahead.plan(left, SLICE)
-        ahead.plan(after, SLICE)
+    with _planned(left, after) as ahead:
         chunks = ahead.chunks(left, SLICE)
         next(chunks)
         chunks.close()
-        np.testing.assert_array_equal(
-            np.concatenate(list(ahead.chunks(after, SLICE))), after.values
-        )
+        np.testing.assert_array_equal(_whole(ahead, after), after.values)
     # Slice 1 was handed to the thread with slice 0: cancelled, or read in vain.
     assert [index for name, index, _, _ in log if name == "left"] in ([0], [0, 1])
 
@@ -185,16 +187,14 @@ def test_reads_out_of_the_plan_are_the_callers(log, received):
     one = Planned("one", 8, log, received)
     two = Planned("two", 8, log, received)
     caller = threading.current_thread().name
-    with ReadAhead(min_bytes=0) as ahead:
-        ahead.plan(one, SLICE)
-        ahead.plan(two, SLICE)
+    with _planned(one, two) as ahead:
         assert not ahead.plan(one, SLICE)  # planned already
         other_size = list(ahead.chunks(one, 2 * SLICE))
         assert [len(part) for part in other_size] == [8]
         assert log[-1] == ("one", 0, caller, 0)
         list(ahead.chunks(two, SLICE))
-        again = np.concatenate(list(ahead.chunks(two, SLICE)))
-        late = np.concatenate(list(ahead.chunks(one, SLICE)))
+        again = _whole(ahead, two)
+        late = _whole(ahead, one)
     np.testing.assert_array_equal(again, two.values)
     np.testing.assert_array_equal(late, one.values)
     assert [thread == caller for name, _, thread, _ in log if name == "one"] == [True] * 3
@@ -205,9 +205,7 @@ def test_reading_two_planned_tensors_at_once_is_refused(log, received):
     other's slices, so it is an error that names the rule."""
     one = Planned("one", 12, log, received)
     two = Planned("two", 8, log, received)
-    with ReadAhead(min_bytes=0) as ahead:
-        ahead.plan(one, SLICE)
-        ahead.plan(two, SLICE)
+    with _planned(one, two) as ahead:
         first = ahead.chunks(one, SLICE)
         next(first)
         list(ahead.chunks(two, SLICE))

@@ -659,31 +659,17 @@ class H5Tensor:
         return "bfloat16" if self._stored.bfloat16 else str(self._stored.dtype)
 
     def iter_chunks(self, max_bytes: int) -> Iterator[np.ndarray]:
-        reads = self.planned_reads(max_bytes)
-        if reads is None:
-            yield from self._through_h5py(max_bytes)
-        elif len(reads) == 1:
-            yield reads[0]()
-        else:  # the next slice is read on a thread while the caller works on this one
-            yield from read_in_order(reads)
-
-    def _through_h5py(self, max_bytes: int) -> Iterator[np.ndarray]:
-        """Chunked or filtered data, where decompression is most of the time. h5py does
-        release the GIL while it reads, but reading ahead measured no faster
-        (ConvNeXtLarge rewritten with gzip: 4.6 s without, 4.7-5.0 s with)."""
-        stored = self._stored
-        shape, itemsize = stored.shape, stored.dtype.itemsize
-        if shape == () or math.prod(shape) * itemsize <= max_bytes:
+        step = self._step(max_bytes)
+        if step is None:
             yield self._whole()
-            return
-        row_bytes = max(1, math.prod(shape[1:]) * itemsize)
-        step = max(1, max_bytes // row_bytes)
-        if stored.chunk_rows is not None and stored.chunk_rows * row_bytes <= WHOLE_CHUNK_BYTES:
-            # Whole compressed chunks only: a chunk cut across two slices would be read
-            # and decompressed for each (a 64 MB tensor stored as one gzip chunk: 16 times).
-            step = max(stored.chunk_rows, step // stored.chunk_rows * stored.chunk_rows)
-        for start in range(0, shape[0], step):
-            yield self._rows(start, step)
+        elif self._direct is not None:  # the next slice read on a thread meanwhile
+            yield from read_in_order(self._slices(step))
+        else:
+            # Through h5py: chunked or filtered data, where decompression is most of the
+            # time. h5py does release the GIL while it reads, but reading ahead measured
+            # no faster (ConvNeXtLarge rewritten with gzip: 4.6 s without, 4.7-5.0 s with).
+            for read in self._slices(step):
+                yield read()
 
     def planned_reads(self, max_bytes: int) -> list[Callable[[], np.ndarray]] | None:
         """The reads `iter_chunks(max_bytes)` makes, in order, as calls that may run on
@@ -691,12 +677,31 @@ class H5Tensor:
         None for one read through h5py."""
         if self._direct is None:
             return None
+        step = self._step(max_bytes)
+        return [self._whole] if step is None else self._slices(step)
+
+    def _row_bytes(self) -> int:
         shape = self._stored.shape
-        row_bytes = math.prod(shape[1:]) * self._stored.dtype.itemsize if shape else 0
-        if shape == () or shape[0] * row_bytes <= max_bytes:
-            return [self._whole]
+        return math.prod(shape[1:]) * self._stored.dtype.itemsize if shape else 0
+
+    def _step(self, max_bytes: int) -> int | None:
+        """Rows per slice, or None when the tensor is read whole (a scalar, or at most
+        `max_bytes`). A compressed dataset's slices hold whole chunks (up to
+        `WHOLE_CHUNK_BYTES`): a chunk cut across two slices would be read and decompressed
+        for each (a 64 MB tensor stored as one gzip chunk: 16 times)."""
+        stored, row_bytes = self._stored, self._row_bytes()
+        if stored.shape == () or stored.shape[0] * row_bytes <= max_bytes:
+            return None
         step = max(1, max_bytes // max(1, row_bytes))
-        return [functools.partial(self._rows, start, step) for start in range(0, shape[0], step)]
+        if stored.chunk_rows is not None and stored.chunk_rows * row_bytes <= WHOLE_CHUNK_BYTES:
+            step = max(stored.chunk_rows, step // stored.chunk_rows * stored.chunk_rows)
+        return step
+
+    def _slices(self, step: int) -> list[Callable[[], np.ndarray]]:
+        return [
+            functools.partial(self._rows, start, step)
+            for start in range(0, self._stored.shape[0], step)
+        ]
 
     def _whole(self) -> np.ndarray:
         values = np.empty(self._stored.shape, dtype=self._stored.dtype)
@@ -714,9 +719,7 @@ class H5Tensor:
         """Fill `out` with the rows from `first_row` on."""
         if self._direct is not None:
             fd, offset = self._direct
-            shape = self._stored.shape
-            row_bytes = math.prod(shape[1:]) * self._stored.dtype.itemsize if shape else 0
-            _pread_into(fd, memoryview(out).cast("B"), offset + first_row * row_bytes)
+            _pread_into(fd, memoryview(out).cast("B"), offset + first_row * self._row_bytes())
         elif out.shape == self._stored.shape:
             self._stored.id.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
         else:
