@@ -48,7 +48,7 @@ from auditor.model import IssueKind, LoadIssue, ModelGraph, SourceInfo, TensorSo
 from auditor.readahead import ReadAhead
 from auditor.registry import Registry, load_registry
 from auditor.rule import Rule, RuleContext
-from auditor.stats import TensorStats, compute, read_size
+from auditor.stats import DEFAULT_CHUNK_BYTES, TensorStats, compute, read_size
 
 __all__ = ["PreparedRules", "audit_graph", "discover", "prepare", "run", "run_live"]
 
@@ -630,7 +630,9 @@ def read_stats(
             else None
         )
         todo.append((weight, weight.tensor, init, against))
-    with ReadAhead() as ahead:  # every tensor in this order, the next slice on a thread
+    # Every tensor in this order, the next slice on a thread, into reused buffers (compute()
+    # keeps nothing of a slice once it asks for the next).
+    with ReadAhead(reuse_bytes=DEFAULT_CHUNK_BYTES) as ahead:
         for _, tensor, init, _ in todo:
             ahead.plan(tensor, read_size(tensor, init))
         for weight, tensor, init, against in todo:

@@ -173,7 +173,9 @@ def compute(
             uses: `zeros`, `histogram`, `channel_histogram` and `channel_summary`.
         ahead: ReadAhead | None, the model's read-ahead, which the tensor was planned
             into with `read_size(tensor, reference, chunk_bytes)`; None: the tensor reads
-            its own chunks.
+            its own chunks. Nothing here keeps a chunk, or a view of one, once it asks for
+            the next (every statistic folds or copies what it needs), so the read-ahead
+            may reuse its buffers (`ReadAhead(reuse_bytes=...)`).
     """
     shape = tensor.shape
     count = math.prod(shape)

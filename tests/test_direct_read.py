@@ -61,6 +61,27 @@ def _check(f: h5py.File, window) -> None:
             assert all(p.dtype == _expected(name).dtype for p in parts), name
 
 
+def test_planned_reads_fill_a_lent_buffer_when_the_slice_fits(tmp_path):
+    """A read given a byte buffer that holds its slice reads into it and returns a view of
+    it (bfloat16 values, widened, are a new array); one given a smaller buffer, or none,
+    reads into a fresh array. The values are the same either way."""
+    path = tmp_path / "weights.h5"
+    _write_h5(path)
+    with h5py.File(path, "r") as f:
+        scan, window = scan_h5(f, Limits()), file_window(f)
+        for name in sorted(_DIRECT):
+            tensor = H5Tensor(scan.datasets[name], window)
+            for max_bytes in (1 << 20, 48):
+                reads = tensor.planned_reads(max_bytes)
+                assert reads, name
+                for size, shared in ((1 << 20, name != "bf16/kernel"), (1, False)):
+                    buffer = np.zeros(size, dtype=np.uint8)
+                    parts = [read(buffer) for read in reads[:1]] + [r(None) for r in reads[1:]]
+                    got = np.concatenate([p.reshape(-1) for p in parts])
+                    np.testing.assert_array_equal(got, _expected(name).reshape(-1), name)
+                    assert np.shares_memory(parts[0], buffer) is shared, (name, size)
+
+
 @pytest.mark.parametrize("userblock", [0, 512])
 def test_legacy_h5_direct_reads_equal_h5py(tmp_path, userblock):
     path = tmp_path / "weights.h5"

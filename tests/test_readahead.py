@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -19,7 +20,9 @@ SLICE = 64  # bytes per slice in these tests: 4 rows of 4 float32 values
 
 class Planned:
     """A TensorSource whose reads may run on a thread, logging each one as
-    (name, slice index, thread name, slices the caller had received when it started)."""
+    (name, slice index, thread name, slices the caller had received when it started), and
+    the buffer each planned read was given in `buffers` (None: a fresh array). Like
+    `H5Tensor`, a read fills the buffer and returns a view of it when the slice fits."""
 
     def __init__(
         self,
@@ -35,6 +38,8 @@ class Planned:
         self.values = np.arange(rows * 4, dtype=np.float32).reshape(rows, 4) + 1000 * len(name)
         self.log, self.received = log, received
         self.fail_at, self.on_read = fail_at, on_read
+        self.buffers: list[np.ndarray | None] = []
+        self.after_read: Callable[[int], None] | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -47,18 +52,30 @@ class Planned:
     def _step(self, max_bytes: int) -> int:
         return max(1, max_bytes // self.values[0].nbytes)
 
-    def _read(self, index: int, step: int) -> np.ndarray:
+    def _read(self, index: int, step: int, buffer: np.ndarray | None = None) -> np.ndarray:
         self.log.append((self.name, index, threading.current_thread().name, self.received[0]))
         if self.on_read is not None:
             self.on_read(index)
         if index == self.fail_at:
             raise OSError(f"read {index} of {self.name} failed")
-        return self.values[index * step : (index + 1) * step].copy()
+        rows = self.values[index * step : (index + 1) * step]
+        if buffer is None or buffer.nbytes < rows.nbytes:
+            return rows.copy()
+        out = buffer[: rows.nbytes].view(rows.dtype).reshape(rows.shape)
+        out[...] = rows
+        return out
 
-    def planned_reads(self, max_bytes: int) -> list[Callable[[], np.ndarray]]:
+    def planned_reads(self, max_bytes: int) -> list[Callable[[np.ndarray | None], np.ndarray]]:
         step = self._step(max_bytes)
         count = -(-len(self.values) // step)
-        return [functools.partial(self._read, index, step) for index in range(count)]
+        return [functools.partial(self._logged, index, step) for index in range(count)]
+
+    def _logged(self, index: int, step: int, buffer: np.ndarray | None) -> np.ndarray:
+        self.buffers.append(buffer)
+        values = self._read(index, step, buffer)
+        if self.after_read is not None:
+            self.after_read(index)
+        return values
 
     def iter_chunks(self, max_bytes: int) -> Iterator[np.ndarray]:
         step = self._step(max_bytes)
@@ -235,6 +252,53 @@ def test_close_waits_for_the_read_in_flight_and_ends_the_thread(log, received):
     assert not [t for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX)]
 
 
+def test_slices_are_read_into_two_buffers_reused_and_none_is_overwritten_while_held(log, received):
+    """With `reuse_bytes`, every planned slice is read into a buffer lent for it: two in
+    all, used in turn across tensors. The slice the caller holds is never the one being
+    read into: it is intact once the read after it is done."""
+    tensors = [Planned(name, rows, log, received) for name, rows in (("a", 18), ("bb", 7))]
+    done: list[int] = []  # reads finished, on the thread
+    for tensor in tensors:
+        tensor.after_read = done.append
+    with ReadAhead(min_bytes=0, reuse_bytes=SLICE) as ahead:
+        for tensor in tensors:
+            ahead.plan(tensor, SLICE)
+        for tensor in tensors:
+            for index, values in enumerate(ahead.chunks(tensor, SLICE)):
+                expected = tensor.values[4 * index : 4 * index + 4].copy()
+                if received[0] < 6:  # 7 reads: wait for the one after this slice
+                    _wait_until(lambda: len(done) >= received[0] + 2)
+                np.testing.assert_array_equal(values, expected, err_msg=f"{tensor.name} {index}")
+                received[0] += 1
+    lent = [b for t in tensors for b in t.buffers]
+    assert len(lent) == 5 + 2 and all(b is not None for b in lent)
+    assert len({id(b) for b in lent}) == 2
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
+
+
+def test_without_reuse_or_for_a_larger_slice_a_slice_is_a_fresh_array(log, received):
+    """Without `reuse_bytes` no buffer is lent: a caller may keep every slice. With it, a
+    read larger than a buffer still gets one, and makes a fresh array."""
+    tensor = Planned("keep", 12, log, received)
+    with _planned(tensor) as ahead:
+        kept = list(ahead.chunks(tensor, SLICE))
+    np.testing.assert_array_equal(np.concatenate(kept), tensor.values)
+    assert tensor.buffers == [None] * 3
+    big = Planned("big", 12, log, received)
+    with ReadAhead(min_bytes=0, reuse_bytes=SLICE // 2) as ahead:
+        ahead.plan(big, SLICE)
+        kept = list(ahead.chunks(big, SLICE))
+    np.testing.assert_array_equal(np.concatenate(kept), big.values)
+    assert all(b is not None and b.nbytes == SLICE // 2 for b in big.buffers)
+    assert not any(np.shares_memory(part, b) for part in kept for b in big.buffers)
+
+
 def test_nothing_planned_starts_no_thread(log, received):
     before = threading.active_count()
     with ReadAhead() as ahead:
@@ -261,8 +325,9 @@ def test_an_audit_reads_large_tensors_ahead_with_the_same_statistics(
     keras, save_model, monkeypatch
 ):
     """`read_stats` plans every tensor of the model: the reads of tensors of at least
-    `MIN_AHEAD_BYTES` (one slice or more) run on the read thread, smaller ones in the
-    caller, and the statistics are those of reading each tensor on its own."""
+    `MIN_AHEAD_BYTES` (one slice or more) run on the read thread, into two reused
+    buffers, smaller ones in the caller, and the statistics are those of reading each
+    tensor on its own."""
     from auditor import readahead
     from auditor.engine import read_stats
     from auditor.loaders import guard, open_model
@@ -280,12 +345,24 @@ def test_an_audit_reads_large_tensors_ahead_with_the_same_statistics(
     paths = save_model(model, "readahead")
     readers: list[tuple[int, str]] = []
     real = guard._pread_into
+    lent: list[np.ndarray] = []  # every buffer ReadAhead lent
+    into_lent: list[bool] = []  # for each read on the thread, whether it filled one
+    real_lend = readahead.ReadAhead._lend
 
     def recording(fd, buffer, offset):
         readers.append((len(buffer), threading.current_thread().name))
+        if threading.current_thread().name.startswith(THREAD_PREFIX):
+            data = np.frombuffer(buffer, dtype=np.uint8)
+            into_lent.append(any(np.shares_memory(data, b) for b in lent))
         real(fd, buffer, offset)
 
+    def lend(self, index):
+        buffer = real_lend(self, index)
+        lent.extend([buffer] if buffer is not None else [])
+        return buffer
+
     monkeypatch.setattr(guard, "_pread_into", recording)
+    monkeypatch.setattr(readahead.ReadAhead, "_lend", lend)
     for fmt, path in paths.items():
         with open_model(path, digest=False) as loaded:
             readers.clear()
@@ -298,10 +375,14 @@ def test_an_audit_reads_large_tensors_ahead_with_the_same_statistics(
             # wide/bias, mid/bias, head/kernel and head/bias, each whole.
             assert by_caller == sorted([1100 * 4, 400 * 4, 400 * 3 * 4, 3 * 4]), fmt
             assert max(by_caller) < MIN_AHEAD_BYTES
+            assert into_lent == [True] * 3 and len({id(b) for b in lent}) == 2, fmt
             monkeypatch.setattr(readahead.ReadAhead, "plan", lambda *a: False)
             alone, _ = read_stats(loaded.graph, None)
             monkeypatch.undo()
             monkeypatch.setattr(guard, "_pread_into", recording)
+            monkeypatch.setattr(readahead.ReadAhead, "_lend", lend)
+            lent.clear()
+            into_lent.clear()
         assert alone.keys() == ahead_stats.keys()
         for key, stats in ahead_stats.items():
             assert stats == alone[key], key

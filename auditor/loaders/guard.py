@@ -18,7 +18,7 @@ import os
 import struct
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any, BinaryIO, NamedTuple
@@ -29,7 +29,7 @@ import numpy as np
 from auditor.errors import ModelLoadError
 from auditor.limits import KiB, Limits, MiB
 from auditor.model import IssueKind, LoadIssue
-from auditor.readahead import read_in_order
+from auditor.readahead import Read, read_in_order
 
 __all__ = [
     "H5Scan",
@@ -671,10 +671,10 @@ class H5Tensor:
             for read in self._slices(step):
                 yield read()
 
-    def planned_reads(self, max_bytes: int) -> list[Callable[[], np.ndarray]] | None:
+    def planned_reads(self, max_bytes: int) -> list[Read] | None:
         """The reads `iter_chunks(max_bytes)` makes, in order, as calls that may run on
-        another thread (`auditor.readahead`): for a tensor read straight from the file;
-        None for one read through h5py."""
+        another thread and read into a buffer they are given (`auditor.readahead`): for a
+        tensor read straight from the file; None for one read through h5py."""
         if self._direct is None:
             return None
         step = self._step(max_bytes)
@@ -697,23 +697,32 @@ class H5Tensor:
             step = max(stored.chunk_rows, step // stored.chunk_rows * stored.chunk_rows)
         return step
 
-    def _slices(self, step: int) -> list[Callable[[], np.ndarray]]:
+    def _slices(self, step: int) -> list[Read]:
         return [
             functools.partial(self._rows, start, step)
             for start in range(0, self._stored.shape[0], step)
         ]
 
-    def _whole(self) -> np.ndarray:
-        values = np.empty(self._stored.shape, dtype=self._stored.dtype)
+    def _whole(self, buffer: np.ndarray | None = None) -> np.ndarray:
+        values = self._array(self._stored.shape, buffer)
         if values.size:
             self._read(values, 0)
         return self._convert(values)
 
-    def _rows(self, start: int, step: int) -> np.ndarray:
+    def _rows(self, start: int, step: int, buffer: np.ndarray | None = None) -> np.ndarray:
         shape = self._stored.shape
-        rows = np.empty((min(step, shape[0] - start), *shape[1:]), dtype=self._stored.dtype)
+        rows = self._array((min(step, shape[0] - start), *shape[1:]), buffer)
         self._read(rows, start)
         return self._convert(rows)
+
+    def _array(self, shape: tuple[int, ...], buffer: np.ndarray | None) -> np.ndarray:
+        """Where to read `shape` values: a view of the byte `buffer` when it holds them,
+        else a fresh array."""
+        dtype = self._stored.dtype
+        nbytes = math.prod(shape) * dtype.itemsize
+        if buffer is None or buffer.nbytes < nbytes:
+            return np.empty(shape, dtype=dtype)
+        return buffer[:nbytes].view(dtype).reshape(shape)
 
     def _read(self, out: np.ndarray, first_row: int) -> None:
         """Fill `out` with the rows from `first_row` on."""
