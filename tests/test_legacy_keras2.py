@@ -252,3 +252,34 @@ def test_fix_writes_regularizers_keras_2_can_read(keras2_file, tmp_path):
     assert layers["depthwise_conv2d_1"]["bias_regularizer"] == l1l2
     assert layers["batch_normalization_1"]["beta_regularizer"] == l1l2
     assert layers["dense_1"]["kernel_regularizer"]["config"]["l2"] == F32_1E2  # frozen: kept
+
+
+@pytest.mark.parametrize(
+    ("value", "names"),
+    [
+        (np.array([b"a/kernel:0", b"a/bias:0"]), ["a/kernel:0", "a/bias:0"]),  # Keras 2
+        (["a/kernel", "a/bias"], ["a/kernel", "a/bias"]),  # variable-length str (h5py 3)
+        (np.array([b"x"], dtype=h5py.string_dtype("ascii")), ["x"]),  # variable-length bytes
+        (np.array([[b"a", b"b"]]), ["a", "b"]),
+        ("one", ["one"]),
+        (np.bytes_(b"one"), ["one"]),
+        (np.array([b"\xff\xfe ok"]), ["\ufffd\ufffd ok"]),  # not UTF-8
+        (np.array([], dtype="S"), []),
+        (np.array([]), []),  # how h5py stores a layer's empty list
+        (np.arange(3), ["0", "1", "2"]),  # not text: as h5py reads it, then str()
+        (h5py.Empty("f"), []),
+    ],
+    ids=lambda v: None if isinstance(v, list) else type(v).__name__,
+)
+def test_weight_names_attributes_of_every_kind_read_as_h5py_reads_them(tmp_path, value, names):
+    """Text attributes are read with low-level calls, the rest through h5py: either way a
+    `weight_names` attribute gives the names h5py's own reading gives."""
+    from auditor.limits import Limits
+    from auditor.loaders.legacy_h5 import read_attr_list
+
+    path = tmp_path / "attrs.h5"
+    with h5py.File(path, "w") as f:
+        f.create_group("layer").attrs["weight_names"] = value
+    with h5py.File(path, "r") as f:
+        group = h5py.h5o.open(f.id, b"layer")
+        assert read_attr_list(group, "weight_names", Limits()) == names

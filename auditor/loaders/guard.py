@@ -45,6 +45,7 @@ __all__ = [
     "group_text",
     "parse_json",
     "scan_h5",
+    "string_values",
     "text_value",
 ]
 
@@ -609,21 +610,43 @@ def _attr_text(oid: h5py.h5o.ObjectID, key: str) -> str | None:
     """A scalar string attribute of a group or dataset, decoded (invalid UTF-8 as U+FFFD),
     or None when absent, unreadable or not a scalar string.
 
-    Read with low-level calls: h5py's `attrs[key]` costs about twice as much, and a Keras 3
-    weights file has one such attribute per layer, each read through a Python file object.
+    A Keras 3 weights file has one such attribute per layer, each read through a Python
+    file object.
     """
     name = key.encode()
     try:  # an existence check first: a missing attribute costs h5py an exception
         if not h5py.h5a.exists(oid, name):
             return None
         attr = h5py.h5a.open(oid, name)
-        if attr.shape != () or attr.get_type().get_class() != h5py.h5t.STRING:
-            return None  # an empty dataspace (shape None), an array, or not text
-        value = np.zeros((), dtype=attr.dtype)  # bytes: fixed-length, or an object (vlen)
-        attr.read(value, mtype=h5py.h5t.py_create(attr.dtype))
-        return text_value(value)
+        if attr.shape != ():
+            return None  # an empty dataspace (shape None), or an array
+        value = string_values(attr)
+        return text_value(value) if value is not None else None
     except (OSError, RuntimeError, ValueError, TypeError, KeyError):
         return None
+
+
+def string_values(attr: h5py.h5a.AttrID) -> np.ndarray | None:
+    """The values of a string attribute, as an array of its shape (bytes for fixed-length
+    strings, bytes or str objects for variable-length ones); None when it is not text or
+    holds no value (an empty dataspace, or an empty array), which h5py reads its own way.
+
+    Read with low-level calls: h5py's `attrs[key]` costs about twice as much, and a model
+    has one or two such attributes per layer.
+
+    Raises:
+        OSError, RuntimeError, ValueError, TypeError: when libhdf5 cannot read it.
+    """
+    shape = attr.shape
+    if shape is None or 0 in shape:
+        return None
+    stored = attr.get_type()
+    if stored.get_class() != h5py.h5t.STRING:
+        return None
+    dtype = stored.dtype
+    value = np.zeros(shape, dtype=dtype)
+    attr.read(value, mtype=h5py.h5t.py_create(dtype))
+    return value
 
 
 #: The most one slice of a compressed tensor may hold to keep its chunks whole. Past it

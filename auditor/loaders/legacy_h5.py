@@ -28,6 +28,7 @@ from auditor.loaders.guard import (
     first_line,
     parse_json,
     scan_h5,
+    string_values,
     text_value,
 )
 from auditor.loaders.layer_specs import VarSpec
@@ -97,8 +98,10 @@ def _load(f: h5py.File, stack: ExitStack, source: SourceInfo, limits: Limits) ->
 
 
 def _read_attr(oid: h5py.h5g.GroupID, key: str, limits: Limits) -> Any:
-    """An attribute of a group (or of the file's root) as h5py reads it, or None when
-    absent; its stored size is checked against the JSON cap before it is read.
+    """An attribute of a group (or of the file's root), or None when absent; its stored
+    size is checked against the JSON cap before it is read. Text is read with low-level
+    calls (`string_values`: an array, or its one value when it is a scalar), anything
+    else as h5py reads it.
 
     Low-level opens throughout: a model has one `weight_names` attribute per layer, and
     h5py's high-level lookups cost more than the reads.
@@ -110,8 +113,13 @@ def _read_attr(oid: h5py.h5g.GroupID, key: str, limits: Limits) -> Any:
     try:
         if not h5py.h5a.exists(oid, name):
             return None
+        attr = h5py.h5a.open(oid, name)
+        if attr.shape is not None and 0 in attr.shape:
+            # Nothing stored (a layer without weights): an empty array, as h5py reads it,
+            # and without libhdf5's error for the storage size of an empty attribute.
+            return np.zeros(attr.shape, dtype=attr.dtype)
         try:
-            size = h5py.h5a.open(oid, name).get_storage_size()
+            size = attr.get_storage_size()
         except (OSError, RuntimeError):  # libhdf5 reports empty attributes as an error
             size = 0
         if size > limits.max_json_bytes:
@@ -120,6 +128,9 @@ def _read_attr(oid: h5py.h5g.GroupID, key: str, limits: Limits) -> Any:
                 f"{limits.max_json_bytes:,}-byte cap",
                 "over-limit",
             )
+        text = string_values(attr)
+        if text is not None:
+            return text[()] if text.shape == () else text
         return h5py.Group(oid).attrs[key]
     except (OSError, RuntimeError, TypeError, ValueError, KeyError) as exc:
         raise ModelLoadError(f"attribute {key!r} is unreadable ({first_line(exc)})") from None
