@@ -22,7 +22,7 @@ reference) says so with `reuse_bytes`: the slices are then read into two byte bu
 used in turn, instead of a fresh array each. A fresh array of a few MiB is memory the C
 allocator maps from the system and, once it is freed, often gives back, so that each
 slice faults its pages in again: ConvNeXtLarge's tensors took about 62,000 page faults
-(a quarter of a gigabyte) in a fresh process, 40 % of the time its statistics took.
+(a quarter of a gigabyte) in a fresh process, 30-40 % of the time its statistics took.
 """
 
 from __future__ import annotations
