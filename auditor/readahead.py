@@ -125,7 +125,8 @@ class ReadAhead:
     def chunks(self, tensor: TensorSource, max_bytes: int) -> Iterator[np.ndarray]:
         """The tensor's values in slices, as `tensor.iter_chunks(max_bytes)` gives them:
         read ahead when the tensor was planned with this slice size and its turn has not
-        passed, else read directly."""
+        passed, else read directly. With `reuse_bytes`, a slice read ahead is the
+        caller's until it asks for a later one: then its memory is read into again."""
         span = self._spans.get(id(tensor))
         if span is None or span[2] != max_bytes or span[0] < self._taken:
             return tensor.iter_chunks(max_bytes)
