@@ -120,7 +120,7 @@ def _read_attr(oid: h5py.h5g.GroupID, key: str, limits: Limits) -> Any:
             return np.zeros(attr.shape, dtype=attr.dtype)
         try:
             size = attr.get_storage_size()
-        except (OSError, RuntimeError):  # libhdf5 reports empty attributes as an error
+        except (OSError, RuntimeError):  # an empty dataspace: libhdf5 reports an error
             size = 0
         if size > limits.max_json_bytes:
             raise ModelLoadError(
