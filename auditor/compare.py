@@ -17,9 +17,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from auditor.engine import open_readable, read_stats
+from auditor.files import open_readable
 from auditor.findings import Source
 from auditor.initializers import Verdict, judge
+from auditor.judge import read_stats
 from auditor.limits import Limits
 from auditor.model import LayerNode, ModelGraph, WeightRef
 from auditor.stats import TensorStats

@@ -196,8 +196,8 @@ def test_the_inventory_refuses_statistics_computed_without_its_fields():
     statistics would show zeros that were never counted, so it is an error."""
     from pathlib import Path
 
-    from auditor.engine import read_stats
     from auditor.inventory import inventory
+    from auditor.judge import read_stats
 
     model = Path(__file__).resolve().parents[1] / "examples" / "models" / "clean.keras"
     with open_model(model, digest=False) as loaded:

@@ -329,7 +329,7 @@ def test_an_audit_reads_large_tensors_ahead_with_the_same_statistics(
     buffers, smaller ones in the caller, and the statistics are those of reading each
     tensor on its own."""
     from auditor import readahead
-    from auditor.engine import read_stats
+    from auditor.judge import read_stats
     from auditor.loaders import guard, open_model
 
     L = keras.layers

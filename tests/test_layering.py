@@ -1,0 +1,212 @@
+"""The layering DESIGN.md sets, checked on the source: imports point down only.
+
+Read from the modules' syntax trees, not by importing them: an import made at module level
+(outside `if TYPE_CHECKING:`) runs when the module is imported, so a cycle of those is an
+import cycle. Imports inside functions are lazy and may point anywhere the layering allows.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("auditor", "rules", "reports")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _sources() -> dict[str, Path]:
+    return {
+        _module_name(path): path
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+    }
+
+
+def _absolute(module: str, is_package: bool, node: ast.ImportFrom) -> str:
+    if not node.level:
+        return node.module or ""
+    parts = module.split(".") if is_package else module.split(".")[:-1]
+    parts = parts[: len(parts) - node.level + 1]
+    return ".".join([*parts, node.module] if node.module else parts)
+
+
+def _skipped(node: ast.stmt, module_level: bool) -> bool:
+    """Imports under `if TYPE_CHECKING:` never run; those in a function run when it is
+    called, not when the module is imported."""
+    if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+        return True
+    return module_level and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+
+
+def _imported(module: str, path: Path, *, module_level: bool) -> set[str]:
+    """What `module` imports: every name an import statement could bind to a module
+    (`from a import b` may import `a.b`). `module_level` keeps only the imports that run
+    when the module is imported."""
+    found: set[str] = set()
+    is_package = path.name == "__init__.py"
+
+    def visit(nodes: list[ast.stmt]) -> None:
+        for node in nodes:
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = _absolute(module, is_package, node)
+                found.add(base)
+                found.update(f"{base}.{alias.name}" for alias in node.names)
+            elif not _skipped(node, module_level):
+                for field in ("body", "orelse", "finalbody", "handlers"):
+                    children = getattr(node, field, [])
+                    if field == "handlers":
+                        for handler in children:
+                            visit(handler.body)
+                    else:
+                        visit([child for child in children if isinstance(child, ast.stmt)])
+
+    visit(ast.parse(path.read_text(encoding="utf-8")).body)
+    return found
+
+
+def _graph(*, module_level: bool) -> dict[str, set[str]]:
+    sources = _sources()
+    return {
+        name: {
+            target
+            for target in _imported(name, path, module_level=module_level)
+            if target in sources and target != name
+        }
+        for name, path in sources.items()
+    }
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph[node]):
+            if target not in index:
+                connect(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            connect(node)
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle_and_only_a_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert _cycles(graph) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_import_reader_sees_what_runs_at_import_time(tmp_path, monkeypatch):
+    package = tmp_path / "auditor"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    source = package / "sample.py"
+    source.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "import auditor.a\n"
+        "from . import b\n"
+        "from .c import name\n"
+        "try:\n"
+        "    import auditor.d\n"
+        "except ImportError:\n"
+        "    import auditor.e\n"
+        "if TYPE_CHECKING:\n"
+        "    import auditor.f\n"
+        "def lazy():\n"
+        "    import auditor.g\n"
+    )
+    monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
+    eager = _imported("auditor.sample", source, module_level=True)
+    every = _imported("auditor.sample", source, module_level=False)
+    expected = {"auditor.a", "auditor.b", "auditor.c", "auditor.d", "auditor.e"}
+    assert expected <= eager
+    assert "auditor.f" not in eager and "auditor.g" not in eager
+    assert "auditor.g" in every and "auditor.f" not in every
+
+
+def test_no_module_imports_itself_back():
+    """No import cycle among keras-audit's modules."""
+    assert _cycles(_graph(module_level=True)) == []
+
+
+#: What a rule may import from keras-audit: the graph it judges, its context, its
+#: findings and the shared analysis. A rule never opens a file (no loaders, no h5py or
+#: zipfile) and never imports keras or tensorflow (DESIGN.md, "Rules").
+_RULE_MAY_USE = ("auditor.analysis", "auditor.findings", "auditor.initializers")
+_RULE_MAY_USE += ("auditor.model", "auditor.rule", "auditor.stats", "rules")
+_NEVER_IN_A_RULE = ("h5py", "zipfile", "keras", "tensorflow", "tf_keras", "auditor.loaders")
+
+
+@pytest.mark.parametrize("module", sorted(m for m in _sources() if m.startswith("rules")))
+def test_a_rule_imports_only_what_judging_a_graph_needs(module):
+    imported = _imported(module, _sources()[module], module_level=False)
+    ours = {name for name in imported if name.split(".")[0] in PACKAGES}
+    outside = sorted(
+        name
+        for name in ours
+        if not any(name == allowed or name.startswith(f"{allowed}.") for allowed in _RULE_MAY_USE)
+    )
+    forbidden = sorted(
+        name
+        for name in imported
+        if any(name == bad or name.startswith(f"{bad}.") for bad in _NEVER_IN_A_RULE)
+    )
+    assert (outside, forbidden) == ([], [])
+
+
+#: The report models the renderers draw: the audit's, and those of `audit compare` and
+#: `audit history`. A renderer is a pure function of one of them (DESIGN.md, "Layering").
+_REPORT_MODELS = ("auditor.findings", "auditor.compare", "auditor.history")
+
+
+@pytest.mark.parametrize("module", sorted(m for m in _sources() if m.startswith("reports")))
+def test_a_renderer_imports_only_report_models(module):
+    imported = _imported(module, _sources()[module], module_level=False)
+    engine_side = sorted(name for name in imported if name.split(".")[0] == "auditor")
+    outside = [
+        name
+        for name in engine_side
+        if not any(name == model or name.startswith(f"{model}.") for model in _REPORT_MODELS)
+    ]
+    assert outside == []
+
+
+#: The bottom layer: the model graph, the findings and report, the errors and the reading
+#: limits import nothing else of keras-audit, so every other layer can use them.
+_BOTTOM = ("auditor.model", "auditor.findings", "auditor.errors", "auditor.limits")
+
+
+@pytest.mark.parametrize("module", _BOTTOM)
+def test_the_bottom_layer_imports_nothing_above_it(module):
+    imported = _imported(module, _sources()[module], module_level=False)
+    assert sorted(name for name in imported if name.split(".")[0] in PACKAGES) == []
