@@ -20,7 +20,8 @@ MobileNet, ResNet50, EfficientNetB7, ConvNeXtLarge (weights=None) as `.keras` an
 and a synthetic ~1.07-billion-parameter `.keras` file written in the Keras 3
 layout (skipped when free disk is under 3x its 4.3 GB; load_model is not run on it). Also
 the start-up commands beside the parts of a start-up (the interpreter, the floor's
-imports, pydantic and its first model), and memory over many files in one run.
+imports, pydantic and its first model, keras-audit's judging side alone, everything
+`audit FILE` imports), and memory over many files in one run.
 
 Prints Markdown; `--write docs/performance.md` also keeps it there with this command.
 
@@ -184,6 +185,20 @@ def per_file_ratio(floor: float, audit: float, startup: tuple[float, float] | No
     return f"{(audit - startup[1]) / (floor - startup[0]):.2f}x"
 
 
+#: What a process that only judges (runs the rules, builds and renders the report) would
+#: import: a lower bound for any layout that keeps pydantic, however the reading is split.
+_JUDGING = (
+    "import auditor.findings, auditor.config, auditor.gate, rules, reports\n"
+    "from auditor.registry import load_registry\n"
+    "load_registry()"
+)
+#: The CLI's imports and rule registry, as `audit FILE` has them when it opens the file.
+_EVERYTHING = (
+    "import auditor.cli, auditor.cli_stream, auditor.engine\n"
+    "from auditor.registry import load_registry\n"
+    "load_registry()"
+)
+
 #: What the start-up is made of, up to what every audit needs: the interpreter, the
 #: floor's imports, then pydantic, whose schema machinery loads with the first model a
 #: program defines (the report, configuration and rule options are pydantic models).
@@ -195,6 +210,9 @@ STARTUP_PARTS: dict[str, Command] = {
         "import numpy, h5py, pydantic\nclass Options(pydantic.BaseModel):\n    x: int = 0",
         (),
     ),
+    "keras-audit's judging side alone: pydantic, its report, configuration and rule "
+    "models, the rules and renderers (no numpy, no h5py)": (_JUDGING, ()),
+    "everything `audit FILE` imports before it opens the file": (_EVERYTHING, ()),
     "`audit --version`": (AUDIT_CLI, ("--version",)),
     "`audit rules`": (AUDIT_CLI, ("rules",)),
 }
