@@ -7,7 +7,7 @@ mismatches, excursions beyond a bounded law's support, a Kolmogorov-Smirnov stat
 fixed-seed sample, the Gram matrix of an orthogonal init) and, with `--reference`, against
 the same tensor of a reference model. Memory stays bounded by the chunk size (a tensor
 judged as a whole: up to `WHOLE_TENSOR_BYTES`; a compressed HDF5 chunk larger than the
-chunk size: that chunk's rows, up to `guard.WHOLE_CHUNK_BYTES`), plus a sample of at most
+chunk size: that chunk's rows, up to `h5tensor.WHOLE_CHUNK_BYTES`), plus a sample of at most
 `SAMPLE_SIZE` values, whatever the size of the tensor.
 """
 

@@ -34,7 +34,8 @@ import numpy as np
 from _models import machine, positive
 
 from auditor.limits import Limits
-from auditor.loaders.guard import H5Tensor, file_window, scan_h5
+from auditor.loaders.guard import scan_h5
+from auditor.loaders.h5tensor import H5Tensor, file_window
 from auditor.stats import DEFAULT_CHUNK_BYTES, compute
 
 SIDE = 4096

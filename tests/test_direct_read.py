@@ -15,7 +15,8 @@ import pytest
 
 from auditor.errors import ModelLoadError
 from auditor.limits import Limits
-from auditor.loaders.guard import H5Tensor, SafeZip, file_window, group_text, scan_h5
+from auditor.loaders.guard import SafeZip, group_text, scan_h5
+from auditor.loaders.h5tensor import H5Tensor, file_window
 
 _RNG = np.random.default_rng(7)
 _DATASETS: dict[str, tuple[np.ndarray, dict]] = {
@@ -194,16 +195,16 @@ def test_a_large_tensor_is_read_ahead_on_a_thread_that_ends_with_the_caller(tmp_
     current one; a caller that stops early leaves no thread behind."""
     import threading
 
-    from auditor.loaders import guard
+    from auditor.loaders import h5tensor
 
     readers: list[str] = []
-    real = guard._pread_into
+    real = h5tensor._pread_into
 
     def recording(fd, buffer, offset):
         readers.append(threading.current_thread().name)
         real(fd, buffer, offset)
 
-    monkeypatch.setattr(guard, "_pread_into", recording)
+    monkeypatch.setattr(h5tensor, "_pread_into", recording)
     path = tmp_path / "weights.h5"
     _write_h5(path)
     with h5py.File(path, "r") as f:
@@ -261,13 +262,13 @@ def test_slices_hold_whole_compressed_chunks(tmp_path, chunks, compression, max_
 def test_chunks_too_large_to_keep_whole_are_read_in_bounded_slices(tmp_path, monkeypatch):
     """Chunks spanning more rows than `WHOLE_CHUNK_BYTES` holds (a few columns of a huge
     tensor) are read in `max_bytes` slices again: slower, but memory stays bounded."""
-    from auditor.loaders import guard
+    from auditor.loaders import h5tensor
 
     values = _RNG.standard_normal((100, 6)).astype(np.float32)  # 24 bytes a row
     path = tmp_path / "weights.h5"
     with h5py.File(path, "w") as f:
         f.create_dataset("w", data=values, chunks=(100, 2), compression="gzip")
-    monkeypatch.setattr(guard, "WHOLE_CHUNK_BYTES", 99 * 24)  # one row short of a chunk
+    monkeypatch.setattr(h5tensor, "WHOLE_CHUNK_BYTES", 99 * 24)  # one row short of a chunk
     with h5py.File(path, "r") as f:
         parts = list(H5Tensor(scan_h5(f, Limits()).datasets["w"], file_window(f)).iter_chunks(48))
     assert [len(part) for part in parts] == [2] * 50

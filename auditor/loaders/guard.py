@@ -5,20 +5,18 @@ encryption, compression, sizes and ratios) before a byte is decompressed; JSON i
 plain `json.loads` under a size cap and a depth check; every HDF5 link and dataset is
 inspected before any data is read (hard links only; no external storage, virtual datasets,
 exotic dtypes, unknown filters or shape bombs). Nothing is executed, imported, unpickled or
-unmarshalled, and no other file is ever opened.
+unmarshalled, and no other file is ever opened. The datasets that pass are read by
+`auditor.loaders.h5tensor`.
 """
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import math
-import os
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any, BinaryIO, NamedTuple
@@ -29,18 +27,16 @@ import numpy as np
 from auditor.errors import ModelLoadError
 from auditor.limits import KiB, Limits, MiB
 from auditor.model import IssueKind, LoadIssue
-from auditor.readahead import Read, read_in_order
 
 __all__ = [
     "H5Scan",
-    "H5Tensor",
     "Limits",
     "MemberView",
     "OffsetFile",
     "SafeZip",
     "StoredDataset",
+    "Window",
     "disable_hdf5_plugins",
-    "file_window",
     "first_line",
     "group_text",
     "parse_json",
@@ -394,7 +390,7 @@ class StoredDataset:
             unfiltered run of bytes; else None.
         chunk_rows: int | None, for a filtered (compressed) chunked dataset, the extent of
             one stored chunk along the first axis: slices read whole chunks (up to
-            `WHOLE_CHUNK_BYTES`), so each is decompressed once.
+            `h5tensor.WHOLE_CHUNK_BYTES`), so each is decompressed once.
     """
 
     id: h5py.h5d.DatasetID
@@ -559,39 +555,6 @@ def _check_dataset(
     return StoredDataset(oid, shape, dtype, bfloat16, offset, chunk_rows)
 
 
-def file_window(f: h5py.File) -> Window | None:
-    """The whole of an HDF5 file opened by path, as a `Window` on libhdf5's own descriptor
-    (so the bytes read directly are those of the file h5py parsed), or None when the file
-    is not read through the plain POSIX driver."""
-    try:
-        if f.driver != "sec2":
-            return None
-        fd = f.id.get_vfd_handle()
-        return Window(fd, 0, os.fstat(fd).st_size)
-    except (OSError, RuntimeError, ValueError, TypeError):
-        return None
-
-
-def _direct_start(stored: StoredDataset, window: Window | None) -> tuple[int, int] | None:
-    """(fd, absolute offset) of a dataset that may be read as raw bytes, else None."""
-    nbytes = math.prod(stored.shape) * stored.dtype.itemsize
-    offset = stored.offset
-    if window is None or nbytes == 0 or offset is None:
-        return None
-    if offset < 0 or offset + nbytes > window.size:
-        return None  # not allocated, or not wholly inside the file: h5py decides
-    return window.fd, window.start + offset
-
-
-def _pread_into(fd: int, buffer: memoryview, offset: int) -> None:
-    done = 0
-    while done < len(buffer):
-        got = os.preadv(fd, [buffer[done:]], offset + done)
-        if got <= 0:
-            raise OSError(f"unexpected end of file at byte {offset + done:,}")
-        done += got
-
-
 def _decode(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
@@ -647,118 +610,3 @@ def string_values(attr: h5py.h5a.AttrID) -> np.ndarray | None:
     value = np.zeros(shape, dtype=dtype)
     attr.read(value, mtype=h5py.h5t.py_create(dtype))
     return value
-
-
-#: The most one slice of a compressed tensor may hold to keep its chunks whole. Past it
-#: (chunks spanning more rows than this holds, such as chunks of a few columns of a huge
-#: tensor), slices are `max_bytes` again: each chunk is then decompressed more than once,
-#: but memory stays bounded.
-WHOLE_CHUNK_BYTES = 256 * MiB
-
-
-class H5Tensor:
-    """A checked HDF5 dataset, read lazily in bounded slices along its first axis (at most
-    about `max_bytes`, or one compressed chunk's rows when those are more, up to
-    `WHOLE_CHUNK_BYTES`).
-
-    With a `window`, a contiguous, unfiltered dataset lying wholly inside it is read
-    straight from the file with `preadv` into a fresh array (bytes as stored, same dtype),
-    which skips h5py's Python layers, and its reads may run on a thread
-    (`planned_reads`, for `auditor.readahead`); anything else goes through h5py.
-    """
-
-    __slots__ = ("_direct", "_stored")
-
-    def __init__(self, stored: StoredDataset, window: Window | None = None) -> None:
-        self._stored = stored
-        self._direct = _direct_start(stored, window)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self._stored.shape
-
-    @property
-    def dtype(self) -> str:
-        return "bfloat16" if self._stored.bfloat16 else str(self._stored.dtype)
-
-    def iter_chunks(self, max_bytes: int) -> Iterator[np.ndarray]:
-        step = self._step(max_bytes)
-        if step is None:
-            yield self._whole()
-        elif self._direct is not None:  # the next slice read on a thread meanwhile
-            yield from read_in_order(self._slices(step))
-        else:
-            # Through h5py: chunked or filtered data, where decompression is most of the
-            # time. h5py does release the GIL while it reads, but reading ahead measured
-            # no faster (ConvNeXtLarge rewritten with gzip: 4.6 s without, 4.7-5.0 s with).
-            for read in self._slices(step):
-                yield read()
-
-    def planned_reads(self, max_bytes: int) -> list[Read] | None:
-        """The reads `iter_chunks(max_bytes)` makes, in order, as calls that may run on
-        another thread and read into a buffer they are given (`auditor.readahead`): for a
-        tensor read straight from the file; None for one read through h5py."""
-        if self._direct is None:
-            return None
-        step = self._step(max_bytes)
-        return [self._whole] if step is None else self._slices(step)
-
-    def _row_bytes(self) -> int:
-        shape = self._stored.shape
-        return math.prod(shape[1:]) * self._stored.dtype.itemsize if shape else 0
-
-    def _step(self, max_bytes: int) -> int | None:
-        """Rows per slice, or None when the tensor is read whole (a scalar, or at most
-        `max_bytes`). A compressed dataset's slices hold whole chunks (up to
-        `WHOLE_CHUNK_BYTES`): a chunk cut across two slices would be read and decompressed
-        for each (a 64 MB tensor stored as one gzip chunk: 16 times)."""
-        stored, row_bytes = self._stored, self._row_bytes()
-        if stored.shape == () or stored.shape[0] * row_bytes <= max_bytes:
-            return None
-        step = max(1, max_bytes // max(1, row_bytes))
-        if stored.chunk_rows is not None and stored.chunk_rows * row_bytes <= WHOLE_CHUNK_BYTES:
-            step = max(stored.chunk_rows, step // stored.chunk_rows * stored.chunk_rows)
-        return step
-
-    def _slices(self, step: int) -> list[Read]:
-        return [
-            functools.partial(self._rows, start, step)
-            for start in range(0, self._stored.shape[0], step)
-        ]
-
-    def _whole(self, buffer: np.ndarray | None = None) -> np.ndarray:
-        values = self._array(self._stored.shape, buffer)
-        if values.size:
-            self._read(values, 0)
-        return self._convert(values)
-
-    def _rows(self, start: int, step: int, buffer: np.ndarray | None = None) -> np.ndarray:
-        shape = self._stored.shape
-        rows = self._array((min(step, shape[0] - start), *shape[1:]), buffer)
-        self._read(rows, start)
-        return self._convert(rows)
-
-    def _array(self, shape: tuple[int, ...], buffer: np.ndarray | None) -> np.ndarray:
-        """Where to read `shape` values: a view of the byte `buffer` when it holds them,
-        else a fresh array."""
-        dtype = self._stored.dtype
-        nbytes = math.prod(shape) * dtype.itemsize
-        if buffer is None or buffer.nbytes < nbytes:
-            return np.empty(shape, dtype=dtype)
-        return buffer[:nbytes].view(dtype).reshape(shape)
-
-    def _read(self, out: np.ndarray, first_row: int) -> None:
-        """Fill `out` with the rows from `first_row` on."""
-        if self._direct is not None:
-            fd, offset = self._direct
-            _pread_into(fd, memoryview(out).cast("B"), offset + first_row * self._row_bytes())
-        elif out.shape == self._stored.shape:
-            self._stored.id.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
-        else:
-            out[...] = h5py.Dataset(self._stored.id)[first_row : first_row + out.shape[0]]
-
-    def _convert(self, values: np.ndarray) -> np.ndarray:
-        if not self._stored.bfloat16:
-            return values
-        bits = values.view(np.uint16).astype(np.uint32) << 16
-        return bits.view(np.float32)

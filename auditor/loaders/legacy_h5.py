@@ -24,13 +24,13 @@ from auditor.loaders.config_tree import DraftLayer, DraftWeight, build_tree
 from auditor.loaders.guard import (
     H5Scan,
     Limits,
-    file_window,
     first_line,
     parse_json,
     scan_h5,
     string_values,
     text_value,
 )
+from auditor.loaders.h5tensor import file_window
 from auditor.loaders.layer_specs import VarSpec
 from auditor.loaders.loaded import LoadedModel, attach
 from auditor.model import ModelGraph, Role, SourceInfo

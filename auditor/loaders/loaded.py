@@ -8,7 +8,8 @@ from types import TracebackType
 
 from auditor.loaders.config_tree import DraftLayer, DraftWeight
 from auditor.loaders.digest import FileDigest
-from auditor.loaders.guard import H5Scan, H5Tensor
+from auditor.loaders.guard import H5Scan
+from auditor.loaders.h5tensor import H5Tensor
 from auditor.loaders.layer_specs import VarSpec
 from auditor.model import ModelGraph, Role
 
