@@ -94,6 +94,13 @@ class Isolated:
         self.child = self.conn = None
 
     def audit(self, path: str) -> ModelReport:
+        """The report of one file, from the child (started on first use). A file the
+        child could not audit (over the time limit, crashed, or failed) becomes an AUD001
+        report, and the next file gets a new child.
+
+        Raises:
+            UsageError: what the child raised as one (a reference that cannot be read).
+        """
         if self.child is None:
             self._start()
         assert self.config.timeout is not None
@@ -125,6 +132,8 @@ class Isolated:
         return unreadable_report(path, message, self.prepared, self.config)
 
     def close(self) -> None:
+        """Ask the child to finish, then stop it: killed if it is still running, and
+        joined."""
         if self.child is not None and self.child.is_alive():
             with suppress(OSError):
                 self.conn.send(None)
