@@ -126,11 +126,8 @@ def test_the_cycle_finder_finds_a_cycle_and_only_a_cycle():
     assert _cycles({"a": {"b"}, "b": set()}) == []
 
 
-def test_the_import_reader_sees_what_runs_at_import_time(tmp_path, monkeypatch):
-    package = tmp_path / "auditor"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    source = package / "sample.py"
+def test_the_import_reader_sees_what_runs_at_import_time(tmp_path):
+    source = tmp_path / "sample.py"  # read as the module `auditor.sample`
     source.write_text(
         "from typing import TYPE_CHECKING\n"
         "import auditor.a\n"
@@ -145,7 +142,6 @@ def test_the_import_reader_sees_what_runs_at_import_time(tmp_path, monkeypatch):
         "def lazy():\n"
         "    import auditor.g\n"
     )
-    monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
     eager = _imported("auditor.sample", source, module_level=True)
     every = _imported("auditor.sample", source, module_level=False)
     expected = {"auditor.a", "auditor.b", "auditor.c", "auditor.d", "auditor.e"}
