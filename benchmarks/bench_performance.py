@@ -193,22 +193,20 @@ def _leaving_fast(code: str) -> str:
     return f"{code}\nimport os\nos._exit(0)"
 
 
+def _keras_audit_startup(modules: str) -> str:
+    """Import `modules` and build the rule registry as `audit` starts: collecting no
+    garbage meanwhile, and leaving fast."""
+    return _leaving_fast(
+        f"import gc\ngc.disable()\nimport {modules}\n"
+        "from auditor.registry import load_registry\nload_registry()"
+    )
+
+
 #: What a process that only judges (runs the rules, builds and renders the report) would
 #: import: a lower bound for any layout that keeps pydantic, however the reading is split.
-#: Like `audit` while it starts, it collects no garbage while it imports.
-_JUDGING = _leaving_fast(
-    "import gc\ngc.disable()\n"
-    "import auditor.findings, auditor.config, auditor.gate, rules, reports\n"
-    "from auditor.registry import load_registry\n"
-    "load_registry()"
-)
+_JUDGING = _keras_audit_startup("auditor.findings, auditor.config, auditor.gate, rules, reports")
 #: The CLI's imports and rule registry, as `audit FILE` has them when it opens the file.
-_EVERYTHING = _leaving_fast(
-    "import gc\ngc.disable()\n"
-    "import auditor.cli, auditor.cli_stream, auditor.engine\n"
-    "from auditor.registry import load_registry\n"
-    "load_registry()"
-)
+_EVERYTHING = _keras_audit_startup("auditor.cli, auditor.cli_stream, auditor.engine")
 
 #: What the start-up is made of, up to what every audit needs: the interpreter, the
 #: floor's imports, then pydantic, whose schema machinery loads with the first model a
