@@ -283,3 +283,49 @@ def test_weight_names_attributes_of_every_kind_read_as_h5py_reads_them(tmp_path,
     with h5py.File(path, "r") as f:
         group = h5py.h5o.open(f.id, b"layer")
         assert read_attr_list(group, "weight_names", Limits()) == names
+
+
+def _string_attributes() -> dict[str, object]:
+    """String attributes of every kind h5py writes: fixed length of several sizes, variable
+    length, ASCII and UTF-8, scalars and arrays."""
+    return {
+        "fixed5": np.bytes_(b"abcde"),
+        "fixed2": np.array([b"xy", b"zw"]),
+        "fixed9": np.array([[b"123456789"]]),
+        "fixed_utf8": np.array("é".encode(), dtype=h5py.string_dtype("utf-8", 2)),
+        "vlen_utf8": "héllo",
+        "vlen_ascii": np.array([b"x", b"yz"], dtype=h5py.string_dtype("ascii")),
+        "vlen_utf8_array": ["a/kernel", "a/bias"],
+    }
+
+
+def _texts(values: np.ndarray) -> list[str | None]:
+    from auditor.loaders.guard import text_value
+
+    return [text_value(v) for v in values.reshape(-1).tolist()]
+
+
+@pytest.mark.parametrize("cached_kinds", [64, 1, 0])
+def test_string_attributes_of_mixed_kinds_read_as_h5py_reads_them(
+    tmp_path, monkeypatch, cached_kinds
+):
+    """The memory types are kept per kind (variable or fixed length, character set, size):
+    reading kinds in turn, twice over, never reads one with another's type, and a file
+    with more kinds than the cache holds reads the same."""
+    from auditor.loaders import guard
+
+    monkeypatch.setattr(guard, "_STRING_TYPES", {})
+    monkeypatch.setattr(guard, "_MAX_STRING_TYPES", cached_kinds)
+    attributes = _string_attributes()
+    path = tmp_path / "strings.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs.update(attributes)
+    with h5py.File(path, "r") as f:
+        for key in [*attributes, *reversed(attributes)]:
+            value = guard.string_values(h5py.h5a.open(f.id, key.encode()))
+            assert value is not None, key
+            expected = np.asarray(f.attrs[key])
+            assert value.shape == expected.shape, key
+            assert _texts(value) == _texts(expected), key
+    kinds = len(attributes) - 1  # the two variable-length UTF-8 attributes share one
+    assert len(guard._STRING_TYPES) == min(cached_kinds, kinds)

@@ -581,32 +581,56 @@ def _attr_text(oid: h5py.h5o.ObjectID, key: str) -> str | None:
         if not h5py.h5a.exists(oid, name):
             return None
         attr = h5py.h5a.open(oid, name)
-        if attr.shape != ():
+        shape = attr.shape
+        if shape != ():
             return None  # an empty dataspace (shape None), or an array
-        value = string_values(attr)
+        value = string_values(attr, shape)
         return text_value(value) if value is not None else None
     except (OSError, RuntimeError, ValueError, TypeError, KeyError):
         return None
 
 
-def string_values(attr: h5py.h5a.AttrID) -> np.ndarray | None:
+def string_values(
+    attr: h5py.h5a.AttrID, shape: tuple[int, ...] | None = None
+) -> np.ndarray | None:
     """The values of a string attribute, as an array of its shape (bytes for fixed-length
     strings, bytes or str objects for variable-length ones); None when it is not text or
     holds no value (an empty dataspace, or an empty array), which h5py reads its own way.
 
     Read with low-level calls: h5py's `attrs[key]` costs about twice as much, and a model
-    has one or two such attributes per layer.
+    has one or two such attributes per layer. `shape` is the attribute's, when the caller
+    has asked for it already (libhdf5 builds a dataspace for each ask).
 
     Raises:
         OSError, RuntimeError, ValueError, TypeError: when libhdf5 cannot read it.
     """
-    shape = attr.shape
+    if shape is None:
+        shape = attr.shape
     if shape is None or 0 in shape:
         return None
     stored = attr.get_type()
-    if stored.get_class() != h5py.h5t.STRING:
+    if not isinstance(stored, h5py.h5t.TypeStringID):
         return None
-    dtype = stored.dtype
-    value = np.zeros(shape, dtype=dtype)
-    attr.read(value, mtype=h5py.h5t.py_create(dtype))
+    dtype, memory = _string_types(stored)
+    value = np.empty(shape, dtype=dtype)  # every element is written by the read
+    attr.read(value, mtype=memory)
     return value
+
+
+#: (variable length, character set, size) -> the NumPy dtype and the HDF5 memory type a
+#: string attribute is read with. Asking h5py for them costs more than reading a short
+#: attribute; a file holds one or two kinds. Bounded: a hostile file can vary the size.
+_STRING_TYPES: dict[tuple[bool, int, int], tuple[np.dtype, h5py.h5t.TypeID]] = {}
+_MAX_STRING_TYPES = 64
+
+
+def _string_types(stored: h5py.h5t.TypeStringID) -> tuple[np.dtype, h5py.h5t.TypeID]:
+    variable = stored.is_variable_str()
+    key = (variable, stored.get_cset(), 0 if variable else stored.get_size())
+    found = _STRING_TYPES.get(key)
+    if found is None:
+        dtype = stored.dtype
+        found = (dtype, h5py.h5t.py_create(dtype))
+        if len(_STRING_TYPES) < _MAX_STRING_TYPES:
+            _STRING_TYPES[key] = found
+    return found

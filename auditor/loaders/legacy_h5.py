@@ -114,10 +114,11 @@ def _read_attr(oid: h5py.h5g.GroupID, key: str, limits: Limits) -> Any:
         if not h5py.h5a.exists(oid, name):
             return None
         attr = h5py.h5a.open(oid, name)
-        if attr.shape is not None and 0 in attr.shape:
+        shape = attr.shape
+        if shape is not None and 0 in shape:
             # Nothing stored (a layer without weights): an empty array, as h5py reads it,
             # and without libhdf5's error for the storage size of an empty attribute.
-            return np.zeros(attr.shape, dtype=attr.dtype)
+            return np.zeros(shape, dtype=attr.dtype)
         try:
             size = attr.get_storage_size()
         except (OSError, RuntimeError):  # an empty dataspace: libhdf5 reports an error
@@ -128,7 +129,7 @@ def _read_attr(oid: h5py.h5g.GroupID, key: str, limits: Limits) -> Any:
                 f"{limits.max_json_bytes:,}-byte cap",
                 "over-limit",
             )
-        text = string_values(attr)
+        text = string_values(attr, shape)
         if text is not None:
             return text[()] if text.shape == () else text
         return h5py.Group(oid).attrs[key]
