@@ -590,9 +590,7 @@ def _attr_text(oid: h5py.h5o.ObjectID, key: str) -> str | None:
         return None
 
 
-def string_values(
-    attr: h5py.h5a.AttrID, shape: tuple[int, ...] | None = None
-) -> np.ndarray | None:
+def string_values(attr: h5py.h5a.AttrID, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
     """The values of a string attribute, as an array of its shape (bytes for fixed-length
     strings, bytes or str objects for variable-length ones); None when it is not text or
     holds no value (an empty dataspace, or an empty array), which h5py reads its own way.
