@@ -5,7 +5,7 @@ Pure functions of the comparison.
 
 from __future__ import annotations
 
-from auditor.compare import CheckpointComparison, LayerChange
+from auditor.compare_models import CheckpointComparison, LayerChange
 from reports.cells import aligned, number
 
 __all__ = ["FORMATS", "render"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from auditor.history import GroupSeries, TrainingHistory, group_series
+from auditor.history_models import GroupSeries, TrainingHistory, group_series
 from reports.cells import aligned, number
 from reports.charts import line_chart
 

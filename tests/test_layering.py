@@ -182,7 +182,9 @@ def test_a_rule_imports_only_what_judging_a_graph_needs(module):
 
 #: The report models the renderers draw: the audit's, and those of `audit compare` and
 #: `audit history`. A renderer is a pure function of one of them (DESIGN.md, "Layering").
-_REPORT_MODELS = ("auditor.findings", "auditor.compare", "auditor.history")
+_REPORT_MODELS = ("auditor.findings", "auditor.compare_models", "auditor.history_models")
+#: What no renderer loads, even through the modules it imports: the reading side.
+_NEVER_UNDER_A_RENDERER = ("numpy", "h5py", "zipfile", "keras", "tensorflow", "auditor.loaders")
 
 
 @pytest.mark.parametrize("module", sorted(m for m in _sources() if m.startswith("reports")))
@@ -195,6 +197,48 @@ def test_a_renderer_imports_only_report_models(module):
         if not any(name == model or name.startswith(f"{model}.") for model in _REPORT_MODELS)
     ]
     assert outside == []
+
+
+def _loaded_by(module: str) -> set[str]:
+    """Every module importing `module` loads: what its module-level imports name, and
+    theirs in turn (a package's `__init__` runs before its submodules)."""
+    sources = _sources()
+    loaded: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        for target in _imported(name, sources[name], module_level=True):
+            parts = target.split(".")
+            for depth in range(1, len(parts) + 1):
+                prefix = ".".join(parts[:depth])
+                if prefix not in loaded:
+                    loaded.add(prefix)
+                    if prefix in sources:
+                        todo.append(prefix)
+    return loaded
+
+
+@pytest.mark.parametrize("module", sorted(m for m in _sources() if m.startswith("reports")))
+def test_a_renderer_loads_nothing_of_the_reading_side(module):
+    """Importing a renderer loads the report models and what they need, never the loaders,
+    h5py or NumPy: a report can be rendered where no model could be read."""
+    loaded = _loaded_by(module)
+    assert (
+        sorted(
+            name
+            for name in loaded
+            if any(name == bad or name.startswith(f"{bad}.") for bad in _NEVER_UNDER_A_RENDERER)
+        )
+        == []
+    )
+
+
+def test_what_a_module_loads_follows_its_imports_down():
+    """The closure the renderer test relies on: `auditor.compare` loads the loaders (through
+    `auditor.files`) and NumPy, and its models module loads neither."""
+    assert {"auditor.files", "auditor.loaders", "numpy", "h5py"} <= _loaded_by("auditor.compare")
+    assert {"auditor.findings", "pydantic"} <= _loaded_by("auditor.compare_models")
+    assert {"numpy", "auditor.loaders"}.isdisjoint(_loaded_by("auditor.compare_models"))
 
 
 #: The bottom layer: the model graph, the findings and report, the errors and the reading
