@@ -200,8 +200,9 @@ def test_a_renderer_imports_only_report_models(module):
 
 
 def _loaded_by(module: str) -> set[str]:
-    """Every module importing `module` loads: what its module-level imports name, and
-    theirs in turn (a package's `__init__` runs before its submodules)."""
+    """What importing `module` loads: the names its module-level imports bind, and those
+    of every keras-audit module among them in turn (a package's `__init__` counts, as it
+    runs first). Outside packages are named, not followed."""
     sources = _sources()
     loaded: set[str] = set()
     todo = [module]
