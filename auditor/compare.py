@@ -14,7 +14,7 @@ import math
 import os
 from contextlib import ExitStack
 
-from auditor.compare_models import CheckpointComparison, ComparisonSummary, LayerChange, Status
+from auditor.compare_models import CheckpointComparison, ComparisonSummary, LayerChange
 from auditor.files import open_readable
 from auditor.findings import Source
 from auditor.initializers import Verdict, judge
@@ -23,7 +23,7 @@ from auditor.limits import Limits
 from auditor.model import LayerNode, ModelGraph, WeightRef
 from auditor.stats import TensorStats
 
-__all__ = ["CheckpointComparison", "LayerChange", "Status", "compare"]
+__all__ = ["compare"]
 
 
 def compare(

@@ -1,10 +1,10 @@
 """The training history that `auditor.keras.RegularizationMonitor` writes and
 `audit history` reads: data loss against penalty, and weight norms per group, over time.
 
-Keras-free: the models (`auditor.history_models`, re-exported here) and the norm
-arithmetic are shared by the callback (which imports keras) and the command line (which
-must not). A history file is read like any input: size-capped, depth-checked JSON
-validated against these models, never evaluated.
+Keras-free: the models (`auditor.history_models`) and the norm arithmetic are shared by
+the callback (which imports keras) and the command line (which must not). A history file
+is read like any input: size-capped, depth-checked JSON validated against these models,
+never evaluated.
 """
 
 from __future__ import annotations
@@ -20,34 +20,12 @@ from pydantic import ValidationError
 
 from auditor.analysis import family_of
 from auditor.errors import ModelLoadError, UsageError
-from auditor.history_models import (
-    BatchRecord,
-    EpochRecord,
-    GroupSeries,
-    Norms,
-    OptimizerState,
-    TrackedWeight,
-    TrainingHistory,
-    group_series,
-)
+from auditor.history_models import Norms, TrainingHistory
 from auditor.loaders.guard import Limits, parse_json
 from auditor.model import Role, WeightRef
 from auditor.stats import channel_squares
 
-__all__ = [
-    "BatchRecord",
-    "EpochRecord",
-    "GroupSeries",
-    "Norms",
-    "OptimizerState",
-    "TrackedWeight",
-    "TrainingHistory",
-    "group_of",
-    "group_series",
-    "read_history",
-    "weight_norms",
-    "write_history",
-]
+__all__ = ["group_of", "read_history", "weight_norms", "write_history"]
 
 _MAX_HISTORY_BYTES = 256 * 1024 * 1024
 _LIMITS = Limits(max_json_bytes=_MAX_HISTORY_BYTES)

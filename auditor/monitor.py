@@ -28,15 +28,13 @@ import keras
 import numpy as np
 
 from auditor.analysis import Decay, optimizer_decay
-from auditor.history import (
+from auditor.history import group_of, weight_norms, write_history
+from auditor.history_models import (
     BatchRecord,
     EpochRecord,
     OptimizerState,
     TrackedWeight,
     TrainingHistory,
-    group_of,
-    weight_norms,
-    write_history,
 )
 
 __all__ = ["RegularizationMonitor"]

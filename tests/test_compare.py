@@ -151,7 +151,8 @@ def test_unreadable_checkpoint_is_one_line_exit_2(checkpoints, tmp_path, capsys)
 
 
 def test_compare_and_history_never_import_keras(checkpoints, tmp_path):
-    from auditor.history import TrainingHistory, write_history
+    from auditor.history import write_history
+    from auditor.history_models import TrainingHistory
 
     history = tmp_path / "h.json"
     write_history(TrainingHistory(model_name="m"), history)

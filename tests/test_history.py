@@ -8,14 +8,14 @@ import json
 import pytest
 
 from auditor.cli import main
-from auditor.history import (
+from auditor.history import write_history
+from auditor.history_models import (
     EpochRecord,
     Norms,
     OptimizerState,
     TrackedWeight,
     TrainingHistory,
     group_series,
-    write_history,
 )
 from reports.history import render
 
