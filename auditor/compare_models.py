@@ -8,20 +8,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from auditor.findings import Source
+from auditor.findings import ReportModel, Source
 
 __all__ = ["CheckpointComparison", "ComparisonSummary", "LayerChange", "Status"]
 
 Status = Literal["changed", "unchanged", "reset", "added", "removed", "reshaped"]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class LayerChange(_Model):
+class LayerChange(ReportModel):
     """One layer of B against the same layer of A.
 
     Attributes:
@@ -47,7 +43,7 @@ class LayerChange(_Model):
     note: str = ""
 
 
-class ComparisonSummary(_Model):
+class ComparisonSummary(ReportModel):
     layers: int
     changed: int
     unchanged: int
@@ -60,7 +56,7 @@ class ComparisonSummary(_Model):
     changed_share: float
 
 
-class CheckpointComparison(_Model):
+class CheckpointComparison(ReportModel):
     """Every layer with weights, in B's order (then the layers only A has)."""
 
     kind: Literal["keras-audit-compare"] = "keras-audit-compare"

@@ -23,6 +23,7 @@ __all__ = [
     "ModelSummary",
     "NotApplicable",
     "Report",
+    "ReportModel",
     "ReportSummary",
     "RuleError",
     "Severity",
@@ -61,11 +62,14 @@ class Confidence(StrEnum):
     HIGH = "high"
 
 
-class _Frozen(BaseModel):
+class ReportModel(BaseModel):
+    """The base of every report model (the audit's, `audit compare`'s, `audit history`'s):
+    immutable once built, and no field it does not declare."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class Location(_Frozen):
+class Location(ReportModel):
     """Where a finding is: the layer path from the root (`""` = the whole model), the
     layer's class, the weight (Keras variable name), and the config key path."""
 
@@ -75,14 +79,14 @@ class Location(_Frozen):
     config_key: str | None = None
 
 
-class Suppression(_Frozen):
+class Suppression(ReportModel):
     """Why a finding does not count towards the exit code."""
 
     kind: Literal["config", "baseline"]
     reason: str | None = None
 
 
-class Finding(_Frozen):
+class Finding(ReportModel):
     """One problem found by one rule. Complete and immutable when a rule yields it."""
 
     code: str = Field(pattern=r"^[A-Z]{2,5}\d{3}$")
@@ -96,21 +100,21 @@ class Finding(_Frozen):
     suppressed: Suppression | None = None
 
 
-class RuleError(_Frozen):
+class RuleError(ReportModel):
     """A rule that crashed on this model; the other rules still ran."""
 
     code: str
     message: str
 
 
-class NotApplicable(_Frozen):
+class NotApplicable(ReportModel):
     """A selected rule that cannot judge this source, and why."""
 
     code: str
     reason: str
 
 
-class Source(_Frozen):
+class Source(ReportModel):
     """The audited model: file or live object."""
 
     path: str
@@ -123,7 +127,7 @@ class Source(_Frozen):
     model_class: str | None = None
 
 
-class InitializationFit(_Frozen):
+class InitializationFit(ReportModel):
     """A tensor against its declared initializer: the verdict and its evidence."""
 
     initializer: str
@@ -139,7 +143,7 @@ class InitializationFit(_Frozen):
     gram_error: float | None = None
 
 
-class WeightStatistics(_Frozen):
+class WeightStatistics(ReportModel):
     """Statistics of one stored tensor, computed in one streaming read.
 
     `histogram` has equal bins over [`min`, `max`] (of a fixed-seed sample when `sampled`);
@@ -168,7 +172,7 @@ class WeightStatistics(_Frozen):
     reference_max_abs_diff: float | None = None
 
 
-class InventoryWeight(_Frozen):
+class InventoryWeight(ReportModel):
     """One weight as the coverage map shows it."""
 
     path: str
@@ -186,7 +190,7 @@ class InventoryWeight(_Frozen):
     stats: WeightStatistics | None = None
 
 
-class InventoryLayer(_Frozen):
+class InventoryLayer(ReportModel):
     """One layer (or nested model, or owned sub-layer) with its weights."""
 
     path: str
@@ -198,7 +202,7 @@ class InventoryLayer(_Frozen):
     weights: list[InventoryWeight] = Field(default_factory=list)
 
 
-class ModelSummary(_Frozen):
+class ModelSummary(ReportModel):
     """Size of the model and the count of its findings."""
 
     layers: int = 0
@@ -211,7 +215,7 @@ class ModelSummary(_Frozen):
     suppressed: int = 0
 
 
-class ModelReport(_Frozen):
+class ModelReport(ReportModel):
     """Everything keras-audit has to say about one model."""
 
     source: Source
@@ -223,14 +227,14 @@ class ModelReport(_Frozen):
     errors: list[RuleError] = Field(default_factory=list)
 
 
-class ToolInfo(_Frozen):
+class ToolInfo(ReportModel):
     """The tool that produced the report."""
 
     name: str = "keras-audit"
     version: str
 
 
-class ReportSummary(_Frozen):
+class ReportSummary(ReportModel):
     """Totals over every model of a run."""
 
     models: int
@@ -243,7 +247,7 @@ class ReportSummary(_Frozen):
     duration_seconds: float
 
 
-class UnusedSuppression(_Frozen):
+class UnusedSuppression(ReportModel):
     """A configured suppression that matched no finding, or expired."""
 
     code: str
@@ -253,7 +257,7 @@ class UnusedSuppression(_Frozen):
     expired: bool = False
 
 
-class StaleBaselineEntry(_Frozen):
+class StaleBaselineEntry(ReportModel):
     """A baseline entry with fewer findings now than recorded: fixed, fully or in part."""
 
     code: str
@@ -263,7 +267,7 @@ class StaleBaselineEntry(_Frozen):
     found: int
 
 
-class Report(_Frozen):
+class Report(ReportModel):
     """The result of one `audit` run over one or more models.
 
     `unused_suppressions` and `stale_baseline` keep the gate honest: suppressions that no

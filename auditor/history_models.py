@@ -12,7 +12,9 @@ import math
 from collections.abc import Iterable
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from auditor.findings import ReportModel
 
 __all__ = [
     "HISTORY_SCHEMA_VERSION",
@@ -30,11 +32,7 @@ __all__ = [
 HISTORY_SCHEMA_VERSION = 1
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Norms(_Model):
+class Norms(ReportModel):
     """L2 norms of one tensor (or group): the whole, and its output channels (last axis).
 
     Attributes:
@@ -50,7 +48,7 @@ class Norms(_Model):
     channels: int = Field(ge=0)
 
 
-class TrackedWeight(_Model):
+class TrackedWeight(ReportModel):
     """A weight whose norms the history follows."""
 
     path: str
@@ -62,7 +60,7 @@ class TrackedWeight(_Model):
     decayed: bool = False  # reached by the optimizer's decoupled weight decay
 
 
-class OptimizerState(_Model):
+class OptimizerState(ReportModel):
     """The optimizer over one epoch.
 
     Attributes:
@@ -80,7 +78,7 @@ class OptimizerState(_Model):
     steps: int = 0
 
 
-class EpochRecord(_Model):
+class EpochRecord(ReportModel):
     """One epoch, as the training loop reported it, split into data loss and penalty.
 
     `loss` is Keras's epoch loss (the batch-size weighted mean over the epoch of the loss
@@ -103,7 +101,7 @@ class EpochRecord(_Model):
     norms: dict[str, Norms] = Field(default_factory=dict)  # weight path -> norms
 
 
-class BatchRecord(_Model):
+class BatchRecord(ReportModel):
     """Every N batches: the running epoch figures and the penalty of the last batch."""
 
     epoch: int = Field(ge=0)
@@ -115,7 +113,7 @@ class BatchRecord(_Model):
     batch_penalty: float  # the penalty the last batch's loss included
 
 
-class TrainingHistory(_Model):
+class TrainingHistory(ReportModel):
     """Everything `RegularizationMonitor` recorded for one `fit()`."""
 
     kind: Literal["keras-audit-history"] = "keras-audit-history"
@@ -130,7 +128,7 @@ class TrainingHistory(_Model):
     warnings: list[str] = Field(default_factory=list)
 
 
-class GroupSeries(_Model):
+class GroupSeries(ReportModel):
     """One weight group's norms at every recorded epoch (None where it was not measured)."""
 
     group: str
