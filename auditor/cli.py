@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from auditor.config import AuditConfig
     from auditor.findings import ModelReport, Report
     from auditor.registry import Registry
-    from reports import RuleInfo
+    from auditor.reports import RuleInfo
 
 __all__ = ["entry", "main"]
 
@@ -178,7 +178,7 @@ def _check(argv: Sequence[str]) -> int:
     from auditor.gate import BaselineBuilder, write_baseline
     from auditor.loaders.guard import disable_hdf5_plugins
     from auditor.registry import load_registry
-    from reports import RenderOptions
+    from auditor.reports import RenderOptions
 
     args = _check_parser("audit").parse_args(argv)
     overrides = {
@@ -290,7 +290,7 @@ def _write_outputs(
     quiet: bool,
 ) -> None:
     """Each output, written around its spooled parts (`--quiet` text: its last line)."""
-    from reports.text import summary_line
+    from auditor.reports.text import summary_line
 
     for index, (fmt, target) in enumerate(outputs):
         if quiet and fmt == "text":
@@ -391,7 +391,7 @@ def _job_summary(markdown: Iterable[str], target: str) -> None:
 def _rule_infos(registry: Registry | None = None) -> dict[str, RuleInfo]:
     """Every registered rule's metadata, for the renderers."""
     from auditor.registry import load_registry
-    from reports import RuleInfo
+    from auditor.reports import RuleInfo
 
     return {
         rule.code: RuleInfo(
@@ -441,7 +441,7 @@ def _fix(argv: Sequence[str]) -> int:
     from auditor.fix.files import fix_file
     from auditor.fix.plan import DEFAULT_EXCLUDE, target_regularizer
     from auditor.loaders.guard import disable_hdf5_plugins
-    from reports import RENDERERS, RenderOptions
+    from auditor.reports import RENDERERS, RenderOptions
 
     args = _fix_parser().parse_args(argv)
     source = Path(args.model)
@@ -504,7 +504,7 @@ def _rules(argv: Sequence[str]) -> int:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return EXIT_CLEAN
     if args.format == "markdown":
-        from reports.docs import rules_reference
+        from auditor.reports.docs import rules_reference
 
         sys.stdout.write(rules_reference(list(_rule_infos().values())))
         return EXIT_CLEAN
@@ -532,7 +532,7 @@ def _rule(argv: Sequence[str]) -> int:
         rule = load_registry().get(args.rule)
     except ValueError as exc:
         _usage(str(exc))
-    from reports import DOCS_URL, anchor
+    from auditor.reports import DOCS_URL, anchor
 
     header = f"# {rule.code} {rule.name} ({rule.severity.value})\n\n"
     link = DOCS_URL.format(anchor=anchor(rule.code, rule.name))
@@ -542,7 +542,7 @@ def _rule(argv: Sequence[str]) -> int:
 
 def _schema(argv: Sequence[str]) -> int:
     _Parser(prog="audit schema", description="Print the report's JSON schema.").parse_args(argv)
-    from reports.json import schema_text
+    from auditor.reports.json import schema_text
 
     sys.stdout.write(schema_text())
     return EXIT_CLEAN

@@ -16,7 +16,7 @@ from contextlib import ExitStack
 
 from auditor.errors import UsageError
 from auditor.findings import ModelReport, Report
-from reports import Pieces, RenderOptions, pieces
+from auditor.reports import Pieces, RenderOptions, pieces
 
 __all__ = ["Spool", "Spools"]
 

@@ -27,7 +27,7 @@ def _parser(prog: str, description: str) -> Parser:
 def history_command(argv: Sequence[str]) -> int:
     from auditor.errors import UsageError
     from auditor.history import read_history
-    from reports.history import render
+    from auditor.reports.history import render
 
     parser = _parser(
         "audit history",
@@ -48,7 +48,7 @@ def compare_command(argv: Sequence[str]) -> int:
     from auditor.compare import compare
     from auditor.errors import UsageError
     from auditor.loaders.guard import disable_hdf5_plugins
-    from reports.compare import render
+    from auditor.reports.compare import render
 
     parser = _parser(
         "audit compare",

@@ -164,6 +164,6 @@ def _plugin_rules() -> list[type[Rule]]:
 
 def load_registry(*, plugins: bool = True) -> Registry:
     """The built-in rules plus, unless `plugins=False`, the entry-point rules."""
-    from rules import BUILTIN_RULES
+    from auditor.rules import BUILTIN_RULES
 
     return Registry(BUILTIN_RULES, _plugin_rules() if plugins else ())

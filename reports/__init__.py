@@ -109,13 +109,13 @@ def _lazy(module: str) -> Renderer:
 #: Each format's module. Every module has `render(report, *, options)` for the whole
 #: report, and `render_model` / `render_document` for writing it model by model (`pieces`).
 FORMATS: dict[str, str] = {
-    "text": "reports.text",
-    "json": "reports.json",
-    "html": "reports.html",
-    "sarif": "reports.sarif",
-    "junit": "reports.junit",
-    "github": "reports.github",
-    "markdown": "reports.markdown",
+    "text": "auditor.reports.text",
+    "json": "auditor.reports.json",
+    "html": "auditor.reports.html",
+    "sarif": "auditor.reports.sarif",
+    "junit": "auditor.reports.junit",
+    "github": "auditor.reports.github",
+    "markdown": "auditor.reports.markdown",
 }
 
 RENDERERS: dict[str, Renderer] = {name: _lazy(module) for name, module in FORMATS.items()}

@@ -6,7 +6,7 @@ Pure functions of the comparison.
 from __future__ import annotations
 
 from auditor.compare_models import CheckpointComparison, LayerChange
-from reports.cells import aligned, number
+from auditor.reports.cells import aligned, number
 
 __all__ = ["FORMATS", "render"]
 
@@ -18,7 +18,7 @@ def render(comparison: CheckpointComparison, fmt: str) -> str:
     if fmt == "json":
         return comparison.model_dump_json(indent=2) + "\n"
     if fmt == "html":
-        from reports.html import environment
+        from auditor.reports.html import environment
 
         return environment().get_template("compare.html.j2").render(c=comparison)
     if fmt == "text":

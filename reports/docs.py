@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from reports import RuleInfo, anchor
+from auditor.reports import RuleInfo, anchor
 
 __all__ = ["rules_reference"]
 

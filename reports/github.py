@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from auditor.findings import ModelReport, Report, Severity
-from reports import DEFAULT_OPTIONS, Pieces, RenderOptions
+from auditor.reports import DEFAULT_OPTIONS, Pieces, RenderOptions
 
 __all__ = [
     "escape_data",

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 
 from auditor.history_models import GroupSeries, TrainingHistory, group_series
-from reports.cells import aligned, number
-from reports.charts import line_chart
+from auditor.reports.cells import aligned, number
+from auditor.reports.charts import line_chart
 
 __all__ = ["FORMATS", "render"]
 
@@ -94,7 +94,7 @@ def _text(history: TrainingHistory, groups: list[GroupSeries]) -> str:
 
 
 def _html(history: TrainingHistory, groups: list[GroupSeries]) -> str:
-    from reports.html import environment
+    from auditor.reports.html import environment
 
     x = [e.epoch for e in history.epochs]
     losses = {

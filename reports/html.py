@@ -16,7 +16,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from auditor.findings import ModelReport, Report
-from reports import DEFAULT_OPTIONS, Pieces, RenderOptions
+from auditor.reports import DEFAULT_OPTIONS, Pieces, RenderOptions
 
 __all__ = ["environment", "render", "render_document", "render_model"]
 
@@ -40,7 +40,7 @@ def environment() -> Environment:
     global _ENV
     if _ENV is None:
         env = Environment(
-            loader=PackageLoader("reports", "templates"),
+            loader=PackageLoader("auditor.reports", "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
             undefined=StrictUndefined,
             trim_blocks=True,

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from auditor.findings import ModelReport, Report
-from reports import DEFAULT_OPTIONS, Pieces, RenderOptions
-from reports.jsontext import INDENT, fill_array, nested
+from auditor.reports import DEFAULT_OPTIONS, Pieces, RenderOptions
+from auditor.reports.jsontext import INDENT, fill_array, nested
 
 __all__ = ["render", "render_document", "render_model", "schema"]
 

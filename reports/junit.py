@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 
 from auditor.findings import Finding, ModelReport, Report
-from reports import DEFAULT_OPTIONS, Pieces, RenderOptions
+from auditor.reports import DEFAULT_OPTIONS, Pieces, RenderOptions
 
 __all__ = ["render", "render_document", "render_model"]
 

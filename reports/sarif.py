@@ -20,8 +20,8 @@ from pathlib import PurePath
 from typing import Any
 
 from auditor.findings import Finding, ModelReport, Report, Severity
-from reports import DEFAULT_OPTIONS, Pieces, RenderOptions, RuleInfo
-from reports.jsontext import INDENT, fill_array, nested
+from auditor.reports import DEFAULT_OPTIONS, Pieces, RenderOptions, RuleInfo
+from auditor.reports.jsontext import INDENT, fill_array, nested
 
 __all__ = ["SCHEMA_URI", "render", "render_document", "render_model"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from auditor.findings import Finding, ModelReport, Report, Severity
-from reports import DEFAULT_OPTIONS, Pieces, RenderOptions, source_label
+from auditor.reports import DEFAULT_OPTIONS, Pieces, RenderOptions, source_label
 
 __all__ = ["render", "render_document", "render_model", "summary_line"]
 

@@ -16,7 +16,7 @@ prefix of their own (e.g. `ACME001`).
 Every rule is usable on its own:
 
     from auditor.loaders import open_model
-    from rules import DepthwiseDecay
+    from auditor.rules import DepthwiseDecay
     from auditor.rule import RuleContext
 
     with open_model("model.keras") as loaded:
@@ -24,35 +24,35 @@ Every rule is usable on its own:
         findings = list(rule.check(loaded.graph, RuleContext(options=rule.Options())))
 """
 
-from rules.bias_decay import BiasDecay
-from rules.dead_or_exploding_units import DeadOrExplodingUnits
-from rules.decay_exclusions_unknown import DecayExclusionsUnknown
-from rules.depthwise_decay import DepthwiseDecay
-from rules.double_decay import DoubleDecay
-from rules.exclusion_matches_nothing import ExclusionMatchesNothing
-from rules.external_data_reference import ExternalDataReference
-from rules.foreign_module_reference import ForeignModuleReference
-from rules.frozen_regularizer import FrozenRegularizer
-from rules.inconsistent_regularization import InconsistentRegularization
-from rules.l2_with_adaptive_optimizer import L2WithAdaptiveOptimizer
-from rules.lambda_layer import LambdaLayer
-from rules.legacy_decay_is_lr_decay import LegacyDecayIsLrDecay
-from rules.malformed_archive import MalformedArchive
-from rules.misplaced_regularizer import MisplacedRegularizer
-from rules.non_finite_weights import NonFiniteWeights
-from rules.normalization_decay import NormalizationDecay
-from rules.opaque_layers import OpaqueLayers
-from rules.penalty_dominates import PenaltyDominates
-from rules.regularizer_not_applied import RegularizerNotApplied
-from rules.regularizer_not_serialized import RegularizerNotSerialized
-from rules.scale_invariant_decay import ScaleInvariantDecay
-from rules.stale_batchnorm_statistics import StaleBatchnormStatistics
-from rules.unmapped_weights import UnmappedWeights
-from rules.unreadable_model import UnreadableModel
-from rules.untrained_weights import UntrainedWeights
-from rules.unusual_coefficient import UnusualCoefficient
-from rules.unusual_weight_decay import UnusualWeightDecay
-from rules.weights_differ_from_reference import WeightsDifferFromReference
+from auditor.rules.bias_decay import BiasDecay
+from auditor.rules.dead_or_exploding_units import DeadOrExplodingUnits
+from auditor.rules.decay_exclusions_unknown import DecayExclusionsUnknown
+from auditor.rules.depthwise_decay import DepthwiseDecay
+from auditor.rules.double_decay import DoubleDecay
+from auditor.rules.exclusion_matches_nothing import ExclusionMatchesNothing
+from auditor.rules.external_data_reference import ExternalDataReference
+from auditor.rules.foreign_module_reference import ForeignModuleReference
+from auditor.rules.frozen_regularizer import FrozenRegularizer
+from auditor.rules.inconsistent_regularization import InconsistentRegularization
+from auditor.rules.l2_with_adaptive_optimizer import L2WithAdaptiveOptimizer
+from auditor.rules.lambda_layer import LambdaLayer
+from auditor.rules.legacy_decay_is_lr_decay import LegacyDecayIsLrDecay
+from auditor.rules.malformed_archive import MalformedArchive
+from auditor.rules.misplaced_regularizer import MisplacedRegularizer
+from auditor.rules.non_finite_weights import NonFiniteWeights
+from auditor.rules.normalization_decay import NormalizationDecay
+from auditor.rules.opaque_layers import OpaqueLayers
+from auditor.rules.penalty_dominates import PenaltyDominates
+from auditor.rules.regularizer_not_applied import RegularizerNotApplied
+from auditor.rules.regularizer_not_serialized import RegularizerNotSerialized
+from auditor.rules.scale_invariant_decay import ScaleInvariantDecay
+from auditor.rules.stale_batchnorm_statistics import StaleBatchnormStatistics
+from auditor.rules.unmapped_weights import UnmappedWeights
+from auditor.rules.unreadable_model import UnreadableModel
+from auditor.rules.untrained_weights import UntrainedWeights
+from auditor.rules.unusual_coefficient import UnusualCoefficient
+from auditor.rules.unusual_weight_decay import UnusualWeightDecay
+from auditor.rules.weights_differ_from_reference import WeightsDifferFromReference
 
 __all__ = [
     "BUILTIN_RULES",

@@ -11,7 +11,7 @@ from auditor.analysis import (
 from auditor.findings import Finding, Severity
 from auditor.model import LayerNode, ModelGraph, Role
 from auditor.rule import Rule, RuleContext, RuleOptions
-from rules._optimizer_decay import listed, optimizer_decay_finding
+from auditor.rules._optimizer_decay import listed, optimizer_decay_finding
 
 
 class DepthwiseDecay(Rule):

@@ -8,7 +8,7 @@ from typing import ClassVar
 from auditor.findings import Finding, Severity
 from auditor.model import IssueKind, ModelGraph
 from auditor.rule import Rule, RuleContext, RuleOptions
-from rules._security import issue_findings, located_objects, where
+from auditor.rules._security import issue_findings, located_objects, where
 
 _LOOKUPS = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
 

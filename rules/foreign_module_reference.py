@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from auditor.findings import Finding, Severity
 from auditor.model import ModelGraph
 from auditor.rule import Rule, RuleContext, RuleOptions
-from rules._security import located_objects, where
+from auditor.rules._security import located_objects, where
 
 # Keras APIs that turn a model file into a download, a file read or an unsafe load.
 _GADGET_FUNCTIONS = frozenset(

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from auditor.findings import Finding, Severity
 from auditor.model import ModelGraph
 from auditor.rule import Rule, RuleContext, RuleOptions
-from rules._security import located_objects, where
+from auditor.rules._security import located_objects, where
 
 
 class LambdaLayer(Rule):

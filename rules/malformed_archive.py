@@ -8,7 +8,7 @@ from typing import ClassVar
 from auditor.findings import Finding, Severity
 from auditor.model import IssueKind, ModelGraph
 from auditor.rule import Rule, RuleContext, RuleOptions
-from rules._security import issue_findings
+from auditor.rules._security import issue_findings
 
 _KINDS = frozenset({IssueKind.UNSAFE_ARCHIVE, IssueKind.MALFORMED, IssueKind.OVER_LIMIT})
 

@@ -83,7 +83,7 @@ def test_json_output_validates_against_the_shipped_schema(tmp_path):
 
 
 def test_shipped_schema_is_current():
-    from reports.json import schema_text
+    from auditor.reports.json import schema_text
 
     shipped = (Path(__file__).resolve().parent.parent / "reports" / "schema.json").read_text()
     assert shipped == schema_text(), "run `audit schema > reports/schema.json`"

@@ -169,7 +169,7 @@ def test_compare_and_history_never_import_keras(checkpoints, tmp_path):
 
 
 def test_html_in_chromium(browser, checkpoints, tmp_path):
-    from reports.compare import render
+    from auditor.reports.compare import render
 
     page = tmp_path / "compare.html"
     comparison = compare(checkpoints["trained"]["keras"], checkpoints["finetuned"]["h5"])

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import pytest
 
-import rules
+from auditor import rules
 from auditor.config import AuditConfig
 from auditor.engine import run
 from auditor.errors import UsageError
@@ -163,7 +163,7 @@ def test_a_rule_used_on_its_own_as_the_readme_shows():
 
     from auditor.loaders import open_model
     from auditor.rule import RuleContext
-    from rules import DepthwiseDecay
+    from auditor.rules import DepthwiseDecay
 
     path = Path(__file__).resolve().parent.parent / "examples/models/depthwise_decay.keras"
     with open_model(path) as loaded:

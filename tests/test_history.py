@@ -17,7 +17,7 @@ from auditor.history_models import (
     TrainingHistory,
     group_series,
 )
-from reports.history import render
+from auditor.reports.history import render
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 

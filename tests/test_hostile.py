@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from auditor.config import AuditConfig
 from auditor.engine import run
 from auditor.findings import ModelReport, Report
-from reports import RENDERERS, RenderOptions
+from auditor.reports import RENDERERS, RenderOptions
 from tests.hostile_corpus import CLEAN_KERAS, SECRET, Corpus, build_corpus, rezip
 
 SECURITY = ("AUD001", "SEC")

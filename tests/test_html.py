@@ -13,7 +13,7 @@ import pytest
 from auditor.cli import _rule_infos
 from auditor.config import AuditConfig
 from auditor.engine import run, run_live
-from reports import RENDERERS, RenderOptions
+from auditor.reports import RENDERERS, RenderOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"

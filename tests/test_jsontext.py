@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from reports.jsontext import INDENT, fill_array, nested
+from auditor.reports.jsontext import INDENT, fill_array, nested
 
 # A value that imitates the array's key, on one line and as a nested key.
 TRICKY = '\n  "items": []'

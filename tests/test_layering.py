@@ -8,25 +8,55 @@ import cycle. Imports inside functions are lazy and may point anywhere the layer
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("auditor", "rules", "reports")
+#: Repository folder -> the import package it is installed as (pyproject's package-dir).
+FOLDERS = {"auditor": "auditor", "rules": "auditor.rules", "reports": "auditor.reports"}
+PACKAGES = ("auditor",)
 
 
 def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    top, *parts = path.relative_to(ROOT).with_suffix("").parts
+    parts = [*FOLDERS.get(top, top).split("."), *parts]
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def _sources() -> dict[str, Path]:
     return {
         _module_name(path): path
-        for package in PACKAGES
-        for path in sorted((ROOT / package).rglob("*.py"))
+        for folder in FOLDERS
+        for path in sorted((ROOT / folder).rglob("*.py"))
     }
+
+
+def test_the_folders_are_the_installed_packages():
+    """The map above is pyproject's: a folder moved there must move here too."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert {"auditor": "auditor"} | {
+        folder: package for package, folder in setuptools["package-dir"].items()
+    } == FOLDERS
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(
+        path.relative_to(ROOT)
+        for folder in (*FOLDERS, "tests", "benchmarks", "examples")
+        for path in (ROOT / folder).rglob("*.py")
+    ),
+    ids=str,
+)
+def test_nothing_imports_the_folders_by_their_repository_names(path):
+    """`rules` and `reports` are folders of the repository, not packages of an install:
+    importing them by those names works only from the repository root, and loads a second
+    copy of every rule."""
+    source = ROOT / path
+    imported = _imported(_module_name(source), source, module_level=False)
+    assert sorted(name for name in imported if name.split(".")[0] in ("rules", "reports")) == []
 
 
 def _absolute(module: str, is_package: bool, node: ast.ImportFrom) -> str:
@@ -159,11 +189,11 @@ def test_no_module_imports_itself_back():
 #: findings and the shared analysis. A rule never opens a file (no loaders, no h5py or
 #: zipfile) and never imports keras or tensorflow (DESIGN.md, "Rules").
 _RULE_MAY_USE = ("auditor.analysis", "auditor.findings", "auditor.initializers")
-_RULE_MAY_USE += ("auditor.model", "auditor.rule", "auditor.stats", "rules")
+_RULE_MAY_USE += ("auditor.model", "auditor.rule", "auditor.stats", "auditor.rules")
 _NEVER_IN_A_RULE = ("h5py", "zipfile", "keras", "tensorflow", "tf_keras", "auditor.loaders")
 
 
-@pytest.mark.parametrize("module", sorted(m for m in _sources() if m.startswith("rules")))
+@pytest.mark.parametrize("module", sorted(m for m in _sources() if m.startswith("auditor.rules")))
 def test_a_rule_imports_only_what_judging_a_graph_needs(module):
     imported = _imported(module, _sources()[module], module_level=False)
     ours = {name for name in imported if name.split(".")[0] in PACKAGES}
@@ -187,10 +217,14 @@ _REPORT_MODELS = ("auditor.findings", "auditor.compare_models", "auditor.history
 _NEVER_UNDER_A_RENDERER = ("numpy", "h5py", "zipfile", "keras", "tensorflow", "auditor.loaders")
 
 
-@pytest.mark.parametrize("module", sorted(m for m in _sources() if m.startswith("reports")))
+@pytest.mark.parametrize("module", sorted(m for m in _sources() if m.startswith("auditor.reports")))
 def test_a_renderer_imports_only_report_models(module):
     imported = _imported(module, _sources()[module], module_level=False)
-    engine_side = sorted(name for name in imported if name.split(".")[0] == "auditor")
+    engine_side = sorted(
+        name
+        for name in imported
+        if name.split(".")[0] == "auditor" and not name.startswith("auditor.reports")
+    )
     outside = [
         name
         for name in engine_side
@@ -219,7 +253,7 @@ def _loaded_by(module: str) -> set[str]:
     return loaded
 
 
-@pytest.mark.parametrize("module", sorted(m for m in _sources() if m.startswith("reports")))
+@pytest.mark.parametrize("module", sorted(m for m in _sources() if m.startswith("auditor.reports")))
 def test_a_renderer_loads_nothing_of_the_reading_side(module):
     """Importing a renderer loads the report models and what they need, never the loaders,
     h5py or NumPy: a report can be rendered where no model could be read."""

@@ -12,7 +12,7 @@ from auditor.config import AuditConfig
 from auditor.findings import Report
 from auditor.loaders import open_model
 from auditor.loaders.live import load_live
-from reports.json import schema
+from auditor.reports.json import schema
 
 
 def _row(weight):

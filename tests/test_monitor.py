@@ -163,7 +163,7 @@ def test_batch_records_and_norms(trained):
 
 
 def test_history_file_round_trips_and_renders(trained):
-    from reports.history import render
+    from auditor.reports.history import render
 
     _, monitor, _, _, path = trained
     assert read_history(path) == monitor.history

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import pytest
 
-import rules
+from auditor import rules
 from auditor.findings import Severity
 from auditor.registry import Registry, RegistryError, load_registry
 from auditor.rule import DOC_SECTIONS, Rule, RuleOptions
@@ -27,7 +27,7 @@ def snake(name: str) -> str:
 @pytest.mark.parametrize("rule", rules.BUILTIN_RULES, ids=lambda r: r.code)
 def test_rule_metadata_and_docs(rule):
     assert rule.name == kebab(rule.__name__)
-    assert rule.__module__ == f"rules.{snake(rule.__name__)}"
+    assert rule.__module__ == f"auditor.rules.{snake(rule.__name__)}"
     sections = rule.doc_sections()
     assert list(sections)[: len(DOC_SECTIONS)] == list(DOC_SECTIONS)
     assert "Use instead:" in sections["Example"]

@@ -16,8 +16,8 @@ from auditor.cli import _rule_infos, main
 from auditor.config import AuditConfig
 from auditor.engine import run
 from auditor.findings import Location, Severity
-from reports import RENDERERS, RenderOptions
-from reports.github import escape_data, escape_property
+from auditor.reports import RENDERERS, RenderOptions
+from auditor.reports.github import escape_data, escape_property
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
@@ -159,6 +159,6 @@ def test_rules_reference_is_current(capsys):
 
 
 def test_every_severity_has_a_sarif_level():
-    from reports.sarif import _LEVELS
+    from auditor.reports.sarif import _LEVELS
 
     assert set(_LEVELS) == set(Severity)

@@ -22,7 +22,7 @@ from auditor.config import AuditConfig, Suppress
 from auditor.engine import build_report, run
 from auditor.findings import ModelReport, Report
 from auditor.gate import make_baseline
-from reports import FORMATS, RENDERERS, RenderOptions, pieces
+from auditor.reports import FORMATS, RENDERERS, RenderOptions, pieces
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "models"
