@@ -25,14 +25,14 @@ __version__ = "0.1.0"
 __all__ = ["AuditConfig", "Finding", "Report", "Severity", "__version__", "audit"]
 
 if TYPE_CHECKING:
-    from auditor.config import AuditConfig
-    from auditor.findings import Finding, Report, Severity
+    from auditor.engine.config import AuditConfig
+    from auditor.results.findings import Finding, Report, Severity
 
 _LAZY = {
-    "AuditConfig": "auditor.config",
-    "Finding": "auditor.findings",
-    "Report": "auditor.findings",
-    "Severity": "auditor.findings",
+    "AuditConfig": "auditor.engine.config",
+    "Finding": "auditor.results.findings",
+    "Report": "auditor.results.findings",
+    "Severity": "auditor.results.findings",
 }
 
 
@@ -72,7 +72,7 @@ def audit(
         ValueError: for a model that is not built yet.
         auditor.errors.UsageError: for a config naming unknown rules or bad options.
     """
-    from auditor.engine import run, run_live
+    from auditor.engine.runner import run, run_live
 
     if isinstance(source, str | os.PathLike):
         return run([source], config, reference=reference)

@@ -12,7 +12,7 @@ same audit as `auditor.audit(model)`), logs every finding on the `keras_audit` l
 stops training by raising `AuditFailed` when a finding is at or above `fail_on`. The
 report stays available as `callback.report`.
 
-`RegularizationMonitor` (from `auditor.monitor`) splits the training loss into data loss
+`RegularizationMonitor` (from `auditor.training.monitor`) splits the training loss into data loss
 and penalty and follows weight norms; see its docstring.
 
 Importing this module imports keras.
@@ -25,16 +25,15 @@ from typing import Any
 
 import keras
 
-from auditor.config import AuditConfig
-from auditor.findings import Finding, Report, Severity
-from auditor.monitor import RegularizationMonitor
+from auditor.engine.config import AuditConfig
+from auditor.results.findings import Finding, Report, Severity, failing_rank
+from auditor.training.monitor import RegularizationMonitor
 
 __all__ = ["AuditCallback", "AuditFailed", "RegularizationMonitor"]
 
 logger = logging.getLogger("keras_audit")
 
 _LEVELS = {Severity.ERROR: logging.ERROR, Severity.WARNING: logging.WARNING}
-_FAIL_ON = ("error", "warning", "info", "never")
 
 
 class AuditFailed(RuntimeError):
@@ -68,16 +67,13 @@ class AuditCallback(keras.callbacks.Callback):
 
     def __init__(self, fail_on: str = "error", config: AuditConfig | None = None) -> None:
         super().__init__()
-        if fail_on not in _FAIL_ON:
-            raise ValueError(
-                f"fail_on must be one of {', '.join(_FAIL_ON)}. Received: fail_on={fail_on!r}"
-            )
+        failing_rank(fail_on)  # raises ValueError, naming the choices, for a bad value
         self.fail_on = fail_on
         self.config = config
         self.report: Report | None = None
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        from auditor.engine import run_live
+        from auditor.engine.runner import run_live
 
         report = run_live(self.model, self.config)
         self.report = report

@@ -7,7 +7,7 @@ every row); gzip in one chunk. For each, in this process (page cache warm, media
 --runs):
 
 * h5py: `dataset[()]`, the whole tensor in one read (the floor);
-* statistics: `auditor.stats.compute` over the checked dataset, as an audit reads it
+* statistics: `auditor.tensors.stats.compute` over the checked dataset, as an audit reads it
   (slices of `DEFAULT_CHUNK_BYTES`, never splitting a stored chunk), with its peak
   traced allocation (tracemalloc; NumPy's buffers are traced).
 
@@ -34,9 +34,9 @@ import numpy as np
 from _models import machine, positive
 
 from auditor.limits import Limits
-from auditor.loaders.guard import scan_h5
 from auditor.loaders.h5tensor import H5Tensor, file_window
-from auditor.stats import DEFAULT_CHUNK_BYTES, compute
+from auditor.loaders.safe_hdf5 import scan_h5
+from auditor.tensors.stats import DEFAULT_CHUNK_BYTES, compute
 
 SIDE = 4096
 LAYOUTS: dict[str, dict[str, object]] = {

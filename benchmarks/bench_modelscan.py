@@ -81,8 +81,8 @@ def scan(binary: Path, path: Path, out: Path) -> Verdict:
 
 
 def audit_all(paths: list[Path]) -> list[Verdict]:
-    from auditor.config import AuditConfig
-    from auditor.engine import run
+    from auditor.engine.config import AuditConfig
+    from auditor.engine.runner import run
 
     verdicts = []
     for model in run(paths, AuditConfig()).models:

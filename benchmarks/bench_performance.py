@@ -198,15 +198,17 @@ def _keras_audit_startup(modules: str) -> str:
     garbage meanwhile, and leaving fast."""
     return _leaving_fast(
         f"import gc\ngc.disable()\nimport {modules}\n"
-        "from auditor.registry import load_registry\nload_registry()"
+        "from auditor.engine.registry import load_registry\nload_registry()"
     )
 
 
 #: What a process that only judges (runs the rules, builds and renders the report) would
 #: import: a lower bound for any layout that keeps pydantic, however the reading is split.
-_JUDGING = _keras_audit_startup("auditor.findings, auditor.config, auditor.gate, rules, reports")
+_JUDGING = _keras_audit_startup(
+    "auditor.results.findings, auditor.engine.config, auditor.engine.gate, rules, reports"
+)
 #: The CLI's imports and rule registry, as `audit FILE` has them when it opens the file.
-_EVERYTHING = _keras_audit_startup("auditor.cli, auditor.cli_stream, auditor.engine")
+_EVERYTHING = _keras_audit_startup("auditor.cli, auditor.cli.spools, auditor.engine.runner")
 
 #: What the start-up is made of, up to what every audit needs: the interpreter, the
 #: floor's imports, then pydantic, whose schema machinery loads with the first model a

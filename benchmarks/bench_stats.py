@@ -36,10 +36,10 @@ DEFAULT_MODELS = ["resnet50", "convnext_large"]
 CHILD = """
 import json, resource, sys, time
 import auditor
-from auditor.config import AuditConfig
-from auditor.engine import run
+from auditor.engine.config import AuditConfig
+from auditor.engine.runner import run
 from auditor.loaders import open_model
-from auditor.stats import DEFAULT_CHUNK_BYTES
+from auditor.tensors.stats import DEFAULT_CHUNK_BYTES
 mode, path = sys.argv[1], sys.argv[2]
 
 def once():

@@ -16,7 +16,7 @@ import importlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from auditor.findings import ModelReport, Report
+from auditor.results.findings import ModelReport, Report
 
 __all__ = [
     "DEFAULT_OPTIONS",

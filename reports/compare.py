@@ -5,8 +5,8 @@ Pure functions of the comparison.
 
 from __future__ import annotations
 
-from auditor.compare_models import CheckpointComparison, LayerChange
 from auditor.reports.cells import aligned, number
+from auditor.results.comparison import CheckpointComparison, LayerChange
 
 __all__ = ["FORMATS", "render"]
 

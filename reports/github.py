@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from auditor.findings import ModelReport, Report, Severity
 from auditor.reports import DEFAULT_OPTIONS, Pieces, RenderOptions
+from auditor.results.findings import ModelReport, Report, Severity
 
 __all__ = [
     "escape_data",

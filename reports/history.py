@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 
-from auditor.history_models import GroupSeries, TrainingHistory, group_series
 from auditor.reports.cells import aligned, number
 from auditor.reports.charts import line_chart
+from auditor.results.history import GroupSeries, TrainingHistory, group_series
 
 __all__ = ["FORMATS", "render"]
 

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from auditor.findings import ModelReport, Report
 from auditor.reports import DEFAULT_OPTIONS, Pieces, RenderOptions
+from auditor.results.findings import ModelReport, Report
 
 __all__ = ["environment", "render", "render_document", "render_model"]
 

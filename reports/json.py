@@ -11,9 +11,9 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from auditor.findings import ModelReport, Report
 from auditor.reports import DEFAULT_OPTIONS, Pieces, RenderOptions
 from auditor.reports.jsontext import INDENT, fill_array, nested
+from auditor.results.findings import ModelReport, Report
 
 __all__ = ["render", "render_document", "render_model", "schema"]
 

@@ -15,8 +15,8 @@ import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 
-from auditor.findings import Finding, ModelReport, Report
 from auditor.reports import DEFAULT_OPTIONS, Pieces, RenderOptions
+from auditor.results.findings import Finding, ModelReport, Report
 
 __all__ = ["render", "render_document", "render_model"]
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from auditor.findings import Finding, ModelReport, Report, Severity
 from auditor.reports import DEFAULT_OPTIONS, Pieces, RenderOptions, source_label
+from auditor.results.findings import Finding, ModelReport, Report, Severity
 
 __all__ = ["render", "render_document", "render_model"]
 

@@ -19,9 +19,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import PurePath
 from typing import Any
 
-from auditor.findings import Finding, ModelReport, Report, Severity
 from auditor.reports import DEFAULT_OPTIONS, Pieces, RenderOptions, RuleInfo
 from auditor.reports.jsontext import INDENT, fill_array, nested
+from auditor.results.findings import Finding, ModelReport, Report, Severity
 
 __all__ = ["SCHEMA_URI", "render", "render_document", "render_model"]
 

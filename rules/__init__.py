@@ -1,29 +1,29 @@
-"""keras-audit's built-in rules: one class per module, listed in `BUILTIN_RULES`.
+"""keras-audit's built-in rules, one class per module, and the base every rule derives from.
 
 Code families (bandit-style themed ranges; codes are never reused):
 
-| prefix | family                                         |
-|--------|------------------------------------------------|
-| REG0xx | regularizer configuration                      |
-| WD0xx  | optimizer weight decay                         |
-| WGT0xx | the weights themselves                         |
-| SEC0xx | unsafe content                                 |
+| prefix | family                                          |
+|--------|-------------------------------------------------|
+| REG0xx | regularizer configuration                       |
+| WD0xx  | optimizer weight decay                          |
+| WGT0xx | the weights themselves                          |
+| SEC0xx | unsafe content                                  |
 | AUD0xx | the audit itself (unreadable, opaque, unmapped) |
 
-Third-party rules register through the `keras_audit.rules` entry-point group and must use a
-prefix of their own (e.g. `ACME001`).
+Third-party rules derive from `Rule`, register through the `keras_audit.rules` entry-point
+group and use a prefix of their own (e.g. `ACME001`).
 
 Every rule is usable on its own:
 
     from auditor.loaders import open_model
-    from auditor.rules import DepthwiseDecay
-    from auditor.rule import RuleContext
+    from auditor.rules import DepthwiseDecay, RuleContext
 
     with open_model("model.keras") as loaded:
         rule = DepthwiseDecay()
         findings = list(rule.check(loaded.graph, RuleContext(options=rule.Options())))
 """
 
+from auditor.rules.base import Rule, RuleContext, RuleOptions
 from auditor.rules.bias_decay import BiasDecay
 from auditor.rules.dead_or_exploding_units import DeadOrExplodingUnits
 from auditor.rules.decay_exclusions_unknown import DecayExclusionsUnknown
@@ -54,40 +54,8 @@ from auditor.rules.unusual_coefficient import UnusualCoefficient
 from auditor.rules.unusual_weight_decay import UnusualWeightDecay
 from auditor.rules.weights_differ_from_reference import WeightsDifferFromReference
 
-__all__ = [
-    "BUILTIN_RULES",
-    "BiasDecay",
-    "DeadOrExplodingUnits",
-    "DecayExclusionsUnknown",
-    "DepthwiseDecay",
-    "DoubleDecay",
-    "ExclusionMatchesNothing",
-    "ExternalDataReference",
-    "ForeignModuleReference",
-    "FrozenRegularizer",
-    "InconsistentRegularization",
-    "L2WithAdaptiveOptimizer",
-    "LambdaLayer",
-    "LegacyDecayIsLrDecay",
-    "MalformedArchive",
-    "MisplacedRegularizer",
-    "NonFiniteWeights",
-    "NormalizationDecay",
-    "OpaqueLayers",
-    "PenaltyDominates",
-    "RegularizerNotApplied",
-    "RegularizerNotSerialized",
-    "ScaleInvariantDecay",
-    "StaleBatchnormStatistics",
-    "UnmappedWeights",
-    "UnreadableModel",
-    "UntrainedWeights",
-    "UnusualCoefficient",
-    "UnusualWeightDecay",
-    "WeightsDifferFromReference",
-]
-
-BUILTIN_RULES = (
+#: The built-in rules, in catalog order.
+BUILTIN_RULES: tuple[type[Rule], ...] = (
     RegularizerNotApplied,
     RegularizerNotSerialized,
     InconsistentRegularization,
@@ -118,3 +86,6 @@ BUILTIN_RULES = (
     OpaqueLayers,
     UnmappedWeights,
 )
+
+__all__ = ["BUILTIN_RULES", "Rule", "RuleContext", "RuleOptions"]
+__all__ += [rule.__name__ for rule in BUILTIN_RULES]

@@ -3,10 +3,11 @@ that should not be decayed (one model-level finding per rule)."""
 
 from __future__ import annotations
 
-from auditor.analysis import optimizer_label, optimizer_note, paths_text
-from auditor.findings import Finding
-from auditor.model import ModelGraph, WeightRef
-from auditor.rule import Rule, RuleContext
+from auditor.graph.decay import optimizer_label, optimizer_note
+from auditor.graph.model import ModelGraph, WeightRef
+from auditor.graph.paths import paths_text
+from auditor.results.findings import Finding
+from auditor.rules.base import Rule, RuleContext
 
 __all__ = ["optimizer_decay_finding"]
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from auditor.analysis import layer_index, walk_objects
-from auditor.findings import Finding
-from auditor.model import IssueKind, LoadIssue, ModelGraph
-from auditor.rule import Rule, RuleContext
+from auditor.graph.documents import walk_objects
+from auditor.graph.model import IssueKind, LoadIssue, ModelGraph
+from auditor.graph.paths import layer_index
+from auditor.results.findings import Finding
+from auditor.rules.base import Rule, RuleContext
 
 __all__ = ["issue_findings", "issues_of", "located_objects", "where"]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from auditor.analysis import is_decayed_by_optimizer
-from auditor.findings import Finding, Severity
-from auditor.model import LayerNode, ModelGraph, Role
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.decay import is_decayed_by_optimizer
+from auditor.graph.model import LayerNode, ModelGraph, Role
+from auditor.results.findings import Finding, Severity
 from auditor.rules._optimizer_decay import listed, optimizer_decay_finding
+from auditor.rules.base import Rule, RuleContext
 
 
 class BiasDecay(Rule):
@@ -42,9 +42,6 @@ class BiasDecay(Rule):
     code: ClassVar[str] = "REG006"
     name: ClassVar[str] = "bias-decay"
     severity: ClassVar[Severity] = Severity.INFO
-
-    class Options(RuleOptions):
-        """No options."""
 
     def check_layer(
         self, layer: LayerNode, model: ModelGraph, ctx: RuleContext

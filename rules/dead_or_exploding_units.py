@@ -7,11 +7,11 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from auditor.analysis import fmt
-from auditor.findings import Finding, Severity
-from auditor.initializers import Verdict, judge
-from auditor.model import LayerNode, ModelGraph, Role
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.model import LayerNode, ModelGraph, Role
+from auditor.numbers import fmt
+from auditor.results.findings import Finding, Severity
+from auditor.rules.base import Rule, RuleContext, RuleOptions
+from auditor.tensors.verdict import Verdict, judge
 
 _KERNELS = frozenset(
     {Role.KERNEL, Role.DEPTHWISE_KERNEL, Role.POINTWISE_KERNEL, Role.RECURRENT_KERNEL}

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from auditor.analysis import is_decayed_by_optimizer, optimizer_label, paths_text
-from auditor.findings import Finding, Severity
-from auditor.model import ModelGraph, Role, WeightRef
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.decay import is_decayed_by_optimizer, optimizer_label
+from auditor.graph.model import ModelGraph, Role, WeightRef
+from auditor.graph.paths import paths_text
+from auditor.results.findings import Finding, Severity
+from auditor.rules.base import Rule, RuleContext
 
 # Weights that decoupled weight decay usually leaves alone, and the `var_names` pattern that
 # excludes each (None: Keras 3 calls a DepthwiseConv2D's kernel `kernel`, so only
@@ -64,9 +65,6 @@ class DecayExclusionsUnknown(Rule):
     name: ClassVar[str] = "decay-exclusions-unknown"
     severity: ClassVar[Severity] = Severity.WARNING
     requires: ClassVar[frozenset[str]] = frozenset({"compile"})
-
-    class Options(RuleOptions):
-        """No options."""
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
         optimizer = model.optimizer

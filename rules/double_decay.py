@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from auditor.analysis import fmt, is_decayed_by_optimizer, optimizer_label, paths_text
-from auditor.findings import Finding, Severity
-from auditor.model import ModelGraph
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.decay import is_decayed_by_optimizer, optimizer_label
+from auditor.graph.model import ModelGraph
+from auditor.graph.paths import paths_text
+from auditor.numbers import fmt
+from auditor.results.findings import Finding, Severity
+from auditor.rules.base import Rule, RuleContext
 
 
 class DoubleDecay(Rule):
@@ -46,9 +48,6 @@ class DoubleDecay(Rule):
     name: ClassVar[str] = "double-decay"
     severity: ClassVar[Severity] = Severity.WARNING
     requires: ClassVar[frozenset[str]] = frozenset({"compile"})
-
-    class Options(RuleOptions):
-        """No options."""
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
         optimizer = model.optimizer

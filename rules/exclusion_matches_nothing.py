@@ -6,9 +6,9 @@ import re
 from collections.abc import Iterator
 from typing import ClassVar
 
-from auditor.findings import Finding, Severity
-from auditor.model import ModelGraph
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.model import ModelGraph
+from auditor.results.findings import Finding, Severity
+from auditor.rules.base import Rule, RuleContext
 
 
 class ExclusionMatchesNothing(Rule):
@@ -46,9 +46,6 @@ class ExclusionMatchesNothing(Rule):
     name: ClassVar[str] = "exclusion-matches-nothing"
     severity: ClassVar[Severity] = Severity.WARNING
     requires: ClassVar[frozenset[str]] = frozenset({"live", "compile"})
-
-    class Options(RuleOptions):
-        """No options."""
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
         optimizer = model.optimizer

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import ClassVar
 
-from auditor.findings import Finding, Severity
-from auditor.model import IssueKind, ModelGraph
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.model import IssueKind, ModelGraph
+from auditor.results.findings import Finding, Severity
 from auditor.rules._security import issue_findings, located_objects, where
+from auditor.rules.base import Rule, RuleContext
 
 _LOOKUPS = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
 
@@ -47,9 +47,6 @@ class ExternalDataReference(Rule):
     name: ClassVar[str] = "external-data-reference"
     severity: ClassVar[Severity] = Severity.ERROR
     judges_unreadable: ClassVar[bool] = True
-
-    class Options(RuleOptions):
-        """No options."""
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
         yield from issue_findings(

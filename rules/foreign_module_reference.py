@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-from auditor.findings import Finding, Severity
-from auditor.model import ModelGraph
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.model import ModelGraph
+from auditor.results.findings import Finding, Severity
 from auditor.rules._security import located_objects, where
+from auditor.rules.base import Rule, RuleContext
 
 # Keras APIs that turn a model file into a download, a file read or an unsafe load.
 _GADGET_FUNCTIONS = frozenset(
@@ -77,9 +77,6 @@ class ForeignModuleReference(Rule):
     code: ClassVar[str] = "SEC002"
     name: ClassVar[str] = "foreign-module-reference"
     severity: ClassVar[Severity] = Severity.ERROR
-
-    class Options(RuleOptions):
-        """No options."""
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
         for document, path, value, layer_path, layer_class in located_objects(model):

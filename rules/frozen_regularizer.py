@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from auditor.analysis import freezing_root, layer_of, paths_text
-from auditor.findings import Finding, Severity
-from auditor.model import LayerNode, ModelGraph, WeightRef
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.model import LayerNode, ModelGraph, WeightRef
+from auditor.graph.paths import freezing_root, layer_of, paths_text
+from auditor.results.findings import Finding, Severity
+from auditor.rules.base import Rule, RuleContext
 
 
 class FrozenRegularizer(Rule):
@@ -47,9 +47,6 @@ class FrozenRegularizer(Rule):
     code: ClassVar[str] = "REG007"
     name: ClassVar[str] = "frozen-regularizer"
     severity: ClassVar[Severity] = Severity.WARNING
-
-    class Options(RuleOptions):
-        """No options."""
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
         by_root: dict[str, tuple[LayerNode, list[WeightRef]]] = {}

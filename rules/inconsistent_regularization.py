@@ -7,19 +7,12 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from auditor.analysis import (
-    FAMILY_LABELS,
-    Family,
-    common_prefix,
-    family_of,
-    fmt,
-    layer_of,
-    nearest_model,
-    paths_text,
-)
-from auditor.findings import Finding, Severity
-from auditor.model import ModelGraph, WeightRef
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.decay import FAMILY_LABELS, Family, family_of
+from auditor.graph.model import ModelGraph, WeightRef
+from auditor.graph.paths import common_prefix, layer_of, nearest_model, paths_text
+from auditor.numbers import fmt
+from auditor.results.findings import Finding, Severity
+from auditor.rules.base import Rule, RuleContext, RuleOptions
 
 _LIST_CAP = 200
 

@@ -6,10 +6,12 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import ClassVar
 
-from auditor.analysis import ADAPTIVE_OPTIMIZERS, fmt, paths_text
-from auditor.findings import Finding, Severity
-from auditor.model import ModelGraph
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.decay import ADAPTIVE_OPTIMIZERS
+from auditor.graph.model import ModelGraph
+from auditor.graph.paths import paths_text
+from auditor.numbers import fmt
+from auditor.results.findings import Finding, Severity
+from auditor.rules.base import Rule, RuleContext
 
 
 class L2WithAdaptiveOptimizer(Rule):
@@ -51,9 +53,6 @@ class L2WithAdaptiveOptimizer(Rule):
     name: ClassVar[str] = "l2-with-adaptive-optimizer"
     severity: ClassVar[Severity] = Severity.WARNING
     requires: ClassVar[frozenset[str]] = frozenset({"compile"})
-
-    class Options(RuleOptions):
-        """No options."""
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
         optimizer = model.optimizer

@@ -8,10 +8,10 @@ import hashlib
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-from auditor.findings import Finding, Severity
-from auditor.model import ModelGraph
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.model import ModelGraph
+from auditor.results.findings import Finding, Severity
 from auditor.rules._security import located_objects, where
+from auditor.rules.base import Rule, RuleContext
 
 
 class LambdaLayer(Rule):
@@ -51,9 +51,6 @@ class LambdaLayer(Rule):
     code: ClassVar[str] = "SEC001"
     name: ClassVar[str] = "lambda-layer"
     severity: ClassVar[Severity] = Severity.ERROR
-
-    class Options(RuleOptions):
-        """No options."""
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
         for document, path, value, layer_path, layer_class in located_objects(model):

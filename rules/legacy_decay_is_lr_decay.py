@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from auditor.analysis import fmt
-from auditor.findings import Finding, Severity
-from auditor.model import ModelGraph
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.model import ModelGraph
+from auditor.numbers import fmt
+from auditor.results.findings import Finding, Severity
+from auditor.rules.base import Rule, RuleContext
 
 
 class LegacyDecayIsLrDecay(Rule):
@@ -45,9 +45,6 @@ class LegacyDecayIsLrDecay(Rule):
     name: ClassVar[str] = "legacy-decay-is-lr-decay"
     severity: ClassVar[Severity] = Severity.INFO
     requires: ClassVar[frozenset[str]] = frozenset({"compile"})
-
-    class Options(RuleOptions):
-        """No options."""
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
         optimizer = model.optimizer

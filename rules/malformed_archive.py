@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from auditor.findings import Finding, Severity
-from auditor.model import IssueKind, ModelGraph
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.model import IssueKind, ModelGraph
+from auditor.results.findings import Finding, Severity
 from auditor.rules._security import issue_findings
+from auditor.rules.base import Rule, RuleContext
 
 _KINDS = frozenset({IssueKind.UNSAFE_ARCHIVE, IssueKind.MALFORMED, IssueKind.OVER_LIMIT})
 
@@ -52,9 +52,6 @@ class MalformedArchive(Rule):
     name: ClassVar[str] = "malformed-archive"
     severity: ClassVar[Severity] = Severity.ERROR
     judges_unreadable: ClassVar[bool] = True
-
-    class Options(RuleOptions):
-        """No options."""
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
         yield from issue_findings(

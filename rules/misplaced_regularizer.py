@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from auditor.findings import Finding, Severity
-from auditor.model import LayerNode, ModelGraph, UnusedRegularizer
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.declared import UnusedRegularizer
+from auditor.graph.model import LayerNode, ModelGraph
+from auditor.results.findings import Finding, Severity
+from auditor.rules.base import Rule, RuleContext
 
 
 class MisplacedRegularizer(Rule):
@@ -52,9 +53,6 @@ class MisplacedRegularizer(Rule):
     code: ClassVar[str] = "REG011"
     name: ClassVar[str] = "misplaced-regularizer"
     severity: ClassVar[Severity] = Severity.ERROR
-
-    class Options(RuleOptions):
-        """No options."""
 
     def check_layer(
         self, layer: LayerNode, model: ModelGraph, ctx: RuleContext

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from auditor.findings import Finding, Severity
-from auditor.model import LayerNode, ModelGraph
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.model import LayerNode, ModelGraph
+from auditor.results.findings import Finding, Severity
+from auditor.rules.base import Rule, RuleContext
 
 
 class NonFiniteWeights(Rule):
@@ -45,9 +45,6 @@ class NonFiniteWeights(Rule):
     name: ClassVar[str] = "non-finite-weights"
     severity: ClassVar[Severity] = Severity.ERROR
     requires: ClassVar[frozenset[str]] = frozenset({"weights"})
-
-    class Options(RuleOptions):
-        """No options."""
 
     def check_layer(
         self, layer: LayerNode, model: ModelGraph, ctx: RuleContext

@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from auditor.analysis import (
-    NORMALIZATION_CLASSES,
-    is_decayed_by_optimizer,
-)
-from auditor.findings import Finding, Severity
-from auditor.model import LayerNode, ModelGraph, Role
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.decay import NORMALIZATION_CLASSES, is_decayed_by_optimizer
+from auditor.graph.model import LayerNode, ModelGraph, Role
+from auditor.results.findings import Finding, Severity
 from auditor.rules._optimizer_decay import listed, optimizer_decay_finding
+from auditor.rules.base import Rule, RuleContext
 
 _AFFINE = (Role.GAMMA, Role.BETA)
 
@@ -54,9 +51,6 @@ class NormalizationDecay(Rule):
     name: ClassVar[str] = "normalization-decay"
     severity: ClassVar[Severity] = Severity.WARNING
     applies_to: ClassVar[tuple[str, ...]] = tuple(sorted(NORMALIZATION_CLASSES))
-
-    class Options(RuleOptions):
-        """No options."""
 
     def check_layer(
         self, layer: LayerNode, model: ModelGraph, ctx: RuleContext

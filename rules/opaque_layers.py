@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from auditor.findings import Finding, Severity
-from auditor.model import LayerNode, ModelGraph
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.model import LayerNode, ModelGraph
+from auditor.results.findings import Finding, Severity
+from auditor.rules.base import Rule, RuleContext
 
 
 class OpaqueLayers(Rule):
@@ -47,9 +47,6 @@ class OpaqueLayers(Rule):
     code: ClassVar[str] = "AUD002"
     name: ClassVar[str] = "opaque-layers"
     severity: ClassVar[Severity] = Severity.INFO
-
-    class Options(RuleOptions):
-        """No options."""
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
         for node in model.root.walk():

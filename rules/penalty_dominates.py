@@ -8,10 +8,12 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from auditor.analysis import FAMILY_LABELS, family_of, fmt, layer_of
-from auditor.findings import Finding, Severity
-from auditor.model import LayerNode, ModelGraph
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.decay import FAMILY_LABELS, family_of
+from auditor.graph.model import LayerNode, ModelGraph
+from auditor.graph.paths import layer_of
+from auditor.numbers import fmt
+from auditor.results.findings import Finding, Severity
+from auditor.rules.base import Rule, RuleContext, RuleOptions
 
 _CATEGORICAL = (
     "categorical_crossentropy",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from auditor.findings import Finding, Severity
-from auditor.model import LayerNode, ModelGraph, WeightRef
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.model import LayerNode, ModelGraph, WeightRef
+from auditor.results.findings import Finding, Severity
+from auditor.rules.base import Rule, RuleContext
 
 
 class RegularizerNotApplied(Rule):
@@ -57,9 +57,6 @@ class RegularizerNotApplied(Rule):
     name: ClassVar[str] = "regularizer-not-applied"
     severity: ClassVar[Severity] = Severity.ERROR
     requires: ClassVar[frozenset[str]] = frozenset({"live"})
-
-    class Options(RuleOptions):
-        """No options."""
 
     def check_layer(
         self, layer: LayerNode, model: ModelGraph, ctx: RuleContext

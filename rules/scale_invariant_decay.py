@@ -7,10 +7,10 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from auditor.analysis import NORMALIZATION_CLASSES
-from auditor.findings import Finding, Severity
-from auditor.model import LayerNode, ModelGraph, Role
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.decay import NORMALIZATION_CLASSES
+from auditor.graph.model import LayerNode, ModelGraph, Role
+from auditor.results.findings import Finding, Severity
+from auditor.rules.base import Rule, RuleContext, RuleOptions
 
 # Activations f with f(a*x) = a*f(x) for a > 0: normalization after them still cancels
 # any rescaling of the kernel.

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, ClassVar
 
-from auditor.findings import Finding, Severity
-from auditor.model import LayerNode, ModelGraph, Role
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.model import LayerNode, ModelGraph, Role
+from auditor.results.findings import Finding, Severity
+from auditor.rules.base import Rule, RuleContext
 
 if TYPE_CHECKING:
-    from auditor.stats import TensorStats
+    from auditor.tensors.stats import TensorStats
 
 
 class StaleBatchnormStatistics(Rule):
@@ -46,9 +46,6 @@ class StaleBatchnormStatistics(Rule):
     severity: ClassVar[Severity] = Severity.WARNING
     requires: ClassVar[frozenset[str]] = frozenset({"weights"})
     applies_to: ClassVar[tuple[str, ...]] = ("BatchNormalization", "SyncBatchNormalization")
-
-    class Options(RuleOptions):
-        """No options."""
 
     def check_layer(
         self, layer: LayerNode, model: ModelGraph, ctx: RuleContext

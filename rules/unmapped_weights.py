@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from auditor.analysis import paths_text
-from auditor.findings import Finding, Severity
-from auditor.model import LayerNode, ModelGraph
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.model import LayerNode, ModelGraph
+from auditor.graph.paths import paths_text
+from auditor.results.findings import Finding, Severity
+from auditor.rules.base import Rule, RuleContext
 
 
 class UnmappedWeights(Rule):
@@ -44,9 +44,6 @@ class UnmappedWeights(Rule):
     code: ClassVar[str] = "AUD003"
     name: ClassVar[str] = "unmapped-weights"
     severity: ClassVar[Severity] = Severity.WARNING
-
-    class Options(RuleOptions):
-        """No options."""
 
     def check_layer(
         self, layer: LayerNode, model: ModelGraph, ctx: RuleContext

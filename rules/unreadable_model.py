@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from auditor.findings import Finding, Severity
-from auditor.model import IssueKind, ModelGraph
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.model import IssueKind, ModelGraph
+from auditor.results.findings import Finding, Severity
+from auditor.rules.base import Rule, RuleContext
 
 _PARTIAL = frozenset({IssueKind.UNREADABLE, IssueKind.UNSUPPORTED_DATA})
 
@@ -48,9 +48,6 @@ class UnreadableModel(Rule):
     name: ClassVar[str] = "unreadable-model"
     severity: ClassVar[Severity] = Severity.ERROR
     judges_unreadable: ClassVar[bool] = True
-
-    class Options(RuleOptions):
-        """No options."""
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
         for issue in model.issues:

@@ -7,10 +7,10 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from auditor.findings import Confidence, Finding, Severity
-from auditor.initializers import KS_ALPHA, SIGMAS, Judgement, Verdict, judge
-from auditor.model import LayerNode, ModelGraph, WeightRef
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.model import LayerNode, ModelGraph, WeightRef
+from auditor.results.findings import Confidence, Finding, Severity
+from auditor.rules.base import Rule, RuleContext, RuleOptions
+from auditor.tensors.verdict import KS_ALPHA, SIGMAS, Judgement, Verdict, judge
 
 _RANK = {"low": 0, "medium": 1, "high": 2}
 

@@ -8,10 +8,12 @@ from typing import ClassVar
 
 from pydantic import Field, model_validator
 
-from auditor.analysis import declared_regularizers, fmt
-from auditor.findings import Finding, Severity
-from auditor.model import ModelGraph, Regularizer, Role
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.decay import declared_regularizers
+from auditor.graph.declared import Regularizer
+from auditor.graph.model import ModelGraph, Role
+from auditor.numbers import fmt
+from auditor.results.findings import Finding, Severity
+from auditor.rules.base import Rule, RuleContext, RuleOptions
 
 _KERAS_DEFAULT = 0.01  # L1() / L2() / the bare strings "l1" and "l2"
 

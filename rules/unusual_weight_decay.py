@@ -8,10 +8,10 @@ from typing import ClassVar
 
 from pydantic import model_validator
 
-from auditor.analysis import fmt
-from auditor.findings import Finding, Severity
-from auditor.model import ModelGraph
-from auditor.rule import Rule, RuleContext, RuleOptions
+from auditor.graph.model import ModelGraph
+from auditor.numbers import fmt
+from auditor.results.findings import Finding, Severity
+from auditor.rules.base import Rule, RuleContext, RuleOptions
 
 
 class UnusualWeightDecay(Rule):

@@ -186,8 +186,8 @@ class Score:
 
 def score(cases: list[Case]) -> dict[str, Score]:
     """Audit every case with WGT001 and score it, per architecture and in total."""
-    from auditor.config import AuditConfig
-    from auditor.engine import run
+    from auditor.engine.config import AuditConfig
+    from auditor.engine.runner import run
 
     report = run([case.path for case in cases], AuditConfig(select=["WGT001"]))
     scores: dict[str, Score] = {"all": Score()}

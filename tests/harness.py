@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from auditor.config import AuditConfig
-from auditor.engine import run, run_live
-from auditor.findings import Finding, Report, Severity
+from auditor.engine.config import AuditConfig
+from auditor.engine.runner import run, run_live
+from auditor.results.findings import Finding, Report, Severity
 
 Source = Path | Any  # a saved model's path, or a live keras.Model
 

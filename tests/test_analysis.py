@@ -1,4 +1,4 @@
-"""auditor.analysis: the document walk that the SEC rules share."""
+"""auditor.graph.decay: the document walk that the SEC rules share."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor.analysis import layer_at, layer_index, walk_documents, walk_objects
+from auditor.graph.documents import walk_documents, walk_objects
+from auditor.graph.paths import layer_at, layer_index
 from auditor.loaders import open_model
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples" / "models").iterdir())

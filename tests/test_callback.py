@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pytest
 
-from auditor.config import AuditConfig
+from auditor.engine.config import AuditConfig
 
 
 @pytest.fixture(scope="module")

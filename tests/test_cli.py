@@ -129,14 +129,14 @@ def test_static_audit_never_imports_tensorflow_or_keras():
 
 _GC_PROBE = """
 import gc, sys
-import auditor.cli, auditor.engine, auditor.registry
+import auditor.cli, auditor.engine.runner, auditor.engine.registry
 def probe(name, real):
     def wrapper(*args, **kwargs):
         print(name, gc.isenabled(), gc.get_freeze_count() > 0, flush=True)
         return real(*args, **kwargs)
     return wrapper
-auditor.registry.load_registry = probe("registry", auditor.registry.load_registry)
-auditor.engine.run = probe("run", auditor.engine.run)
+auditor.engine.registry.load_registry = probe("registry", auditor.engine.registry.load_registry)
+auditor.engine.runner.run = probe("run", auditor.engine.runner.run)
 sys.argv = ["audit", *sys.argv[1:]]
 auditor.cli.entry()
 """
@@ -222,8 +222,8 @@ def test_a_reader_that_goes_away_is_not_a_traceback():
 def test_inventory_is_kept_only_for_formats_that_show_it(tmp_path):
     """Text, SARIF and the others skip the inventory (its statistics cost CPU); JSON and
     HTML carry every weight's statistics. The findings are the same either way."""
-    from auditor.config import AuditConfig
-    from auditor.engine import run as run_engine
+    from auditor.engine.config import AuditConfig
+    from auditor.engine.runner import run as run_engine
 
     model = EXAMPLES / "depthwise_decay.keras"
     full = run_engine([model], AuditConfig())
@@ -239,8 +239,8 @@ def test_inventory_is_kept_only_for_formats_that_show_it(tmp_path):
 def test_the_file_is_hashed_only_for_formats_that_show_the_hash(tmp_path):
     """JSON, SARIF and HTML show each file's SHA-256; text and the others do not, so the
     CLI skips the hash there (on a huge file it costs more than reading the tensors)."""
-    from auditor.config import AuditConfig
-    from auditor.engine import run as run_engine
+    from auditor.engine.config import AuditConfig
+    from auditor.engine.runner import run as run_engine
 
     model = EXAMPLES / "depthwise_decay.keras"
     expected = hashlib.sha256(model.read_bytes()).hexdigest()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from auditor.cli import main
-from auditor.compare import compare
+from auditor.training.compare import compare
 from tests.conftest import FORMATS
 
 LAYERS = ("conv", "bn", "dw", "backbone_dense", "head")
@@ -151,8 +151,8 @@ def test_unreadable_checkpoint_is_one_line_exit_2(checkpoints, tmp_path, capsys)
 
 
 def test_compare_and_history_never_import_keras(checkpoints, tmp_path):
-    from auditor.history import write_history
-    from auditor.history_models import TrainingHistory
+    from auditor.results.history import TrainingHistory
+    from auditor.training.history import write_history
 
     history = tmp_path / "h.json"
     write_history(TrainingHistory(model_name="m"), history)

@@ -15,8 +15,9 @@ import pytest
 
 from auditor.errors import ModelLoadError
 from auditor.limits import Limits
-from auditor.loaders.guard import SafeZip, group_text, scan_h5
 from auditor.loaders.h5tensor import H5Tensor, file_window
+from auditor.loaders.safe_hdf5 import group_text, scan_h5
+from auditor.loaders.safe_zip import SafeZip
 
 _RNG = np.random.default_rng(7)
 _DATASETS: dict[str, tuple[np.ndarray, dict]] = {
@@ -119,9 +120,9 @@ def test_a_deflated_member_is_inflated_into_a_temporary_file_and_read_directly(
     """Keras never compresses, but a re-zipped `.keras` is deflated: its weights member is
     inflated piece by piece into an anonymous file (not into memory), and its tensors are
     read directly from that file, with the same values as through h5py."""
-    from auditor.loaders import guard
+    from auditor.loaders import safe_zip
 
-    monkeypatch.setattr(guard, "INFLATE_STEP", 1000)  # many pieces, and a last short one
+    monkeypatch.setattr(safe_zip, "INFLATE_STEP", 1000)  # many pieces, and a last short one
     spill_dir = tmp_path / "tmp"
     spill_dir.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(spill_dir))

@@ -9,13 +9,13 @@ from typing import ClassVar
 import pytest
 
 from auditor import rules
-from auditor.config import AuditConfig
-from auditor.engine import run
+from auditor.engine.config import AuditConfig
+from auditor.engine.registry import Registry
+from auditor.engine.runner import run
 from auditor.errors import UsageError
-from auditor.findings import Severity
 from auditor.loaders import open_model
-from auditor.registry import Registry
-from auditor.rule import DOC_SECTIONS, Rule, RuleOptions
+from auditor.results.findings import Severity
+from auditor.rules.base import DOC_SECTIONS, Rule, RuleOptions
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "models"
 DOC = "\n".join(
@@ -162,8 +162,8 @@ def test_a_rule_used_on_its_own_as_the_readme_shows():
     from pathlib import Path
 
     from auditor.loaders import open_model
-    from auditor.rule import RuleContext
     from auditor.rules import DepthwiseDecay
+    from auditor.rules.base import RuleContext
 
     path = Path(__file__).resolve().parent.parent / "examples/models/depthwise_decay.keras"
     with open_model(path) as loaded:
@@ -173,7 +173,7 @@ def test_a_rule_used_on_its_own_as_the_readme_shows():
 
 
 def test_entry_point_rules_are_discovered(monkeypatch):
-    import auditor.registry as registry_module
+    import auditor.engine.registry as registry_module
 
     class FakeEntryPoint:
         value = "acme_rules:Crashes"
@@ -196,8 +196,8 @@ def test_the_inventory_refuses_statistics_computed_without_its_fields():
     statistics would show zeros that were never counted, so it is an error."""
     from pathlib import Path
 
-    from auditor.inventory import inventory
-    from auditor.judge import read_stats
+    from auditor.engine.judge import read_stats
+    from auditor.tensors.inventory import inventory
 
     model = Path(__file__).resolve().parents[1] / "examples" / "models" / "clean.keras"
     with open_model(model, digest=False) as loaded:

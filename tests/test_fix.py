@@ -13,7 +13,7 @@ import pytest
 
 import auditor
 from auditor.cli import main
-from auditor.config import AuditConfig
+from auditor.engine.config import AuditConfig
 from auditor.fix import DEFAULT_EXCLUDE, apply_regularization, remove_regularization
 from auditor.loaders.live import load_live
 from tests.conftest import FORMATS, build_complex_model

@@ -13,8 +13,8 @@ from pathlib import Path
 import h5py
 import pytest
 
-from auditor.config import AuditConfig
-from auditor.engine import run
+from auditor.engine.config import AuditConfig
+from auditor.engine.runner import run
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "models"
 SEEDS = {"bytes": 1200, "json": 1000, "h5attrs": 800}  # 3,000 cases

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor.cli import main, show_progress
+from auditor.cli import main
+from auditor.cli.check import show_progress
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "models"
@@ -233,7 +234,7 @@ def test_stdout_output_beside_files(tmp_path, capsys):
 
 
 def test_readme_configuration_example_is_valid(tmp_path):
-    from auditor.config import load_config, resolve
+    from auditor.engine.config import load_config, resolve
 
     readme = (ROOT / "README.md").read_text()
     (tmp_path / "pyproject.toml").write_text(readme.split("```toml\n", 1)[1].split("```", 1)[0])

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from auditor.cli import main
-from auditor.history import write_history
-from auditor.history_models import (
+from auditor.reports.history import render
+from auditor.results.history import (
     EpochRecord,
     Norms,
     OptimizerState,
@@ -17,7 +17,7 @@ from auditor.history_models import (
     TrainingHistory,
     group_series,
 )
-from auditor.reports.history import render
+from auditor.training.history import write_history
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auditor.config import AuditConfig
-from auditor.engine import run
-from auditor.findings import ModelReport, Report
+from auditor.engine.config import AuditConfig
+from auditor.engine.runner import run
 from auditor.reports import RENDERERS, RenderOptions
+from auditor.results.findings import ModelReport, Report
 from tests.hostile_corpus import CLEAN_KERAS, SECRET, Corpus, build_corpus, rezip
 
 SECURITY = ("AUD001", "SEC")
@@ -165,7 +165,7 @@ def _reference_depth(value) -> int:
     ],
 )
 def test_json_depth_counts_containers_not_brackets_in_strings(text):
-    from auditor.loaders.guard import json_depth
+    from auditor.loaders.safe_json import json_depth
 
     assert json_depth(text.encode()) == _reference_depth(json.loads(text))
 
@@ -181,7 +181,7 @@ _JSON_VALUES = st.recursive(
 @given(value=_JSON_VALUES, ensure_ascii=st.booleans())
 def test_json_depth_matches_the_parsed_depth(value, ensure_ascii):
     """Strings full of brackets, quotes and backslash runs never count as nesting."""
-    from auditor.loaders.guard import json_depth
+    from auditor.loaders.safe_json import json_depth
 
     text = json.dumps(value, ensure_ascii=ensure_ascii)
     assert json_depth(text.encode()) == _reference_depth(value)

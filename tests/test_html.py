@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from auditor.cli import _rule_infos
-from auditor.config import AuditConfig
-from auditor.engine import run, run_live
+from auditor.cli.common import rule_infos
+from auditor.engine.config import AuditConfig
+from auditor.engine.runner import run, run_live
 from auditor.reports import RENDERERS, RenderOptions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +22,7 @@ HOSTILE = "<img src=x onerror=alert(1)>"
 
 
 def _html(report) -> str:
-    return RENDERERS["html"](report, options=RenderOptions(rules=_rule_infos()))
+    return RENDERERS["html"](report, options=RenderOptions(rules=rule_infos()))
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from auditor.initializers import Kind, Verdict, judge, reference_for
 from auditor.loaders.live import load_live
-from auditor.stats import compute
+from auditor.tensors.initializers import Kind, reference_for
+from auditor.tensors.stats import compute
+from auditor.tensors.verdict import Verdict, judge
 
 
 @pytest.fixture(autouse=True)
@@ -145,7 +146,8 @@ def test_tiny_tensors_have_low_confidence(keras):
 
 
 def _declared(class_name: str, config: dict, shape: tuple[int, ...] = (64, 32)):
-    from auditor.model import Initializer, LayerNode, Role, WeightRef
+    from auditor.graph.declared import Initializer
+    from auditor.graph.model import LayerNode, Role, WeightRef
 
     weight = WeightRef(
         path="dense/kernel",

@@ -1,8 +1,10 @@
-"""The layering DESIGN.md sets, checked on the source: imports point down only.
+"""The layers of docs/architecture.md, checked on the source: each package imports only the
+packages below it, and nothing imports itself back.
 
 Read from the modules' syntax trees, not by importing them: an import made at module level
 (outside `if TYPE_CHECKING:`) runs when the module is imported, so a cycle of those is an
-import cycle. Imports inside functions are lazy and may point anywhere the layering allows.
+import cycle. Imports inside functions are lazy, and still may point only where the layers
+allow.
 """
 
 from __future__ import annotations
@@ -16,7 +18,34 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 #: Repository folder -> the import package it is installed as (pyproject's package-dir).
 FOLDERS = {"auditor": "auditor", "rules": "auditor.rules", "reports": "auditor.reports"}
-PACKAGES = ("auditor",)
+
+_BOTTOM = ("auditor.errors", "auditor.limits", "auditor.numbers")
+_MODEL = ("auditor.graph", "auditor.results")
+_READING = ("auditor.tensors", "auditor.loaders")
+_TOP = ("auditor.engine", "auditor.fix", "auditor.reports", "auditor.training")
+#: What each part of keras-audit may import of the rest, besides its own modules, from the
+#: bottom up. The bottom layer, the graph and the report models import nothing above them;
+#: a rule judges a graph and its statistics and never opens a file; a renderer reads report
+#: models only; the engine runs rules over what the loaders read; the command line and the
+#: library API sit on top.
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "auditor.errors": (),
+    "auditor.limits": (),
+    "auditor.numbers": (),
+    "auditor.results": (),
+    "auditor.graph": ("auditor.numbers",),
+    "auditor.tensors": (*_MODEL, "auditor.numbers"),
+    "auditor.loaders": (*_BOTTOM, "auditor.graph", "auditor.tensors"),
+    "auditor.rules": ("auditor.numbers", *_MODEL, "auditor.tensors"),
+    "auditor.reports": ("auditor.numbers", "auditor.results"),
+    "auditor.fix": (*_BOTTOM, "auditor.graph", "auditor.loaders"),
+    "auditor.engine": (*_BOTTOM, *_MODEL, *_READING, "auditor.rules"),
+    "auditor.training": (*_BOTTOM, *_MODEL, *_READING, "auditor.engine"),
+    "auditor.keras": ("auditor.results", "auditor.engine", "auditor.training"),
+    "auditor.cli": (*_BOTTOM, *_MODEL, *_READING, *_TOP),
+    "auditor.__main__": ("auditor.cli",),
+    "auditor": ("auditor.engine", "auditor.results"),  # the library API, auditor/__init__.py
+}
 
 
 def _module_name(path: Path) -> str:
@@ -33,30 +62,14 @@ def _sources() -> dict[str, Path]:
     }
 
 
-def test_the_folders_are_the_installed_packages():
-    """The map above is pyproject's: a folder moved there must move here too."""
-    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    assert {"auditor": "auditor"} | {
-        folder: package for package, folder in setuptools["package-dir"].items()
-    } == FOLDERS
+def _part(module: str) -> str:
+    """The entry of `ALLOWED` a module belongs to (the longest that contains it)."""
+    parts = [name for name in ALLOWED if module == name or module.startswith(f"{name}.")]
+    return max(parts, key=len)
 
 
-@pytest.mark.parametrize(
-    "path",
-    sorted(
-        path.relative_to(ROOT)
-        for folder in (*FOLDERS, "tests", "benchmarks", "examples")
-        for path in (ROOT / folder).rglob("*.py")
-    ),
-    ids=str,
-)
-def test_nothing_imports_the_folders_by_their_repository_names(path):
-    """`rules` and `reports` are folders of the repository, not packages of an install:
-    importing them by those names works only from the repository root, and loads a second
-    copy of every rule."""
-    source = ROOT / path
-    imported = _imported(_module_name(source), source, module_level=False)
-    assert sorted(name for name in imported if name.split(".")[0] in ("rules", "reports")) == []
+def _within(name: str, packages: tuple[str, ...]) -> bool:
+    return any(name == package or name.startswith(f"{package}.") for package in packages)
 
 
 def _absolute(module: str, is_package: bool, node: ast.ImportFrom) -> str:
@@ -180,57 +193,60 @@ def test_the_import_reader_sees_what_runs_at_import_time(tmp_path):
     assert "auditor.g" in every and "auditor.f" not in every
 
 
+def test_the_folders_are_the_installed_packages():
+    """The map above is pyproject's: a folder moved there must move here too."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert {"auditor": "auditor"} | {
+        folder: package for package, folder in setuptools["package-dir"].items()
+    } == FOLDERS
+
+
+def test_every_module_belongs_to_a_part_of_the_layering():
+    """A new top-level module or package of `auditor` takes its place in `ALLOWED` first."""
+    assert sorted(m for m in _sources() if _part(m) == "auditor" and m != "auditor") == []
+
+
+def test_nothing_imports_the_folders_by_their_repository_names():
+    """`rules` and `reports` are folders of the repository, not packages of an install:
+    importing them by those names works only from the repository root, and loads a second
+    copy of every rule."""
+    offenders = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for folder in (*FOLDERS, "tests", "benchmarks", "examples")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for name in sorted(_imported(_module_name(path), path, module_level=False))
+        if name.split(".")[0] in ("rules", "reports")
+    ]
+    assert offenders == []
+
+
 def test_no_module_imports_itself_back():
     """No import cycle among keras-audit's modules."""
     assert _cycles(_graph(module_level=True)) == []
 
 
-#: What a rule may import from keras-audit: the graph it judges, its context, its
-#: findings and the shared analysis. A rule never opens a file (no loaders, no h5py or
-#: zipfile) and never imports keras or tensorflow (DESIGN.md, "Rules").
-_RULE_MAY_USE = ("auditor.analysis", "auditor.findings", "auditor.initializers")
-_RULE_MAY_USE += ("auditor.model", "auditor.rule", "auditor.stats", "auditor.rules")
-_NEVER_IN_A_RULE = ("h5py", "zipfile", "keras", "tensorflow", "tf_keras", "auditor.loaders")
+@pytest.mark.parametrize("module", sorted(_sources()))
+def test_a_module_imports_only_the_layers_below_it(module):
+    """Lazy imports included: a function-level import is still a dependency. A module's
+    parent packages are loaded before it anyway (`from auditor import __version__`)."""
+    part = _part(module)
+    parents = {module.rsplit(".", depth)[0] for depth in range(1, module.count(".") + 1)}
+    ours = {
+        _part(name)
+        for name in _imported(module, _sources()[module], module_level=False)
+        if name in _sources() and name not in parents
+    }
+    assert sorted(ours - {part, *ALLOWED[part]}) == []
 
 
-@pytest.mark.parametrize("module", sorted(m for m in _sources() if m.startswith("auditor.rules")))
-def test_a_rule_imports_only_what_judging_a_graph_needs(module):
+#: A rule never opens a file and never imports keras or tensorflow.
+_NEVER_IN_A_RULE = ("h5py", "zipfile", "keras", "tensorflow", "tf_keras")
+
+
+@pytest.mark.parametrize("module", sorted(m for m in _sources() if _part(m) == "auditor.rules"))
+def test_a_rule_reads_no_file_and_imports_no_keras(module):
     imported = _imported(module, _sources()[module], module_level=False)
-    ours = {name for name in imported if name.split(".")[0] in PACKAGES}
-    outside = sorted(
-        name
-        for name in ours
-        if not any(name == allowed or name.startswith(f"{allowed}.") for allowed in _RULE_MAY_USE)
-    )
-    forbidden = sorted(
-        name
-        for name in imported
-        if any(name == bad or name.startswith(f"{bad}.") for bad in _NEVER_IN_A_RULE)
-    )
-    assert (outside, forbidden) == ([], [])
-
-
-#: The report models the renderers draw: the audit's, and those of `audit compare` and
-#: `audit history`. A renderer is a pure function of one of them (DESIGN.md, "Layering").
-_REPORT_MODELS = ("auditor.findings", "auditor.compare_models", "auditor.history_models")
-#: What no renderer loads, even through the modules it imports: the reading side.
-_NEVER_UNDER_A_RENDERER = ("numpy", "h5py", "zipfile", "keras", "tensorflow", "auditor.loaders")
-
-
-@pytest.mark.parametrize("module", sorted(m for m in _sources() if m.startswith("auditor.reports")))
-def test_a_renderer_imports_only_report_models(module):
-    imported = _imported(module, _sources()[module], module_level=False)
-    engine_side = sorted(
-        name
-        for name in imported
-        if name.split(".")[0] == "auditor" and not name.startswith("auditor.reports")
-    )
-    outside = [
-        name
-        for name in engine_side
-        if not any(name == model or name.startswith(f"{model}.") for model in _REPORT_MODELS)
-    ]
-    assert outside == []
+    assert sorted(name for name in imported if _within(name, _NEVER_IN_A_RULE)) == []
 
 
 def _loaded_by(module: str) -> set[str]:
@@ -253,35 +269,31 @@ def _loaded_by(module: str) -> set[str]:
     return loaded
 
 
-@pytest.mark.parametrize("module", sorted(m for m in _sources() if m.startswith("auditor.reports")))
+#: What no renderer loads, even through the modules it imports: the reading side.
+_NEVER_UNDER_A_RENDERER = ("numpy", "h5py", "zipfile", "keras", "tensorflow", "auditor.loaders")
+
+
+@pytest.mark.parametrize("module", sorted(m for m in _sources() if _part(m) == "auditor.reports"))
 def test_a_renderer_loads_nothing_of_the_reading_side(module):
     """Importing a renderer loads the report models and what they need, never the loaders,
     h5py or NumPy: a report can be rendered where no model could be read."""
     loaded = _loaded_by(module)
-    assert (
-        sorted(
-            name
-            for name in loaded
-            if any(name == bad or name.startswith(f"{bad}.") for bad in _NEVER_UNDER_A_RENDERER)
-        )
-        == []
-    )
+    assert sorted(name for name in loaded if _within(name, _NEVER_UNDER_A_RENDERER)) == []
 
 
 def test_what_a_module_loads_follows_its_imports_down():
-    """The closure the renderer test relies on: `auditor.compare` loads the loaders (through
-    `auditor.files`) and NumPy, and its models module loads neither."""
-    assert {"auditor.files", "auditor.loaders", "numpy", "h5py"} <= _loaded_by("auditor.compare")
-    assert {"auditor.findings", "pydantic"} <= _loaded_by("auditor.compare_models")
-    assert {"numpy", "auditor.loaders"}.isdisjoint(_loaded_by("auditor.compare_models"))
+    """The closure the renderer test relies on: `auditor.training.compare` loads the
+    loaders and NumPy, and the report models of a comparison load neither."""
+    assert {"auditor.loaders", "numpy", "h5py"} <= _loaded_by("auditor.training.compare")
+    assert {"auditor.results.findings", "pydantic"} <= _loaded_by("auditor.results.comparison")
+    assert {"numpy", "auditor.loaders"}.isdisjoint(_loaded_by("auditor.results.comparison"))
 
 
-#: The bottom layer: the model graph, the findings and report, the errors and the reading
-#: limits import nothing else of keras-audit, so every other layer can use them.
-_BOTTOM = ("auditor.model", "auditor.findings", "auditor.errors", "auditor.limits")
+#: The size past which a module does too much to be read in one sitting.
+MAX_LINES = 400
 
 
-@pytest.mark.parametrize("module", _BOTTOM)
-def test_the_bottom_layer_imports_nothing_above_it(module):
-    imported = _imported(module, _sources()[module], module_level=False)
-    assert sorted(name for name in imported if name.split(".")[0] in PACKAGES) == []
+@pytest.mark.parametrize("module", sorted(_sources()))
+def test_no_module_is_over_the_size_limit(module):
+    lines = len(_sources()[module].read_text().splitlines())
+    assert lines <= MAX_LINES, f"{module} has {lines} lines: split it by what its parts hold"

@@ -11,8 +11,8 @@ import h5py
 import numpy as np
 import pytest
 
-from auditor.config import AuditConfig
-from auditor.engine import run
+from auditor.engine.config import AuditConfig
+from auditor.engine.runner import run
 from auditor.loaders import open_model
 
 F32_1E4 = 9.999999747378752e-05
@@ -227,8 +227,8 @@ def test_weight_decay_rules_judge_the_old_file(keras2_file):
 
 
 def test_fix_writes_regularizers_keras_2_can_read(keras2_file, tmp_path):
-    from auditor.fix.files import fix_file
     from auditor.fix.plan import target_regularizer
+    from auditor.fix.rewrite import fix_file
 
     out = tmp_path / "fixed.h5"
     result = fix_file(keras2_file, out, target_regularizer(l2=1e-4, l1=0.0), exclude=())
@@ -300,7 +300,7 @@ def _string_attributes() -> dict[str, object]:
 
 
 def _texts(values: np.ndarray) -> list[str | None]:
-    from auditor.loaders.guard import text_value
+    from auditor.loaders.safe_hdf5 import text_value
 
     return [text_value(v) for v in values.reshape(-1).tolist()]
 
@@ -312,20 +312,20 @@ def test_string_attributes_of_mixed_kinds_read_as_h5py_reads_them(
     """The memory types are kept per kind (variable or fixed length, character set, size):
     reading kinds in turn, twice over, never reads one with another's type, and a file
     with more kinds than the cache holds reads the same."""
-    from auditor.loaders import guard
+    from auditor.loaders import safe_hdf5
 
-    monkeypatch.setattr(guard, "_STRING_TYPES", {})
-    monkeypatch.setattr(guard, "_MAX_STRING_TYPES", cached_kinds)
+    monkeypatch.setattr(safe_hdf5, "_STRING_TYPES", {})
+    monkeypatch.setattr(safe_hdf5, "_MAX_STRING_TYPES", cached_kinds)
     attributes = _string_attributes()
     path = tmp_path / "strings.h5"
     with h5py.File(path, "w") as f:
         f.attrs.update(attributes)
     with h5py.File(path, "r") as f:
         for key in [*attributes, *reversed(attributes)]:
-            value = guard.string_values(h5py.h5a.open(f.id, key.encode()))
+            value = safe_hdf5.string_values(h5py.h5a.open(f.id, key.encode()))
             assert value is not None, key
             expected = np.asarray(f.attrs[key])
             assert value.shape == expected.shape, key
             assert _texts(value) == _texts(expected), key
     kinds = len(attributes) - 1  # the two variable-length UTF-8 attributes share one
-    assert len(guard._STRING_TYPES) == min(cached_kinds, kinds)
+    assert len(safe_hdf5._STRING_TYPES) == min(cached_kinds, kinds)

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 import auditor
-from auditor.analysis import Decay, optimizer_decay
-from auditor.config import AuditConfig
-from auditor.findings import Report
+from auditor.engine.config import AuditConfig
+from auditor.graph.decay import Decay, optimizer_decay
 from auditor.loaders import open_model
 from auditor.loaders.live import load_live
 from auditor.reports.json import schema
+from auditor.results.findings import Report
 
 
 def _row(weight):

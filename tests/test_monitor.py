@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from auditor.history import read_history
+from auditor.training.history import read_history
 
 L2_KERNEL, L1_BIAS, L2_OUT = 1e-2, 1e-3, 5e-3
 

@@ -187,8 +187,8 @@ def test_a_rule_registered_under_the_entry_point_group_is_loaded(tmp_path):
             '''
             from typing import ClassVar
 
-            from auditor.findings import Severity
-            from auditor.rule import Rule
+            from auditor.results.findings import Severity
+            from auditor.rules.base import Rule
 
 
             class WideDense(Rule):

@@ -1,4 +1,4 @@
-"""auditor.readahead: a model's tensors read one slice ahead of their statistics, across
+"""auditor.tensors.readahead: a model's tensors read one slice ahead of their statistics, across
 tensor boundaries, on one thread; small tensors and reads out of the plan by the caller."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from auditor.readahead import MIN_AHEAD_BYTES, THREAD_PREFIX, ReadAhead, tensor_bytes
+from auditor.tensors.readahead import MIN_AHEAD_BYTES, THREAD_PREFIX, ReadAhead, tensor_bytes
 
 SLICE = 64  # bytes per slice in these tests: 4 rows of 4 float32 values
 
@@ -328,9 +328,9 @@ def test_an_audit_reads_large_tensors_ahead_with_the_same_statistics(
     `MIN_AHEAD_BYTES` (one slice or more) run on the read thread, into two reused
     buffers, smaller ones in the caller, and the statistics are those of reading each
     tensor on its own."""
-    from auditor import readahead
-    from auditor.judge import read_stats
+    from auditor.engine.judge import read_stats
     from auditor.loaders import h5tensor, open_model
+    from auditor.tensors import readahead
 
     L = keras.layers
     model = keras.Sequential(

@@ -12,12 +12,13 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from auditor.cli import _rule_infos, main
-from auditor.config import AuditConfig
-from auditor.engine import run
-from auditor.findings import Location, Severity
+from auditor.cli import main
+from auditor.cli.common import rule_infos
+from auditor.engine.config import AuditConfig
+from auditor.engine.runner import run
 from auditor.reports import RENDERERS, RenderOptions
 from auditor.reports.github import escape_data, escape_property
+from auditor.results.findings import Location, Severity
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
@@ -39,7 +40,7 @@ def report(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def options():
-    return RenderOptions(rules=_rule_infos())
+    return RenderOptions(rules=rule_infos())
 
 
 @pytest.mark.parametrize("fmt", ["text", "html", "sarif", "junit", "github", "markdown"])
@@ -72,7 +73,7 @@ def test_sarif_validates_against_the_official_schema(report, options):
 
 
 def test_sarif_of_a_live_model_has_logical_locations_only(keras):
-    from auditor.engine import run_live
+    from auditor.engine.runner import run_live
 
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Dense(2, bias_regularizer="l2", name="d")(inputs))

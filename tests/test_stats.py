@@ -1,4 +1,4 @@
-"""auditor.stats against a plain float64 numpy reference, across dtypes and chunking."""
+"""auditor.tensors.stats against a plain float64 numpy reference, across dtypes and chunking."""
 
 from __future__ import annotations
 
@@ -12,15 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from auditor import stats as stats_module
-from auditor.initializers import Kind, Reference, normal_cdf
-from auditor.stats import (
-    DEFAULT_CHUNK_BYTES,
-    HISTOGRAM_BINS,
-    SAMPLE_SIZE,
-    WHOLE_TENSOR_BYTES,
-    compute,
-)
+from auditor.tensors import sums
+from auditor.tensors.initializers import Kind, Reference, normal_cdf
+from auditor.tensors.sampling import SAMPLE_SIZE
+from auditor.tensors.stats import DEFAULT_CHUNK_BYTES, WHOLE_TENSOR_BYTES, compute
+from auditor.tensors.sums import HISTOGRAM_BINS
 
 
 class ArrayTensor:
@@ -82,13 +78,13 @@ CASES = {
 @pytest.mark.parametrize("name", sorted(CASES))
 @pytest.mark.parametrize(
     "chunk_bytes, block_bytes",
-    [(16, stats_module._BLOCK_BYTES), (1 << 20, stats_module._BLOCK_BYTES), (1 << 20, 8)],
+    [(16, sums._BLOCK_BYTES), (1 << 20, sums._BLOCK_BYTES), (1 << 20, 8)],
     ids=["tiny-chunks", "one-chunk", "one-chunk-small-blocks"],
 )
 def test_statistics_match_numpy(name, chunk_bytes, block_bytes, monkeypatch):
     """Whatever the chunks the tensor is read in, and the blocks of rows a chunk is folded
     in (blocks of one row put the NaN and inf rows in blocks of their own)."""
-    monkeypatch.setattr(stats_module, "_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(sums, "_BLOCK_BYTES", block_bytes)
     values = CASES[name]
     tensor = ArrayTensor(values)
     stats = compute(tensor, chunk_bytes=chunk_bytes)
@@ -218,14 +214,14 @@ def test_the_ks_statistic_of_a_float32_sample_is_computed_in_float64():
 
 @pytest.mark.parametrize("z", [-7.5, -2.0, -1e-9, 0.0, 1e-9, 0.3, 2.0, 7.5])
 def test_the_scalar_normal_cdf_is_the_vectorized_one(z):
-    from auditor.initializers import _phi
+    from auditor.tensors.initializers import _phi
 
     assert _phi(z) == pytest.approx(float(normal_cdf(np.array(z))), abs=1e-15)
 
 
 @pytest.mark.parametrize("count", [SAMPLE_SIZE + 1, 3 * SAMPLE_SIZE + 5, 128 * SAMPLE_SIZE, 2**33])
 def test_the_sample_takes_one_position_in_each_stratum(count):
-    from auditor.stats import _sample_index
+    from auditor.tensors.sampling import _sample_index
 
     index = _sample_index(count, SAMPLE_SIZE)
     strata = np.arange(SAMPLE_SIZE + 1, dtype=np.int64) * count // SAMPLE_SIZE
@@ -246,7 +242,7 @@ def _splitmix64(seed: int, n: int) -> list[float]:
 
 
 def test_the_sample_jitter_is_the_splitmix64_sequence():
-    from auditor.stats import _uniform
+    from auditor.tensors.sampling import _uniform
 
     values = _uniform(SAMPLE_SIZE, 20_191_115)
     assert values.tolist()[:300] == _splitmix64(20_191_115, 300)
@@ -259,7 +255,7 @@ def test_sampling_does_not_import_numpy_random():
     code = """
 import sys
 import numpy as np
-from auditor.stats import compute
+from auditor.tensors.stats import compute
 
 class Tensor:  # this test module itself uses numpy.random, so not its ArrayTensor
     shape, dtype = (300, 64), "float32"
@@ -277,7 +273,7 @@ sys.exit("numpy.random" in sys.modules)
 
 def test_the_sample_does_not_alias_with_the_channels():
     """A stride of exactly the channel count would sample one channel only."""
-    from auditor.stats import _sample_index
+    from auditor.tensors.sampling import _sample_index
 
     channels = 128
     index = _sample_index(SAMPLE_SIZE * channels, SAMPLE_SIZE)

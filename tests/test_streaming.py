@@ -16,13 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from auditor.cli import _rule_infos, main
-from auditor.cli_stream import Spool
-from auditor.config import AuditConfig, Suppress
-from auditor.engine import build_report, run
-from auditor.findings import ModelReport, Report
-from auditor.gate import make_baseline
+from auditor.cli import main
+from auditor.cli.common import rule_infos
+from auditor.cli.spools import Spool
+from auditor.engine.config import AuditConfig, Suppress
+from auditor.engine.gate import make_baseline
+from auditor.engine.runner import build_report, run
 from auditor.reports import FORMATS, RENDERERS, RenderOptions, pieces
+from auditor.results.findings import ModelReport, Report
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "models"
@@ -46,7 +47,7 @@ def reports() -> dict[int, Report]:
 
 @pytest.fixture(scope="module")
 def options() -> RenderOptions:
-    return RenderOptions(rules=_rule_infos())
+    return RenderOptions(rules=rule_infos())
 
 
 @pytest.mark.parametrize("count", [0, 1, 3])
@@ -72,7 +73,7 @@ def _run_cli(monkeypatch, tmp_path, formats, *extra):
     """The three example models to each format in one run: (the report the run kept,
     each output's text)."""
     kept: list[Report] = []
-    monkeypatch.setattr("auditor.cli._gate_notes", kept.append)
+    monkeypatch.setattr("auditor.cli.check._gate_notes", kept.append)
     monkeypatch.chdir(ROOT)
     paths = [f"examples/models/{name}" for name in MODELS]
     out = {fmt: tmp_path / f"report.{fmt}" for fmt in formats}
@@ -187,7 +188,7 @@ def test_quiet_text_spools_nothing_and_the_other_outputs_their_parts(
 
 
 def test_an_output_without_a_spool_says_so():
-    from auditor.cli_stream import Spools
+    from auditor.cli.spools import Spools
 
     with Spools([None, "json"], [RenderOptions(), RenderOptions()]) as spools:
         assert spools[1] is not None

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from auditor.config import AuditConfig
-from auditor.engine import run
+from auditor.engine.config import AuditConfig
+from auditor.engine.runner import run
 from auditor.loaders import open_model
 
 pytest.importorskip("tf_keras", reason="the [test] extra installs tf-keras")

@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from auditor.fix.plan import Change, FixResult, Skip
+from auditor.graph.declared import Regularizer
 from auditor.loaders.live import LiveModel
-from auditor.model import Regularizer
 
 __all__ = ["apply_plan"]
 

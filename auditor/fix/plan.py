@@ -1,7 +1,7 @@
 """What fixing regularization changes, decided on the model representation (no keras).
 
 One plan serves both fixers: `auditor.fix.live` applies it to a running model,
-`auditor.fix.files` to a saved file's config. A plan is made of settings, each a config key
+`auditor.fix.rewrite` to a saved file's config. A plan is made of settings, each a config key
 that governs one or more weights (`kernel_regularizer` governs a Dense kernel, all four
 MultiHeadAttention projection kernels, or an LSTM cell's kernel), so a change is made
 exactly where Keras reads and writes it.
@@ -13,8 +13,9 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from auditor.analysis import declaring_layer
-from auditor.model import ModelGraph, Regularizer, Role, WeightRef
+from auditor.graph.decay import declaring_layer
+from auditor.graph.declared import Regularizer
+from auditor.graph.model import ModelGraph, Role, WeightRef
 
 __all__ = [
     "CATEGORIES",

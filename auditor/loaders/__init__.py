@@ -11,11 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from auditor.errors import ModelLoadError
+from auditor.errors import ModelLoadError, first_line
+from auditor.graph.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
+from auditor.limits import Limits
 from auditor.loaders.digest import FileDigest
-from auditor.loaders.guard import Limits, first_line
 from auditor.loaders.loaded import LoadedModel
-from auditor.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
 
 __all__ = ["MODEL_SUFFIXES", "LoadedModel", "format_from_suffix", "open_model"]
 

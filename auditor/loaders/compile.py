@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from auditor.graph.model import CompileSpec, OptimizerSpec
 from auditor.loaders.serialized import as_float, class_ref
-from auditor.model import CompileSpec, OptimizerSpec
 
 __all__ = ["initial_rate", "parse_compile"]
 

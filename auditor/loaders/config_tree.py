@@ -3,7 +3,7 @@
 The draft knows, for every layer, its path, effective trainable flag, declared regularizers
 and initializers, the variables Keras would create for it, the layers feeding it, and the
 HDF5 group Keras 3 stores its variables under in a `.keras` file. Loaders then attach the
-stored tensors and freeze the draft into the immutable `auditor.model` IR.
+stored tensors and freeze the draft into the immutable `auditor.graph.model` IR.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditor.graph.declared import Regularizer, UnusedRegularizer
+from auditor.graph.model import LayerNode, TensorSource, WeightRef
 from auditor.loaders.layer_specs import MODEL_CLASSES, SubSpec, VarSpec, own_vars, sublayers
 from auditor.loaders.serialized import class_ref, parse_initializer, parse_regularizer, snake_case
-from auditor.model import LayerNode, Regularizer, TensorSource, UnusedRegularizer, WeightRef
 
 __all__ = ["DraftLayer", "DraftWeight", "build_tree", "layer_from_entry"]
 

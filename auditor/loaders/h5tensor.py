@@ -1,9 +1,9 @@
 """Tensors of a checked HDF5 file, read lazily in bounded slices.
 
-A dataset that passed every check of `auditor.loaders.guard` (`StoredDataset`) becomes an
+A dataset that passed every check of `auditor.loaders.safe_hdf5` (`StoredDataset`) becomes an
 `H5Tensor`. One stored as a contiguous, unfiltered run of bytes inside the file is read
 straight from libhdf5's own descriptor with `preadv`, and those reads may run on a thread
-(`auditor.readahead`); anything else goes through h5py.
+(`auditor.tensors.readahead`); anything else goes through h5py.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import h5py
 import numpy as np
 
 from auditor.limits import MiB
-from auditor.loaders.guard import StoredDataset, Window
-from auditor.readahead import Read, read_in_order
+from auditor.loaders.safe_hdf5 import StoredDataset
+from auditor.loaders.safe_zip import Window
+from auditor.tensors.readahead import Read, read_in_order
 
 __all__ = ["WHOLE_CHUNK_BYTES", "H5Tensor", "file_window"]
 
@@ -71,7 +72,7 @@ class H5Tensor:
     With a `window`, a contiguous, unfiltered dataset lying wholly inside it is read
     straight from the file with `preadv` into a fresh array (bytes as stored, same dtype),
     which skips h5py's Python layers, and its reads may run on a thread
-    (`planned_reads`, for `auditor.readahead`); anything else goes through h5py.
+    (`planned_reads`, for `auditor.tensors.readahead`); anything else goes through h5py.
     """
 
     __slots__ = ("_direct", "_stored")
@@ -103,7 +104,7 @@ class H5Tensor:
 
     def planned_reads(self, max_bytes: int) -> list[Read] | None:
         """The reads `iter_chunks(max_bytes)` makes, in order, as calls that may run on
-        another thread and read into a buffer they are given (`auditor.readahead`): for a
+        another thread and read into a buffer they are given (`auditor.tensors.readahead`): for a
         tensor read straight from the file; None for one read through h5py."""
         if self._direct is None:
             return None

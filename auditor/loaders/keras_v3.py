@@ -15,19 +15,14 @@ from typing import BinaryIO
 import h5py
 
 from auditor.errors import ModelLoadError
+from auditor.graph.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
+from auditor.limits import Limits
 from auditor.loaders.compile import parse_compile
 from auditor.loaders.config_tree import DraftLayer, build_tree
-from auditor.loaders.guard import (
-    H5Scan,
-    Limits,
-    MiB,
-    SafeZip,
-    group_text,
-    parse_json,
-    scan_h5,
-)
 from auditor.loaders.loaded import LoadedModel, attach, discover_opaque
-from auditor.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
+from auditor.loaders.safe_hdf5 import H5Scan, MiB, group_text, scan_h5
+from auditor.loaders.safe_json import parse_json
+from auditor.loaders.safe_zip import SafeZip
 
 __all__ = ["load_keras"]
 

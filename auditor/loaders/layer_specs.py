@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from auditor.graph.model import Role
 from auditor.loaders.serialized import class_ref, snake_case
-from auditor.model import Role
 
 __all__ = ["MODEL_CLASSES", "SubSpec", "VarSpec", "own_vars", "sublayers"]
 

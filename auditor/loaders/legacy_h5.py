@@ -18,22 +18,16 @@ from typing import Any
 import h5py
 import numpy as np
 
-from auditor.errors import ModelLoadError
+from auditor.errors import ModelLoadError, first_line
+from auditor.graph.model import ModelGraph, Role, SourceInfo
+from auditor.limits import Limits
 from auditor.loaders.compile import parse_compile
 from auditor.loaders.config_tree import DraftLayer, DraftWeight, build_tree
-from auditor.loaders.guard import (
-    H5Scan,
-    Limits,
-    first_line,
-    parse_json,
-    scan_h5,
-    string_values,
-    text_value,
-)
 from auditor.loaders.h5tensor import file_window
 from auditor.loaders.layer_specs import VarSpec
 from auditor.loaders.loaded import LoadedModel, attach
-from auditor.model import ModelGraph, Role, SourceInfo
+from auditor.loaders.safe_hdf5 import H5Scan, scan_h5, string_values, text_value
+from auditor.loaders.safe_json import parse_json
 
 __all__ = ["load_legacy_h5", "read_attr_list"]
 

@@ -17,8 +17,8 @@ Layers the config cannot describe (subclassed models, custom layers) are expande
 live objects: their sub-layers and variables are visible even where the config is opaque.
 
 This module imports keras; it is only imported when `auditor.audit()` is given a model.
-Reading private Keras attributes (`_flatten_layers`, the optimizer's exclusion set) is
-confined to this module and pinned by tests/test_live.py.
+Reading private Keras attributes (`_flatten_layers`) is confined to this module and to
+`live_compile` (the optimizer's exclusion set), and pinned by tests/test_live.py.
 """
 
 from __future__ import annotations
@@ -32,20 +32,18 @@ from typing import Any
 
 import numpy as np
 
-from auditor.loaders.compile import initial_rate, parse_compile
-from auditor.loaders.config_tree import DraftLayer, DraftWeight, build_tree, layer_from_entry
-from auditor.loaders.layer_specs import VarSpec
-from auditor.loaders.serialized import parse_regularizer
-from auditor.model import (
-    CompileSpec,
+from auditor.graph.declared import UnusedRegularizer
+from auditor.graph.model import (
     IssueKind,
     LoadIssue,
     ModelGraph,
-    OptimizerSpec,
     Role,
     SourceInfo,
-    UnusedRegularizer,
 )
+from auditor.loaders.config_tree import DraftLayer, DraftWeight, build_tree, layer_from_entry
+from auditor.loaders.layer_specs import VarSpec
+from auditor.loaders.live_compile import live_compile
+from auditor.loaders.serialized import parse_regularizer
 
 __all__ = ["LiveModel", "LiveTensor", "load_live"]
 
@@ -134,7 +132,7 @@ def load_live(model: Any) -> LiveModel:
             keras_version=keras.__version__,
             backend=keras.backend.backend(),
         ),
-        compile=_compile(model, binder),
+        compile=live_compile(model, binder.keras, binder.variables),
         issues=tuple(binder.issues),
         weights_read=True,
         live=True,
@@ -343,69 +341,3 @@ def _own_variables(obj: Any) -> list[Any]:
 
 def _short_name(variable: Any) -> str:
     return str(variable.name).rsplit("/", 1)[-1].split(":", 1)[0]
-
-
-def _excluded_paths(optimizer: Any, excluded: Any, variables: Mapping[str, Any]) -> frozenset[str]:
-    """The paths of the variables given as `var_list`, keyed the way the optimizer keys
-    them (`_var_key`: `id()` in the base class, the tf.Variable on TensorFlow)."""
-    if not excluded:
-        return frozenset()
-    key = getattr(optimizer, "_var_key", id)
-    paths = set()
-    for path, variable in variables.items():
-        try:
-            if key(variable) in excluded:
-                paths.add(path)
-        except Exception:  # a backend that cannot key this variable
-            continue
-    return frozenset(paths)
-
-
-def _compile(model: Any, binder: _Binder) -> CompileSpec | None:
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is None:
-        return None
-    compiled = parse_compile(_compile_config(model)) or CompileSpec()
-    return CompileSpec(
-        optimizer=_optimizer(optimizer, binder),
-        loss=compiled.loss,
-        metrics=compiled.metrics,
-    )
-
-
-def _compile_config(model: Any) -> Any:
-    try:
-        return model.get_compile_config()
-    except Exception:  # custom losses or metrics that cannot serialize
-        return None
-
-
-def _optimizer(optimizer: Any, binder: _Binder) -> OptimizerSpec:
-    keras = binder.keras
-    inner = getattr(optimizer, "inner_optimizer", None)  # LossScaleOptimizer
-    if inner is not None:
-        optimizer = inner
-    try:
-        config: Mapping[str, Any] = optimizer.get_config()
-    except Exception:
-        config = {}
-    rate = getattr(optimizer, "_learning_rate", None)
-    schedule = None
-    if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
-        schedule = type(rate).__name__
-        learning_rate = initial_rate(rate.get_config())
-    else:
-        learning_rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-    decay = getattr(optimizer, "weight_decay", None)
-    pattern = getattr(optimizer, "_exclude_from_weight_decay_pattern", None)
-    names = tuple(sorted(pattern.pattern.split("|"))) if isinstance(pattern, re.Pattern) else ()
-    excluded = getattr(optimizer, "_exclude_from_weight_decay", None) or ()
-    return OptimizerSpec(
-        class_name=type(optimizer).__name__,
-        learning_rate=learning_rate,
-        learning_rate_schedule=schedule,
-        weight_decay=float(decay) if decay is not None else None,
-        exclusions=names,
-        excluded_paths=_excluded_paths(optimizer, excluded, binder.variables),
-        config=config,
-    )

@@ -6,12 +6,12 @@ from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from types import TracebackType
 
+from auditor.graph.model import ModelGraph, Role
 from auditor.loaders.config_tree import DraftLayer, DraftWeight
 from auditor.loaders.digest import FileDigest
-from auditor.loaders.guard import H5Scan
 from auditor.loaders.h5tensor import H5Tensor
 from auditor.loaders.layer_specs import VarSpec
-from auditor.model import ModelGraph, Role
+from auditor.loaders.safe_hdf5 import H5Scan
 
 __all__ = ["LoadedModel", "attach", "discover_opaque"]
 

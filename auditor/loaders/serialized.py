@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from auditor.model import Initializer, Regularizer
+from auditor.graph.declared import Initializer, Regularizer
 
 __all__ = ["as_float", "class_ref", "parse_initializer", "parse_regularizer", "snake_case"]
 

@@ -2,7 +2,7 @@ import h5py
 import numpy as np
 import pytest
 
-from auditor.loaders.guard import Limits
+from auditor.limits import Limits
 from auditor.loaders.legacy_h5 import read_attr_list
 from tests.conftest import FORMATS
 from tests.harness import assert_rule, findings_of, rewrite_config
@@ -51,8 +51,8 @@ def test_vocabulary_file_path_fires(models, fmt):
 
 
 def test_external_storage_and_links_fire_and_are_never_read(models):
-    from auditor.config import AuditConfig
-    from auditor.engine import run
+    from auditor.engine.config import AuditConfig
+    from auditor.engine.runner import run
 
     found = findings_of(models["external"], "SEC003")
     assert [f.location.layer_path for f in found] == ["", ""]

@@ -1,6 +1,6 @@
 import pytest
 
-from auditor.findings import Severity
+from auditor.results.findings import Severity
 from tests.conftest import FORMATS
 from tests.harness import assert_rule, rewrite_config
 

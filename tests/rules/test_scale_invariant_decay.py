@@ -1,7 +1,7 @@
 import pytest
 
-from auditor.findings import Severity
-from auditor.model import LayerNode
+from auditor.graph.model import LayerNode
+from auditor.results.findings import Severity
 from tests.conftest import FORMATS
 from tests.harness import assert_rule
 

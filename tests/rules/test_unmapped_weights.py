@@ -1,7 +1,7 @@
 import h5py
 import pytest
 
-from auditor.loaders.guard import Limits
+from auditor.limits import Limits
 from auditor.loaders.legacy_h5 import read_attr_list
 from tests.conftest import FORMATS
 from tests.harness import assert_rule

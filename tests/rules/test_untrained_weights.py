@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from auditor.findings import Confidence, Severity
+from auditor.results.findings import Confidence, Severity
 from tests.conftest import FORMATS
 from tests.harness import assert_rule, findings_of
 
@@ -80,8 +80,8 @@ def test_only_the_reset_layer_of_a_partial_reset_fires(models, fmt):
 
 
 def test_expect_pretrained_makes_them_errors(models):
-    from auditor.config import AuditConfig
-    from auditor.engine import run
+    from auditor.engine.config import AuditConfig
+    from auditor.engine.runner import run
 
     report = run([models["reset"]["keras"]], AuditConfig(select=["WGT001"], expect_pretrained=True))
     assert {f.severity for f in report.findings} == {Severity.ERROR}

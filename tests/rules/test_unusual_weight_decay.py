@@ -1,7 +1,7 @@
 import pytest
 
-from auditor.config import AuditConfig
-from auditor.engine import run
+from auditor.engine.config import AuditConfig
+from auditor.engine.runner import run
 from auditor.errors import UsageError
 from tests.conftest import FORMATS
 from tests.harness import assert_rule

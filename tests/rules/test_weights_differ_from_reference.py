@@ -3,8 +3,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from auditor.config import AuditConfig
-from auditor.engine import run, run_live
+from auditor.engine.config import AuditConfig
+from auditor.engine.runner import run, run_live
 from auditor.errors import UsageError
 from tests.conftest import FORMATS
 
