@@ -13,21 +13,25 @@ so a run keeps nothing of a model once its parts are written.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
+from auditor.numbers import number
 from auditor.results.findings import ModelReport, Report
 
 __all__ = [
     "DEFAULT_OPTIONS",
     "DOCS_URL",
     "FORMATS",
+    "NEEDS",
     "RENDERERS",
+    "Format",
     "Pieces",
     "RenderOptions",
     "Renderer",
     "RuleInfo",
     "anchor",
+    "needs",
     "pieces",
     "source_label",
 ]
@@ -47,7 +51,7 @@ def source_label(model: ModelReport) -> str:
     parts = (
         src.format,
         f"Keras {src.keras_version}" if src.keras_version else "",
-        f"{model.summary.parameters:,} parameters" if model.summary.parameters else "",
+        f"{number(model.summary.parameters)} parameters" if model.summary.parameters else "",
     )
     return ", ".join(part for part in parts if part)
 
@@ -106,19 +110,42 @@ def _lazy(module: str) -> Renderer:
     return render
 
 
-#: Each format's module. Every module has `render(report, *, options)` for the whole
-#: report, and `render_model` / `render_document` for writing it model by model (`pieces`).
-FORMATS: dict[str, str] = {
-    "text": "auditor.reports.text",
-    "json": "auditor.reports.json",
-    "html": "auditor.reports.html",
-    "sarif": "auditor.reports.sarif",
-    "junit": "auditor.reports.junit",
-    "github": "auditor.reports.github",
-    "markdown": "auditor.reports.markdown",
+#: What a format may need besides the findings, each costly to gather: the per-weight
+#: `inventory` (statistics and histograms cost CPU), each file's `digest` (the SHA-256 of a
+#: huge file costs more than reading its tensors), and the `rules`' metadata and docs
+#: (`RenderOptions.rules`). A run gathers only what the formats it writes need.
+NEEDS = ("inventory", "digest", "rules")
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    """An output format: the module that renders it, and what it needs (`NEEDS`).
+
+    The module has `render(report, *, options)` for the whole report, and `render_model`
+    / `render_document` for writing it model by model (`pieces`).
+    """
+
+    module: str
+    needs: frozenset[str] = frozenset()
+
+
+#: The output formats, in the order the command line lists them.
+FORMATS: dict[str, Format] = {
+    "text": Format("auditor.reports.text"),
+    "json": Format("auditor.reports.json", frozenset({"inventory", "digest"})),
+    "html": Format("auditor.reports.html", frozenset({"inventory", "digest", "rules"})),
+    "sarif": Format("auditor.reports.sarif", frozenset({"digest", "rules"})),
+    "junit": Format("auditor.reports.junit", frozenset({"rules"})),
+    "github": Format("auditor.reports.github"),  # its job summary is `markdown`
+    "markdown": Format("auditor.reports.markdown", frozenset({"rules"})),
 }
 
-RENDERERS: dict[str, Renderer] = {name: _lazy(module) for name, module in FORMATS.items()}
+RENDERERS: dict[str, Renderer] = {name: _lazy(f.module) for name, f in FORMATS.items()}
+
+
+def needs(formats: Iterable[str]) -> frozenset[str]:
+    """What writing `formats` needs, of `NEEDS`."""
+    return frozenset().union(*(FORMATS[fmt].needs for fmt in formats))
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,5 +176,5 @@ def pieces(fmt: str) -> Pieces:
     Raises:
         KeyError: for a format without one.
     """
-    module = importlib.import_module(FORMATS[fmt])
+    module = importlib.import_module(FORMATS[fmt].module)
     return Pieces(model=module.render_model, document=module.render_document)

@@ -10,6 +10,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from auditor.numbers import number
+
 __all__ = ["Chart", "Line", "line_chart"]
 
 PALETTE = ("#1565c0", "#c62828", "#2e7d32", "#b26a00", "#6a1b9a", "#00838f", "#5d4037", "#455a64")
@@ -107,9 +109,4 @@ def line_chart(
 
 
 def _tick(level: float, log: bool) -> str:
-    value = 10**level if log else level
-    if value == 0:
-        return "0"
-    if abs(value) < 1e-3 or abs(value) >= 1e5:
-        return f"{value:.2g}"
-    return f"{value:.3g}"
+    return number(10**level if log else level, 3)

@@ -5,7 +5,8 @@ Pure functions of the comparison.
 
 from __future__ import annotations
 
-from auditor.reports.cells import aligned, number
+from auditor.numbers import number, percent
+from auditor.reports.cells import aligned
 from auditor.results.comparison import CheckpointComparison, LayerChange
 
 __all__ = ["FORMATS", "render"]
@@ -26,10 +27,6 @@ def render(comparison: CheckpointComparison, fmt: str) -> str:
     raise ValueError(f"unknown compare format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.1%}"
-
-
 def headline(c: CheckpointComparison) -> str:
     s = c.summary
     parts = [
@@ -40,7 +37,7 @@ def headline(c: CheckpointComparison) -> str:
     layers = f"{s.layers} layer{'s' if s.layers != 1 else ''}"
     return (
         f"{layers} with weights: {', '.join(parts) or 'none'}; "
-        f"{s.changed_share:.1%} of {s.values:,} values differ"
+        f"{percent(s.changed_share)} of {number(s.values)} values differ"
     )
 
 
@@ -51,9 +48,9 @@ def _row(layer: LayerChange) -> list[str]:
         layer.status,
         number(layer.norm_a),
         number(layer.norm_b),
-        _pct(layer.norm_change),
+        percent(layer.norm_change, signed=True),
         number(layer.distance),
-        "-" if layer.changed_share is None else f"{layer.changed_share:.1%}",
+        percent(layer.changed_share),
         layer.note,
     ]
 

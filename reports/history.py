@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 
-from auditor.reports.cells import aligned, number
+from auditor.numbers import number, percent
+from auditor.reports.cells import aligned
 from auditor.reports.charts import line_chart
 from auditor.results.history import GroupSeries, TrainingHistory, group_series
 
@@ -32,14 +33,10 @@ def render(history: TrainingHistory, fmt: str) -> str:
     raise ValueError(f"unknown history format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
-def _share(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
-
-
 def _change(first: float | None, last: float | None) -> str:
     if first is None or last is None or first == 0:
         return ""
-    return f" ({(last - first) / first:+.1%})"
+    return f" ({percent((last - first) / first, signed=True)})"
 
 
 def _text(history: TrainingHistory, groups: list[GroupSeries]) -> str:
@@ -60,7 +57,7 @@ def _text(history: TrainingHistory, groups: list[GroupSeries]) -> str:
             number(e.loss),
             number(e.data_loss),
             number(e.regularization_loss),
-            _share(e.penalty_share),
+            percent(e.penalty_share),
         ]
         if has_val:
             row += [number(e.val_data_loss), number(e.val_regularization_loss)]
@@ -85,8 +82,8 @@ def _text(history: TrainingHistory, groups: list[GroupSeries]) -> str:
         lines += [
             "",
             f"Decoupled weight decay ({decay[-1].class_name}, weight_decay="
-            f"{decay[-1].weight_decay:g}): decay alone shrank each decayed weight by "
-            f"{1 - total:.3%} over {steps} steps.",
+            f"{number(decay[-1].weight_decay)}): decay alone shrank each decayed weight by "
+            f"{percent(1 - total, 3)} over {steps} steps.",
         ]
     for warning in history.warnings:
         lines += ["", f"warning: {warning}"]

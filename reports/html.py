@@ -9,31 +9,19 @@ section as its model finishes and joins them at the end (`render_document`).
 
 from __future__ import annotations
 
-import math
+import functools
 from collections.abc import Iterable, Iterator
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from auditor.numbers import number, percent
 from auditor.reports import DEFAULT_OPTIONS, Pieces, RenderOptions
 from auditor.results.findings import ModelReport, Report
 
 __all__ = ["environment", "render", "render_document", "render_model"]
 
 _ENV: Environment | None = None
-
-
-def _number(value: float | int | None) -> str:
-    """Compact, readable numbers for tables (`0.0001`, `1.2e-07`, `3.142`, `25,557,032`)."""
-    if value is None:
-        return ""
-    if isinstance(value, int):
-        return f"{value:,}"
-    if value == 0 or not math.isfinite(value):
-        return repr(value)
-    if abs(value) < 1e-3 or abs(value) >= 1e6:
-        return f"{value:.3g}"
-    return f"{value:.4g}"
 
 
 def environment() -> Environment:
@@ -47,7 +35,8 @@ def environment() -> Environment:
             lstrip_blocks=True,
             extensions=["jinja2.ext.do"],
         )
-        env.filters["num"] = _number
+        env.filters["num"] = functools.partial(number, missing="")
+        env.filters["percent"] = percent
         env.tests["toplevel"] = lambda path: "/" not in str(path)
         _ENV = env
     return _ENV

@@ -8,7 +8,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from auditor.graph.model import LayerNode, ModelGraph, Role
-from auditor.numbers import fmt
+from auditor.numbers import number
 from auditor.results.findings import Finding, Severity
 from auditor.rules.base import Rule, RuleContext, RuleOptions
 from auditor.tensors.verdict import Verdict, judge
@@ -87,8 +87,8 @@ class DeadOrExplodingUnits(Rule):
             if exploding:
                 worst = float(norms[exploding].max())
                 parts.append(
-                    f"{len(exploding)} unit(s) over {fmt(ctx.options.max_ratio)}x the median "
-                    f"norm {fmt(median)} (largest {fmt(worst)}): {_first(exploding)}"
+                    f"{len(exploding)} unit(s) over {number(ctx.options.max_ratio)}x the median "
+                    f"norm {number(median)} (largest {number(worst)}): {_first(exploding)}"
                 )
             yield self.finding(
                 ctx,

@@ -8,7 +8,7 @@ from typing import ClassVar
 from auditor.graph.decay import is_decayed_by_optimizer, optimizer_label
 from auditor.graph.model import ModelGraph
 from auditor.graph.paths import paths_text
-from auditor.numbers import fmt
+from auditor.numbers import number
 from auditor.results.findings import Finding, Severity
 from auditor.rules.base import Rule, RuleContext
 
@@ -65,17 +65,19 @@ class DoubleDecay(Rule):
         l1s = sorted({p.l1 for _, p in twice if p.l1 > 0})
         combined = sorted({decay + 2 * l2 for l2 in l2s})
         spread = (
-            fmt(combined[0]) if len(combined) == 1 else f"{fmt(combined[0])}..{fmt(combined[-1])}"
+            number(combined[0])
+            if len(combined) == 1
+            else f"{number(combined[0])}..{number(combined[-1])}"
         )
-        l2_text = ", ".join(f"2*{fmt(v)}" for v in l2s[:4] if v > 0) or "0"
+        l2_text = ", ".join(f"2*{number(v)}" for v in l2s[:4] if v > 0) or "0"
         paths = [w.path for w, _ in twice]
-        l1_note = f" plus L1 ({', '.join(fmt(v) for v in l1s[:4])})" if l1s else ""
+        l1_note = f" plus L1 ({', '.join(number(v) for v in l1s[:4])})" if l1s else ""
         yield self.finding(
             ctx,
             f"{optimizer_label(model)} also decays {len(twice)} weight(s) that carry "
             f"L1/L2 regularizers: {paths_text(paths)}. Per unit of learning rate they "
-            f"shrink by weight_decay + 2*l2 = {fmt(decay)} + {l2_text} = {spread} "
-            f"(the SGD-equivalent strength{l1_note}), not the {fmt(decay)} the optimizer "
+            f"shrink by weight_decay + 2*l2 = {number(decay)} + {l2_text} = {spread} "
+            f"(the SGD-equivalent strength{l1_note}), not the {number(decay)} the optimizer "
             "says.",
             layer_path="",
             layer_class=model.root.class_name,

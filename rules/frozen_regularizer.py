@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from auditor.graph.model import LayerNode, ModelGraph, WeightRef
 from auditor.graph.paths import freezing_root, layer_of, paths_text
+from auditor.numbers import number
 from auditor.results.findings import Finding, Severity
 from auditor.rules.base import Rule, RuleContext
 
@@ -69,7 +70,7 @@ class FrozenRegularizer(Rule):
                 effect = (
                     "Keras 2 still adds their penalty to the reported loss as a constant with "
                     "zero gradient"
-                    + (f" (here {penalty:.4g})" if penalty else "")
+                    + (f" (here {number(penalty)})" if penalty else "")
                     + ": the loss looks higher and nothing is regularized."
                 )
             else:

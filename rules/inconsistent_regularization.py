@@ -10,7 +10,7 @@ from pydantic import Field
 from auditor.graph.decay import FAMILY_LABELS, Family, family_of
 from auditor.graph.model import ModelGraph, WeightRef
 from auditor.graph.paths import common_prefix, layer_of, nearest_model, paths_text
-from auditor.numbers import fmt
+from auditor.numbers import number
 from auditor.results.findings import Finding, Severity
 from auditor.rules.base import Rule, RuleContext, RuleOptions
 
@@ -136,10 +136,10 @@ class InconsistentRegularization(Rule):
             yield self.finding(
                 ctx,
                 f"Coefficients of the trainable {FAMILY_LABELS[family]} in "
-                f"`{container or '<model>'}` differ by {fmt(ratio)}x, from {fmt(low)} at "
-                f"`{low_w.layer_path}` to {fmt(high)} at `{high_w.layer_path}`. "
-                f"Received: ratio={fmt(ratio)}, expected at most "
-                f"max_ratio={fmt(ctx.options.max_ratio)}",
+                f"`{container or '<model>'}` differ by {number(ratio)}x, from {number(low)} at "
+                f"`{low_w.layer_path}` to {number(high)} at `{high_w.layer_path}`. "
+                f"Received: ratio={number(ratio)}, expected at most "
+                f"max_ratio={number(ctx.options.max_ratio)}",
                 layer_path=container,
                 layer_class=node.class_name if node else None,
                 fix="Use one coefficient per family, or group deliberately different "

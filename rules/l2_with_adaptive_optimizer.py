@@ -9,7 +9,7 @@ from typing import ClassVar
 from auditor.graph.decay import ADAPTIVE_OPTIMIZERS
 from auditor.graph.model import ModelGraph
 from auditor.graph.paths import paths_text
-from auditor.numbers import fmt
+from auditor.numbers import number
 from auditor.results.findings import Finding, Severity
 from auditor.rules.base import Rule, RuleContext
 
@@ -71,11 +71,13 @@ class L2WithAdaptiveOptimizer(Rule):
         values = sorted({l2 for _, l2 in penalized})
         paths = [w.path for w, _ in penalized]
         target = "AdamW" if optimizer.class_name.lower() == "adam" else optimizer.class_name
-        rate = f"learning_rate={fmt(optimizer.learning_rate)}, " if optimizer.learning_rate else ""
+        rate = (
+            f"learning_rate={number(optimizer.learning_rate)}, " if optimizer.learning_rate else ""
+        )
         yield self.finding(
             ctx,
             f"{len(penalized)} trainable weight(s) carry L2 penalties "
-            f"({', '.join(f'L2({fmt(v)})' for v in values[:4])}) under {optimizer.class_name}, "
+            f"({', '.join(f'L2({number(v)})' for v in values[:4])}) under {optimizer.class_name}, "
             "which rescales every gradient per parameter, the L2 term included: this is not "
             f"weight decay. Weights: {paths_text(paths)}.",
             layer_path="",
@@ -84,7 +86,7 @@ class L2WithAdaptiveOptimizer(Rule):
             fix=f"Remove the L2 regularizers and decay in the optimizer: "
             f"`keras.optimizers.{target}({rate}weight_decay=...)` applies "
             "`w -= w * weight_decay * lr` each step. The SGD equivalent of "
-            f"L2({fmt(common)}) is weight_decay={fmt(2 * common)}; AdamW's default is 0.004. "
+            f"L2({number(common)}) is weight_decay={number(2 * common)}; AdamW's default is 0.004. "
             "Exclude biases and normalization with "
             '`optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])`.',
             details={

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 from auditor.graph.model import ModelGraph
-from auditor.numbers import fmt
+from auditor.numbers import number
 from auditor.results.findings import Finding, Severity
 from auditor.rules.base import Rule, RuleContext
 
@@ -53,15 +53,15 @@ class LegacyDecayIsLrDecay(Rule):
         decay = optimizer.legacy_decay
         rate = optimizer.learning_rate
         later = (
-            f" (from {fmt(rate)} to {fmt(rate / (1 + decay * 10_000))} after 10,000 steps)"
+            f" (from {number(rate)} to {number(rate / (1 + decay * 10_000))} after 10,000 steps)"
             if rate
             else ""
         )
         yield self.finding(
             ctx,
-            f"{optimizer.class_name}(decay={fmt(decay)}) is learning-rate time decay, "
+            f"{optimizer.class_name}(decay={number(decay)}) is learning-rate time decay, "
             f"lr / (1 + decay * iterations){later}, not weight decay; Keras 3 ignores "
-            f"`decay` when it loads this optimizer. Received: decay={fmt(decay)}",
+            f"`decay` when it loads this optimizer. Received: decay={number(decay)}",
             layer_path="",
             layer_class=model.root.class_name,
             config_key=(
@@ -70,8 +70,8 @@ class LegacyDecayIsLrDecay(Rule):
                 else "compile_config.optimizer.config.decay"
             ),
             fix="For the same schedule use `keras.optimizers.schedules.InverseTimeDecay("
-            f"initial_learning_rate={fmt(rate) if rate else 'lr'}, decay_steps=1, "
-            f"decay_rate={fmt(decay)})`; for weight decay use `weight_decay=` (Keras 3, "
+            f"initial_learning_rate={number(rate) if rate else 'lr'}, decay_steps=1, "
+            f"decay_rate={number(decay)})`; for weight decay use `weight_decay=` (Keras 3, "
             "tf.keras >= 2.11).",
             details={"decay": decay, "learning_rate": rate},
         )

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 from auditor.graph.model import LayerNode, ModelGraph
+from auditor.numbers import number
 from auditor.results.findings import Finding, Severity
 from auditor.rules.base import Rule, RuleContext
 
@@ -60,7 +61,7 @@ class OpaqueLayers(Rule):
         return self.finding(
             ctx,
             f"`{node.display_path}` is opaque to a static audit: {node.opaque}. "
-            f"{len(weights)} weight(s) ({params:,} parameters) were not checked for "
+            f"{len(weights)} weight(s) ({number(params)} parameters) were not checked for "
             "regularization.",
             layer=node,
             config_key=node.config_key or None,

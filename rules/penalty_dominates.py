@@ -11,7 +11,7 @@ from pydantic import Field
 from auditor.graph.decay import FAMILY_LABELS, family_of
 from auditor.graph.model import LayerNode, ModelGraph
 from auditor.graph.paths import layer_of
-from auditor.numbers import fmt
+from auditor.numbers import number
 from auditor.results.findings import Finding, Severity
 from auditor.rules.base import Rule, RuleContext, RuleOptions
 
@@ -92,10 +92,10 @@ class PenaltyDominates(Rule):
         biggest = max(per_family, key=per_family.__getitem__)
         yield self.finding(
             ctx,
-            f"The regularization penalty at the stored weights is {fmt(total)}, "
-            f"{fmt(ratio)}x the reference data loss {fmt(reference)} ({basis}); "
-            f"{biggest} contribute {fmt(per_family[biggest])}. Received: ratio={fmt(ratio)}, "
-            f"expected at most max_ratio={fmt(ctx.options.max_ratio)}",
+            f"The regularization penalty at the stored weights is {number(total)}, "
+            f"{number(ratio)}x the reference data loss {number(reference)} ({basis}); "
+            f"{biggest} contribute {number(per_family[biggest])}. Received: ratio={number(ratio)}, "
+            f"expected at most max_ratio={number(ctx.options.max_ratio)}",
             layer_path="",
             layer_class=model.root.class_name,
             fix="Lower the coefficients (L2 is usually 1e-5 to 1e-4); this penalty is what "

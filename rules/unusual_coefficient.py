@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 from auditor.graph.decay import declared_regularizers
 from auditor.graph.declared import Regularizer
 from auditor.graph.model import ModelGraph, Role
-from auditor.numbers import fmt
+from auditor.numbers import number
 from auditor.results.findings import Finding, Severity
 from auditor.rules.base import Rule, RuleContext, RuleOptions
 
@@ -123,8 +123,8 @@ class UnusualCoefficient(Rule):
         outside = [c for c in coefficients if not opts.min <= c < opts.max]
         if outside:
             return (
-                f"the coefficient {fmt(outside[0])} is outside the usual range "
-                f"[{fmt(opts.min)}, {fmt(opts.max)}).",
+                f"the coefficient {number(outside[0])} is outside the usual range "
+                f"[{number(opts.min)}, {number(opts.max)}).",
                 "Use a coefficient in the usual range (1e-5 to 1e-3 for L2), or widen "
                 "`min`/`max` for this rule.",
                 None,

@@ -9,7 +9,7 @@ from typing import ClassVar
 from pydantic import model_validator
 
 from auditor.graph.model import ModelGraph
-from auditor.numbers import fmt
+from auditor.numbers import number
 from auditor.results.findings import Finding, Severity
 from auditor.rules.base import Rule, RuleContext, RuleOptions
 
@@ -76,8 +76,8 @@ class UnusualWeightDecay(Rule):
         step = self._per_step(decay, optimizer.learning_rate)
         yield self.finding(
             ctx,
-            f"weight_decay={fmt(decay)} is outside the usual [{fmt(low)}, {fmt(high)}]"
-            f"{step}. Received: {optimizer.class_name}(weight_decay={fmt(decay)})",
+            f"weight_decay={number(decay)} is outside the usual [{number(low)}, {number(high)}]"
+            f"{step}. Received: {optimizer.class_name}(weight_decay={number(decay)})",
             layer_path="",
             layer_class=model.root.class_name,
             config_key="compile_config.optimizer.config.weight_decay",
@@ -103,11 +103,11 @@ class UnusualWeightDecay(Rule):
         shrink = decay * learning_rate
         if shrink >= 1:
             return (
-                f": at learning_rate={fmt(learning_rate)} each step multiplies every decayed "
-                f"weight by {fmt(1 - shrink)}"
+                f": at learning_rate={number(learning_rate)} each step multiplies every decayed "
+                f"weight by {number(1 - shrink)}"
             )
         left = (1 - shrink) ** 1000
         return (
-            f": at learning_rate={fmt(learning_rate)} each step shrinks every decayed weight "
-            f"by {fmt(shrink)} ({fmt(left)} of it left after 1000 steps without gradient)"
+            f": at learning_rate={number(learning_rate)} each step shrinks every decayed weight "
+            f"by {number(shrink)} ({number(left)} of it left after 1000 steps without gradient)"
         )

@@ -8,7 +8,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from auditor.graph.model import LayerNode, ModelGraph
-from auditor.numbers import fmt
+from auditor.numbers import number
 from auditor.results.findings import Finding, Severity
 from auditor.rules.base import Rule, RuleContext, RuleOptions
 from auditor.tensors.verdict import Verdict, judge
@@ -77,7 +77,7 @@ class WeightsDifferFromReference(Rule):
                 gap = stats.comparison.max_abs_diff
                 if stats.comparison.differing and gap > ctx.options.atol:
                     problems.append(
-                        f"{weight.name} max |diff| {fmt(gap)} ({stats.comparison.differing} of "
+                        f"{weight.name} max |diff| {number(gap)} ({stats.comparison.differing} of "
                         f"{stats.count} values)"
                     )
                     diffs[weight.name] = gap

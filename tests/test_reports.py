@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from auditor.cli import main
 from auditor.cli.common import rule_infos
 from auditor.engine.config import AuditConfig
 from auditor.engine.runner import run
-from auditor.reports import RENDERERS, RenderOptions
+from auditor.reports import FORMATS, NEEDS, RENDERERS, RenderOptions
 from auditor.reports.github import escape_data, escape_property
 from auditor.results.findings import Location, Severity
 
@@ -50,6 +51,30 @@ def test_golden(report, options, fmt):
     if os.environ.get("UPDATE_GOLDEN"):
         golden.write_text(text)
     assert text == golden.read_text(), f"{fmt} output changed; UPDATE_GOLDEN=1 to accept"
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_a_format_needs_exactly_what_it_declares(report, options, fmt):
+    """A run gathers the inventory, the digests and the rules' metadata only for the formats
+    that declare them: without one, a format that declares it renders differently, and one
+    that does not renders the same."""
+
+    def each_model(change):  # the report with every model changed by `change`
+        return report.model_copy(update={"models": [change(m) for m in report.models]})
+
+    def unhashed(model):
+        return model.model_copy(update={"source": model.source.model_copy(update={"sha256": None})})
+
+    without = {
+        "inventory": (each_model(lambda m: m.model_copy(update={"inventory": []})), options),
+        "digest": (each_model(unhashed), options),
+        "rules": (report, RenderOptions()),
+    }
+    full = RENDERERS[fmt](report, options=options)
+    changed = {
+        need for need in NEEDS if RENDERERS[fmt](without[need][0], options=without[need][1]) != full
+    }
+    assert changed == FORMATS[fmt].needs
 
 
 def test_sarif_validates_against_the_official_schema(report, options):
@@ -163,3 +188,18 @@ def test_every_severity_has_a_sarif_level():
     from auditor.reports.sarif import _LEVELS
 
     assert set(_LEVELS) == set(Severity)
+
+
+def test_the_readme_lists_every_rule_as_the_registry_has_it():
+    """The README's table is a summary of the catalog, which is written once, in the rule
+    classes: its codes, slugs and modes follow them."""
+    from auditor.cli.common import mode
+    from auditor.rules import BUILTIN_RULES
+
+    shown = {"file": "file", "file+w": "+w", "live": "live"}
+    rows = [
+        tuple(cell.strip() for cell in line.strip("|").split("|")[:3])
+        for line in (ROOT / "README.md").read_text().splitlines()
+        if re.match(r"\| [A-Z]{2,5}\d{3} \|", line)
+    ]
+    assert rows == [(r.code, r.name, shown[mode(r.requires)]) for r in BUILTIN_RULES]

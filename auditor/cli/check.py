@@ -26,6 +26,7 @@ from auditor.cli.common import (
     write,
 )
 from auditor.cli.startup import end_of_startup
+from auditor.reports import FORMATS, RenderOptions, needs
 from auditor.results.findings import FAIL_ON
 
 if TYPE_CHECKING:
@@ -34,17 +35,6 @@ if TYPE_CHECKING:
     from auditor.results.findings import ModelReport, Report
 
 __all__ = ["check_command", "show_progress"]
-
-_FORMATS = ("text", "json", "html", "sarif", "junit", "github", "markdown")
-# What each costs to gather, and the formats that show it: the CLI gathers it only for them
-# (the inventory's statistics and histograms cost CPU; the hash of a huge file costs more
-# than reading its tensors). JSON and HTML write each model's inventory as it finishes.
-_SHOWN_BY = {
-    "inventory": frozenset({"json", "html"}),  # per-weight statistics
-    "digest": frozenset({"json", "html", "sarif"}),  # each file's SHA-256
-}
-# The formats that describe the rules they report (GitHub: in its job summary).
-_DESCRIBE_RULES = frozenset({"html", "junit", "markdown", "sarif", "github"})
 
 
 def _parser(prog: str) -> Parser:
@@ -57,7 +47,7 @@ def _parser(prog: str) -> Parser:
         "(each takes --help)",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="model files or folders")
-    parser.add_argument("--format", choices=_FORMATS, default="text", help="output format")
+    parser.add_argument("--format", choices=list(FORMATS), default="text", help="output format")
     parser.add_argument(
         "-o",
         "--output",
@@ -148,7 +138,6 @@ def check_command(argv: Sequence[str]) -> int:
     from auditor.engine.runner import discover, is_glob, run
     from auditor.errors import UsageError
     from auditor.loaders.safe_hdf5 import disable_hdf5_plugins
-    from auditor.reports import RenderOptions
 
     args = _parser("audit").parse_args(argv)
     overrides = {
@@ -185,12 +174,16 @@ def check_command(argv: Sequence[str]) -> int:
     disable_hdf5_plugins()
     outputs = _outputs(args.output, args.format)
     shown = {fmt for fmt, _ in outputs}
-    unshown = {key: False for key, formats in _SHOWN_BY.items() if not formats & shown}
-    config = config.model_copy(update=unshown)
+    # GitHub's job summary is written in Markdown, model by model like every output.
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY") if "github" in shown else None
+    needed = needs(shown | ({"markdown"} if summary_file else set()))
+    config = config.model_copy(
+        update={key: False for key in ("inventory", "digest") if key not in needed}
+    )
     machine = any(fmt != "text" for fmt, target in outputs if target is None)
     registry = load_registry()  # once: it scans the installed distributions for plugins
     end_of_startup()  # every module a check needs is imported by now
-    rules = rule_infos(registry) if shown & _DESCRIBE_RULES else {}
+    rules = rule_infos(registry) if "rules" in needed else {}
     options = [
         RenderOptions(
             color=target is None and fmt == "text" and use_color(args.color, sys.stdout),
@@ -199,9 +192,8 @@ def check_command(argv: Sequence[str]) -> int:
         )
         for fmt, target in outputs
     ]
-    # Every output is written model by model, and so are GitHub's job summary (Markdown,
-    # after the outputs' spools) and the baseline: the run keeps nothing of a model.
-    summary_file = os.environ.get("GITHUB_STEP_SUMMARY") if "github" in shown else None
+    # Every output is written model by model, and so are the job summary (after the
+    # outputs' spools) and the baseline: the run keeps nothing of a model.
     # `--quiet` text is its summary line alone: it needs no parts.
     formats: list[str | None] = [
         None if args.quiet and fmt == "text" else fmt for fmt, _ in outputs
@@ -337,11 +329,11 @@ def _outputs(values: list[str], default: str) -> list[tuple[str, str | None]]:
     outputs = []
     for value in values:
         fmt, sep, path = value.partition(":")
-        if sep and fmt in _FORMATS and path:
+        if sep and fmt in FORMATS and path:
             outputs.append((fmt, None if path == "-" else path))
-        elif sep and fmt.isalpha() and len(fmt) > 1 and fmt not in _FORMATS:
+        elif sep and fmt.isalpha() and len(fmt) > 1 and fmt not in FORMATS:
             usage(
-                f"unknown output format {fmt!r}; expected one of {', '.join(_FORMATS)}. "
+                f"unknown output format {fmt!r}; expected one of {', '.join(FORMATS)}. "
                 f"Received: --output {value!r}"
             )
         else:

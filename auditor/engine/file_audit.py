@@ -18,6 +18,7 @@ from auditor.errors import UsageError
 from auditor.graph.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
 from auditor.limits import Limits
 from auditor.loaders import format_from_suffix, open_model
+from auditor.numbers import number
 from auditor.results.findings import ModelReport
 
 __all__ = [
@@ -105,7 +106,7 @@ def over_time(config: AuditConfig) -> str:
     """Why a file past the per-file time limit has no audit."""
     return (
         f"auditing the file took longer than the per-file time limit of "
-        f"{config.timeout:g} s (timeout setting)"
+        f"{number(config.timeout)} s (timeout setting)"
     )
 
 

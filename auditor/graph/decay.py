@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from auditor.graph.model import LayerNode, ModelGraph, OptimizerSpec, Role, WeightRef
 from auditor.graph.paths import layer_of
-from auditor.numbers import fmt
+from auditor.numbers import number
 
 __all__ = [
     "ADAPTIVE_OPTIMIZERS",
@@ -161,4 +161,4 @@ def optimizer_label(model: ModelGraph) -> str:
     optimizer = model.optimizer
     if optimizer is None:
         return "the optimizer"
-    return f"{optimizer.class_name}(weight_decay={fmt(optimizer.weight_decay or 0.0)})"
+    return f"{optimizer.class_name}(weight_decay={number(optimizer.weight_decay or 0.0)})"

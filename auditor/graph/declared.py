@@ -4,14 +4,11 @@ instantiated.
 
 from __future__ import annotations
 
-import math
-import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    pass
+from auditor.numbers import DECLARED_DIGITS, number
 
 __all__ = ["Initializer", "Regularizer", "UnusedRegularizer"]
 
@@ -60,12 +57,13 @@ class Regularizer:
     def describe(self) -> str:
         """A compact Keras-style spelling, e.g. `L2(0.0001)` or `L1L2(l1=1e-05, l2=0.0001)`."""
         name = self.class_name.lower()
+        l1, l2 = number(self.l1, DECLARED_DIGITS), number(self.l2, DECLARED_DIGITS)
         if name in _L2_NAMES:
-            return f"L2({_fmt(self.l2)})"
+            return f"L2({l2})"
         if name in _L1_NAMES:
-            return f"L1({_fmt(self.l1)})"
+            return f"L1({l1})"
         if name in _L1L2_NAMES:
-            return f"L1L2(l1={_fmt(self.l1)}, l2={_fmt(self.l2)})"
+            return f"L1L2(l1={l1}, l2={l2})"
         return self.registered_name or self.class_name
 
     def penalty(self, sum_squares: float, sum_abs: float | None) -> float:
@@ -81,17 +79,6 @@ class Regularizer:
         return (self.l1 * sum_abs if self.l1 and sum_abs is not None else 0.0) + (
             self.l2 * sum_squares
         )
-
-
-def _fmt(value: float) -> str:
-    """Format a coefficient the way a person would type it (float32 noise removed)."""
-    if value == 0.0 or not math.isfinite(value):
-        return repr(value)
-    try:
-        single = struct.unpack("<f", struct.pack("<f", value))[0]  # rounded to float32
-    except OverflowError:
-        single = value
-    return f"{single:.6g}"
 
 
 @dataclass(frozen=True, slots=True)

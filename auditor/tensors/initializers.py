@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from auditor.graph.model import LayerNode, Role, WeightRef
+from auditor.numbers import number
 
 if TYPE_CHECKING:
     import numpy as np
@@ -182,9 +183,9 @@ def reference_for(
             units = shape[-1] // 4
             segments = ((0, units, value), (units, 2 * units, 1.0), (2 * units, 4 * units, value))
             return Reference(
-                Kind.PATTERN, name, f"{value:g}, forget-gate slice 1", segments=segments
+                Kind.PATTERN, name, f"{number(value)}, forget-gate slice 1", segments=segments
             )
-        return Reference(Kind.CONSTANT, name, f"{value:g}", value=value, mean=value)
+        return Reference(Kind.CONSTANT, name, number(value), value=value, mean=value)
     if lowered in ("randomuniform", "uniform", "random_uniform"):
         low = _number(config.get("minval"), -0.05)
         high = _number(config.get("maxval"), 0.05)
@@ -203,7 +204,7 @@ def reference_for(
         rows, cols = math.prod(shape[:-1]) if len(shape) > 1 else 1, shape[-1] if shape else 1
         std = abs(gain) / math.sqrt(max(rows, cols, 1))
         return Reference(
-            Kind.ORTHOGONAL, name, f"orthogonal, gain {gain:g}", gain=gain, std=std, sigma=std
+            Kind.ORTHOGONAL, name, f"orthogonal, gain {number(gain)}", gain=gain, std=std, sigma=std
         )
     if lowered in _VARIANCE_SCALING or lowered == "variancescaling":
         scale, mode, distribution = _VARIANCE_SCALING.get(
@@ -219,7 +220,7 @@ def reference_for(
         fan_in, fan_out = _fans(weight, layer, keras_version)
         denominator = {"fan_in": fan_in, "fan_out": fan_out}.get(mode, (fan_in + fan_out) / 2)
         variance = scale / max(1.0, denominator)
-        fans = f"fans ({fan_in:g}, {fan_out:g})"
+        fans = f"fans ({fan_in:.0f}, {fan_out:.0f})"
         if distribution == "uniform":
             limit = math.sqrt(3.0 * variance)
             return _uniform(name, -limit, limit, fans)
@@ -233,7 +234,7 @@ def reference_for(
 def _uniform(name: str, low: float, high: float, fans: str) -> Reference | None:
     if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
         return None
-    text = f"U({low:.4g}, {high:.4g})" + (f", {fans}" if fans else "")
+    text = f"U({number(low)}, {number(high)})" + (f", {fans}" if fans else "")
     return Reference(
         Kind.UNIFORM,
         name,
@@ -248,14 +249,16 @@ def _uniform(name: str, low: float, high: float, fans: str) -> Reference | None:
 def _normal(name: str, mean: float, sigma: float, fans: str) -> Reference | None:
     if not (math.isfinite(mean) and math.isfinite(sigma)) or sigma <= 0:
         return None
-    text = f"N({mean:g}, {sigma:.4g})" + (f", {fans}" if fans else "")
+    text = f"N({number(mean)}, {number(sigma)})" + (f", {fans}" if fans else "")
     return Reference(Kind.NORMAL, name, text, mean=mean, std=sigma, sigma=sigma)
 
 
 def _truncated(name: str, mean: float, sigma: float, fans: str) -> Reference | None:
     if not (math.isfinite(mean) and math.isfinite(sigma)) or sigma <= 0:
         return None
-    text = f"N({mean:g}, {sigma:.4g}) truncated at 2 sigma" + (f", {fans}" if fans else "")
+    text = f"N({number(mean)}, {number(sigma)}) truncated at 2 sigma" + (
+        f", {fans}" if fans else ""
+    )
     return Reference(
         Kind.TRUNCATED_NORMAL,
         name,

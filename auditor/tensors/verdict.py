@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from auditor.numbers import number, percent
+
 if TYPE_CHECKING:
     from auditor.tensors.stats import TensorStats
 
@@ -71,14 +73,14 @@ def judge(stats: TensorStats, *, ks_alpha: float = KS_ALPHA, sigmas: float = SIG
         return Judgement(
             Verdict.TRAINED,
             "high",
-            f"{fit.outside} of {n} values lie outside [{ref.low:.4g}, {ref.high:.4g}], the "
+            f"{fit.outside} of {n} values lie outside [{number(ref.low)}, {number(ref.high)}], the "
             f"support of {ref.name}",
         )
     if fit.gram_error is not None and fit.gram_error > 1e-3:
         return Judgement(
             Verdict.TRAINED,
             "high",
-            f"no longer orthogonal (max |W W^T - I| = {fit.gram_error:.3g})",
+            f"no longer orthogonal (max |W W^T - I| = {number(fit.gram_error, 3)})",
         )
     sure = "high" if n >= 1000 else "medium" if n >= 100 else "low"
     if ref.std > 0:
@@ -88,24 +90,25 @@ def judge(stats: TensorStats, *, ks_alpha: float = KS_ALPHA, sigmas: float = SIG
             return Judgement(
                 Verdict.TRAINED,
                 sure,
-                f"std {stats.std:.4g} where {ref.name} gives {ref.std:.4g} ({drift:+.1%})",
+                f"std {number(stats.std)} where {ref.name} gives {number(ref.std)} "
+                f"({percent(drift, signed=True)})",
             )
         if abs(stats.mean - ref.mean) > sigmas * ref.std / math.sqrt(n):
             return Judgement(
                 Verdict.TRAINED,
                 sure,
-                f"mean {stats.mean:.4g} where {ref.name} gives {ref.mean:.4g}",
+                f"mean {number(stats.mean)} where {ref.name} gives {number(ref.mean)}",
             )
     if fit.ks_p is not None and fit.ks_p < ks_alpha:
         return Judgement(
             Verdict.TRAINED,
             sure,
-            f"KS test against {ref.description}: D={fit.ks:.3g}, p={fit.ks_p:.2g}",
+            f"KS test against {ref.description}: D={number(fit.ks, 3)}, p={number(fit.ks_p, 2)}",
         )
     tests = "within its support, " if ref.bounded else ""
     if fit.gram_error is not None:
         tests = "orthogonal, "
-    ks = f", KS p={fit.ks_p:.2g}" if fit.ks_p is not None else ""
+    ks = f", KS p={number(fit.ks_p, 2)}" if fit.ks_p is not None else ""
     return Judgement(
         Verdict.INITIAL,
         sure,

@@ -28,6 +28,7 @@ import keras
 import numpy as np
 
 from auditor.graph.decay import Decay, optimizer_decay
+from auditor.numbers import number, percent
 from auditor.results.history import (
     BatchRecord,
     EpochRecord,
@@ -241,8 +242,8 @@ class RegularizationMonitor(keras.callbacks.Callback):
             return
         self._warned = True
         message = (
-            f"epoch {epoch}: the regularization penalty is {share:.0%} of the data loss "
-            f"(over warn_share={self.warn_share:g}): the regularizers may dominate training. "
+            f"epoch {epoch}: the regularization penalty is {percent(share, 0)} of the data loss "
+            f"(over warn_share={number(self.warn_share)}): the regularizers may dominate training. "
             "Check the coefficients (a bare 'l2' means 0.01)."
         )
         assert self.history is not None
