@@ -20,7 +20,7 @@ from auditor.cli import main
 from auditor.cli.common import rule_infos
 from auditor.cli.spools import Spool
 from auditor.engine.config import AuditConfig, Suppress
-from auditor.engine.gate import make_baseline
+from auditor.engine.gate import BaselineBuilder
 from auditor.engine.runner import build_report, run
 from auditor.reports import FORMATS, RENDERERS, RenderOptions, pieces
 from auditor.results.findings import ModelReport, Report
@@ -125,7 +125,7 @@ def test_the_baseline_and_the_job_summary_are_written_model_by_model_too(
     tmp_path, monkeypatch, options
 ):
     """A run that writes a baseline and GitHub's job summary keeps no model either: the
-    baseline is what `make_baseline` gives for the whole report, and the job summary is
+    baseline is what a `BaselineBuilder` gives for the whole report, and the job summary is
     the Markdown the library renders, appended to what the file held."""
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
@@ -135,7 +135,10 @@ def test_the_baseline_and_the_job_summary_are_written_model_by_model_too(
     assert report.models == []
     paths = [f"examples/models/{name}" for name in MODELS]
     whole = run(paths, AuditConfig())
-    assert json.loads(baseline.read_text()) == make_baseline(whole.models).model_dump(mode="json")
+    builder = BaselineBuilder()
+    for model in whole.models:
+        builder.add(model)
+    assert json.loads(baseline.read_text()) == builder.baseline().model_dump(mode="json")
     written = summary.read_text()
     assert written.startswith("earlier step\n")
     assert _same("markdown", written.removeprefix("earlier step\n")) == _whole("markdown", options)

@@ -37,9 +37,6 @@ __all__ = [
     "BaselineEntry",
     "BaselineGate",
     "SuppressionGate",
-    "apply_baseline",
-    "apply_suppressions",
-    "make_baseline",
     "read_baseline",
     "write_baseline",
 ]
@@ -153,16 +150,6 @@ class SuppressionGate:
         ]
 
 
-def apply_suppressions(
-    reports: list[ModelReport], suppressions: Iterable[tuple[Suppress, frozenset[str]]]
-) -> tuple[list[ModelReport], list[UnusedSuppression]]:
-    """Mark the findings each unexpired suppression covers; list those that covered
-    nothing (or expired). `SuppressionGate` over a whole list."""
-    gate = SuppressionGate(suppressions)
-    out = [gate.admit(model) for model in reports]
-    return out, gate.unused()
-
-
 def read_baseline(path: str | os.PathLike[str]) -> Baseline:
     """Read a baseline file.
 
@@ -222,16 +209,6 @@ class BaselineGate:
         ]
 
 
-def apply_baseline(
-    reports: list[ModelReport], baseline: Baseline
-) -> tuple[list[ModelReport], list[StaleBaselineEntry]]:
-    """Mark up to `count` findings per baseline entry; report entries with fewer now.
-    `BaselineGate` over a whole list."""
-    gate = BaselineGate(baseline)
-    out = [gate.admit(model) for model in reports]
-    return out, gate.stale()
-
-
 class BaselineBuilder:
     """A baseline accepting every finding not suppressed by configuration, built model by
     model (a run can then drop each model once it is counted)."""
@@ -259,14 +236,6 @@ class BaselineBuilder:
             )
         ]
         return Baseline(entries=entries)
-
-
-def make_baseline(reports: list[ModelReport]) -> Baseline:
-    """A baseline accepting every finding not suppressed by configuration."""
-    builder = BaselineBuilder()
-    for model in reports:
-        builder.add(model)
-    return builder.baseline()
 
 
 def write_baseline(baseline: Baseline, path: str | os.PathLike[str]) -> None:

@@ -5,20 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from auditor.graph.model import LayerNode, ModelGraph
+from auditor.graph.model import LayerNode
 
-__all__ = ["walk_documents", "walk_objects"]
-
-
-def walk_documents(model: ModelGraph) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
-    """Every JSON object in the file's documents: (document, key path, object).
-
-    Key paths use the loaders' form (`config.layers[3].config`), so `layer_at()` finds the
-    layer an object belongs to (`walk_objects` tracks it on the way down).
-    """
-    for name, document in model.documents:
-        for path, value, _ in walk_objects(document):
-            yield name, path, value
+__all__ = ["walk_objects"]
 
 
 def walk_objects(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from auditor.graph.model import LayerNode, ModelGraph
 
-__all__ = ["common_prefix", "layer_at", "layer_index", "layer_of", "paths_text"]
+__all__ = ["common_prefix", "layer_index", "layer_of", "paths_text"]
 
 
 def layer_of(model: ModelGraph, path: str) -> LayerNode | None:
@@ -38,24 +38,8 @@ def paths_text(paths: list[str], limit: int = 5) -> str:
 
 
 def layer_index(model: ModelGraph) -> dict[str, LayerNode]:
-    """Layer config key -> layer, for `layer_at` (the root model excluded)."""
+    """Layer config key -> layer (the root model excluded), for `walk_objects`."""
     return {node.config_key: node for node in model.root.walk() if node.path and node.config_key}
-
-
-def layer_at(index: Mapping[str, LayerNode], key_path: str) -> LayerNode | None:
-    """The innermost layer whose config contains `key_path` (None: outside any layer),
-    found by trimming the path from the right: `config.layers[3].config.function` ->
-    `config.layers[3].config` -> `config.layers[3]`."""
-    path = key_path
-    while path:
-        node = index.get(path)
-        if node is not None:
-            return node
-        cut = max(path.rfind("."), path.rfind("["))
-        if cut <= 0:
-            return None
-        path = path[:cut]
-    return None
 
 
 def nearest_model(model: ModelGraph) -> dict[str, str]:
