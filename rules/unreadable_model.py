@@ -40,8 +40,12 @@ class UnreadableModel(Rule):
     None. The caps themselves are `AuditConfig.limits`.
 
     ## References
-    - KERAS_NOTES.md §8: CVE-2026-0897 (HDF5 shape bomb), CVE-2026-1669 (HDF5 external
-      storage), zip bombs and duplicate members
+    - CVE-2026-0897 (GHSA-xfhx-r7ww-5995): an HDF5 "shape bomb", a dataset declaring a
+      huge shape
+    - CVE-2026-1669 (GHSA-3m4q-jmj6-r34q): HDF5 external storage and external links that
+      read other local files into tensors
+    - Keras 3.15 `saving_lib`: zip-bomb and shape-bomb caps on `config.json` and
+      `model.weights.h5`
     """
 
     code: ClassVar[str] = "AUD001"

@@ -1,4 +1,5 @@
-"""Initial distributions against Keras itself (KERAS_NOTES §7): fresh tensors are judged
+"""Initial distributions against Keras itself (`compute_fans`, `VarianceScaling` and
+`Orthogonal` in `keras/src/initializers/random_initializers.py`): fresh tensors are judged
 initial, the exact laws match what Keras draws from, fans follow the writer's version."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Old Keras 2 layouts, written by hand with h5py (KERAS_NOTES §6.1): bytes attributes,
+"""Old Keras 2 layouts (tf-keras `hdf5_format.py`, standalone Keras 2.0-2.3), written by
+hand with h5py: bytes attributes,
 `:0` weight names, chunked `layer_names0...`/`weight_names0...`, a `Model` root, `L1L2`
 standing for plain l2, float32-rounded coefficients, `lr`/`decay` optimizer keys, and
 Keras 2's trainable-first weight order."""

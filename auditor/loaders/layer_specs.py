@@ -4,7 +4,9 @@ This table replaces what `layer.build()` would tell us, without importing keras.
 class: the own variables (Keras 3 name, role, regularizer and initializer config keys,
 trainable), and the owned sub-layers (an RNN's cell, a Bidirectional's two layers, a
 wrapper's layer, MultiHeadAttention's projections) with their `.keras` HDF5 group names and
-their runtime names. Facts pinned in KERAS_NOTES.md §3 and §5, and by tests/test_loading.py.
+their runtime names: what each layer's `build()` passes to `Layer.add_weight`, in order,
+and the groups `keras/src/saving/saving_lib.py` writes; pinned against Keras itself by
+tests/test_loading.py.
 """
 
 from __future__ import annotations

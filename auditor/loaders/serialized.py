@@ -16,7 +16,8 @@ from auditor.graph.declared import Initializer, Regularizer
 
 __all__ = ["as_float", "class_ref", "parse_initializer", "parse_regularizer", "snake_case"]
 
-# Keras's defaults for the bare strings and argument-less constructors (KERAS_NOTES §4).
+# Keras's defaults for the bare strings and argument-less constructors
+# (`keras/src/regularizers/regularizers.py`: `L1()` and `L2()` are 0.01, `L1L2()` is 0 and 0).
 _STRING_REGULARIZERS = {
     "l1": ("L1", 0.01, 0.0),
     "l2": ("L2", 0.0, 0.01),

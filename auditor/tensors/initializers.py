@@ -2,9 +2,10 @@
 
 `reference_for()` turns a weight's declared initializer into a `Reference`: a constant, a
 uniform, a (truncated) normal, an orthogonal matrix, or the LSTM bias pattern, with the
-fans computed as the Keras version that wrote the model computes them (KERAS_NOTES §7,
-pinned by tests/test_initializers.py against Keras itself). `auditor.tensors.stats` measures a
-tensor against it in the same single read; `verdict()` judges the evidence.
+fans computed as the Keras version that wrote the model computes them (`compute_fans` and
+`VarianceScaling` in `keras/src/initializers/random_initializers.py`, pinned against Keras
+itself by tests/test_initializers.py). `auditor.tensors.stats` measures a tensor against
+it in the same single read; `auditor.tensors.verdict.judge` weighs the evidence.
 """
 
 from __future__ import annotations

@@ -58,8 +58,9 @@ def test_regularizers_set_after_build_fire(live, keras):
     assert "kernel_regularizer=L2(0.001)" in by_layer["scale"].message
     assert by_layer["conv"].location.config_key == "config.layers[1].config.kernel_regularizer"
     assert "layer.kernel.regularizer = layer.kernel_regularizer" in by_layer["dense"].fix
-    # The fact the rule rests on (KERAS_NOTES 1.2): only the constructed layer's penalty is in
-    # model.losses, and the custom layer's never is.
+    # The fact the rule rests on (`Layer._get_regularization_losses` sums the variables'
+    # regularizers): only the constructed layer's penalty is in model.losses, and the
+    # custom layer's never is.
     assert len(live["fires"].losses) == 1
 
 
@@ -73,7 +74,8 @@ def test_an_inert_declared_regularizer_is_not_reported(live):
 
 
 def test_a_reload_activates_what_the_config_declares(live, keras, tmp_path):
-    """Why the message says the saved model "would" be regularized (KERAS_NOTES 1.2 B)."""
+    """Why the message says the saved model "would" be regularized: a reload builds the
+    layers from their config, whose regularizers `add_weight` then gives the variables."""
     model = live["fires"]
     path = tmp_path / "posthoc.keras"
     model.save(path)

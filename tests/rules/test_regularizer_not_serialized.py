@@ -38,7 +38,8 @@ def test_matching_attribute_and_variable_stay_clean(live):
 
 
 def test_the_variable_regularizer_is_lost_on_save(live, keras, tmp_path):
-    """The fact the rule rests on (KERAS_NOTES 1.2 C)."""
+    """The fact the rule rests on: `get_config()` serializes the layer attribute, not the
+    variable's regularizer (`keras/src/layers/layer.py`), so a save drops the latter."""
     path = tmp_path / "variable_only.keras"
     live["fires"].save(path)
     reloaded = keras.saving.load_model(path)
