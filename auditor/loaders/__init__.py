@@ -1,7 +1,11 @@
 """Front-ends: each source kind becomes the same `ModelGraph`.
 
 `open_model(path)` sniffs the file (never trusting its suffix alone) and dispatches to the
-`.keras` or legacy `.h5` loader. Static loading imports neither tensorflow nor keras.
+`.keras` or legacy `.h5` loader. Static loading imports neither tensorflow nor keras, and
+treats every file as hostile: everything a loader reads goes through `safe_zip`,
+`safe_json` and `safe_hdf5`, and nothing in a file is executed, imported, unpickled or
+unmarshalled. `live` reads a `keras.Model` in memory, and is the one loader that imports
+keras.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Front-end for Keras 3 `.keras` archives (config.json + metadata.json + model.weights.h5).
 
 The weights file is handed to h5py as a zero-copy window onto the STORED zip member and is
-walked once for metadata (`guard.scan_h5`); each config layer is then mapped to its HDF5
+walked once for metadata (`safe_hdf5.scan_h5`); each config layer is then mapped to its HDF5
 group by Keras's own naming algorithm (snake_case class name + per-container counter),
 checked against the `vars.attrs["name"]` that Keras >= 3.6 writes.
 """

@@ -1,4 +1,12 @@
-"""HDF5 files opened as hostile input: every link and dataset inspected before any data is read."""
+"""HDF5 files opened as hostile input: every link and dataset inspected before any data
+is read.
+
+Hard links only (no soft or external links), no external storage and no virtual datasets,
+plain numeric dtypes, built-in filters only (an unknown one would make libhdf5 load a
+plug-in), and declared sizes within the caps and near what is stored (no shape bombs).
+Text attributes are read with low-level calls under a size cap. No other file is ever
+opened. The datasets that pass are read by `auditor.loaders.h5tensor`.
+"""
 
 from __future__ import annotations
 

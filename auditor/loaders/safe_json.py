@@ -1,4 +1,9 @@
-"""Untrusted JSON, parsed as data: size-capped, depth-checked, no object hooks."""
+"""Untrusted JSON, parsed as data: size-capped, depth-checked, no object hooks.
+
+Nesting past Python's recursion limit is caught as it parses, and the depth of what it
+parsed is then checked against the cap on the bytes themselves, strings cut out, at C
+speed. Nothing in a document is ever instantiated.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,11 @@
-"""Zip archives opened as hostile input: every member checked before a byte is inflated."""
+"""Zip archives opened as hostile input: every member checked before a byte is inflated.
+
+Member names (no `..`, absolute or backslash paths), duplicates, encryption, unexpected
+members, the compression method, and each declared size and compression ratio against
+the caps. Nothing is extracted to disk: the JSON members are read into memory, and the
+weights member is handed to h5py as a window onto the archive (a deflated one inflated
+once into an anonymous temporary file), never through `zipfile.open()`.
+"""
 
 from __future__ import annotations
 
