@@ -23,6 +23,9 @@ class Limits(BaseModel):
         max_file_bytes: largest model file accepted (default 64 GiB).
         max_json_bytes: largest `config.json` / `model_config` accepted (default 64 MiB).
         max_json_depth: deepest JSON nesting accepted (default 512).
+        max_json_values: most values (numbers, strings, lists, ...) in one JSON document
+            (default 1,000,000; EfficientNetB7's config holds about 49,000). Parsing builds
+            a Python object for each, about 200 bytes.
         max_members: most zip members accepted (default 10,000).
         max_compression_ratio: largest uncompressed/compressed ratio of a zip member
             (default 100; Keras itself never compresses).
@@ -44,6 +47,7 @@ class Limits(BaseModel):
     max_file_bytes: int = Field(default=64 * GiB, gt=0)
     max_json_bytes: int = Field(default=64 * MiB, gt=0)
     max_json_depth: int = Field(default=512, gt=0)
+    max_json_values: int = Field(default=1_000_000, gt=0)
     max_members: int = Field(default=10_000, gt=0)
     max_compression_ratio: float = Field(default=100.0, gt=1.0)
     max_inflated_bytes: int = Field(default=4 * GiB, gt=0)

@@ -9,15 +9,16 @@ from auditor.graph.model import IssueKind, ModelGraph
 from auditor.results.findings import Finding, Severity
 from auditor.rules.base import Rule, RuleContext
 
-_PARTIAL = frozenset({IssueKind.UNREADABLE, IssueKind.UNSUPPORTED_DATA})
+_PARTIAL = frozenset({IssueKind.UNREADABLE, IssueKind.UNSUPPORTED_DATA, IssueKind.INCOMPLETE})
 
 
 class UnreadableModel(Rule):
     """## What it does
     Reports files that keras-audit could not audit (not a Keras model, truncated or
     corrupt, over a cap, over the per-file time limit) and parts of files it could not
-    read (unsupported dtypes, unknown HDF5 filters, unreadable metadata). One sentence per
-    problem; the run goes on with the other files. Content that attacks the reader is
+    read (unsupported dtypes, unknown HDF5 filters, unreadable metadata), and audits that
+    could not finish (a rule crashed on the file). One sentence per problem; the run goes
+    on with the other files. Content that attacks the reader is
     reported by the SEC rules as well (SEC003 external references, SEC004 malformed
     archives).
 
@@ -60,6 +61,12 @@ class UnreadableModel(Rule):
             if issue.fatal:
                 message = f"Cannot audit this file: {issue.message}."
                 fix = "Check that the file is a complete model written by `model.save()`."
+            elif issue.kind is IssueKind.INCOMPLETE:
+                message = (
+                    f"The audit of this file is incomplete: {issue.message}. What that rule "
+                    "checks was not checked, so the file is not known to be safe."
+                )
+                fix = "Run `audit --debug FILE` for the traceback, and report it."
             else:
                 message = f"Part of this file was not read: {issue.message}."
                 fix = "Re-save the model with `model.save()` from a trusted environment."

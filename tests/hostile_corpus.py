@@ -12,6 +12,7 @@ from the bundled clean example models by editing bytes, zip members or HDF5 obje
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import warnings
@@ -104,6 +105,17 @@ def set_activation(doc: dict[str, Any], layer: str, reference: dict[str, Any]) -
     raise KeyError(layer)
 
 
+def rename_layer(src: Path, dst: Path, old: str, new: str) -> Path:
+    """Copy a model with a layer renamed everywhere its config names it (either format)."""
+
+    def edit(doc: dict[str, Any]) -> None:
+        renamed = json.loads(json.dumps(doc).replace(json.dumps(old), json.dumps(new)))
+        doc.clear()
+        doc.update(renamed)
+
+    return with_config(src, dst, edit)
+
+
 def with_config(src: Path, dst: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
     """Copy a clean model with its model config edited (either format)."""
     return rewrite_config(src, dst, lambda doc, _optimizer: edit(doc))
@@ -150,9 +162,37 @@ def build_corpus(keras: Any, root: Path) -> Corpus:
 
     add(CLEAN_KERAS, "control: a clean model")
     add(CLEAN_H5, "control: a clean model")
+    named = root / os.fsdecode(b"name\xff\xfe.keras")
+    shutil.copyfile(CLEAN_KERAS, named)
+    add(named, "control: a clean model whose file name is not UTF-8")
     lambdas = lambda_models(keras, root, marker)
     add(lambdas["keras"], "Lambda bytecode that writes a file when run", "SEC001")
     add(lambdas["h5"], "Lambda bytecode that writes a file when run", "SEC001")
+    for src in lambdas.values():
+        add(
+            rename_layer(src, root / f"lambda_surrogate{src.suffix}", "payload", "payload\udc80"),
+            "Lambda layer named with a lone surrogate (valid JSON, unencodable text)",
+            "SEC001",
+        )
+    for encoding in ("utf-16", "utf-32", "utf-8-sig"):
+        add(
+            rezip(
+                lambdas["keras"],
+                root / f"lambda_{encoding.replace('-', '')}.keras",
+                lambda m, e=encoding: m.update(
+                    {"config.json": m["config.json"].decode().encode(e)}
+                ),
+            ),
+            f"Lambda in a config.json encoded as {encoding} (json.loads decodes it)",
+            "SEC001",
+        )
+    values = b"[" + b"[]," * 1_100_000 + b"[]]"
+    add(
+        rezip(CLEAN_KERAS, root / "value_bomb.keras", lambda m: m.update({"config.json": values})),
+        "config.json of 1.1 million empty lists (memory when parsed)",
+        "AUD001",
+        "SEC004",
+    )
     for reference, gadget in GADGETS.items():
         slug = reference.rsplit(".", 1)[-1]
         for src in (CLEAN_KERAS, CLEAN_H5):

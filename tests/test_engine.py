@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -73,6 +74,49 @@ def test_a_crashing_rule_is_recorded_and_the_others_still_run(files):
     assert [(e.code, e.message) for e in model.errors] == [("XYZ100", "ZeroDivisionError: boom")]
     assert [f.code for f in model.findings] == ["REG006"]
     assert report.summary.rule_errors == 1
+
+
+def test_a_crashing_rule_fails_the_file_closed(files):
+    """A crash leaves that rule's part of the audit undone: AUD001 says so, as an error,
+    and the exit code counts it; the crash stays recorded."""
+    registry = Registry(rules.BUILTIN_RULES, plugins=[Crashes])
+    config = AuditConfig(select=["XYZ100", "AUD001"])
+    report = run([files["keras"]], config, registry=registry)
+    (model,) = report.models
+    assert [(f.code, f.severity, f.message) for f in model.findings] == [
+        (
+            "AUD001",
+            Severity.ERROR,
+            "The audit of this file is incomplete: rule XYZ100 crashed (ZeroDivisionError: "
+            "boom). What that rule checks was not checked, so the file is not known to be safe.",
+        )
+    ]
+    assert [e.code for e in model.errors] == ["XYZ100"]
+    assert report.exit_code("error") == 1
+
+
+class Sleeps(Rule):
+    __doc__ = DOC
+    code: ClassVar[str] = "XYZ101"
+    name: ClassVar[str] = "sleeps"
+    severity: ClassVar[Severity] = Severity.INFO
+
+    def check_model(self, model, ctx):
+        try:
+            time.sleep(5)
+        except Exception:  # what a careless rule does: it must not take the time limit
+            return
+        yield  # pragma: no cover
+
+
+def test_the_time_limit_firing_inside_a_rule_is_an_unreadable_file(files):
+    registry = Registry(rules.BUILTIN_RULES, plugins=[Sleeps])
+    config = AuditConfig(select=["XYZ101", "AUD001"], timeout=0.5)
+    report = run([files["keras"]], config, registry=registry)
+    (model,) = report.models
+    assert [(f.code, f.severity) for f in model.findings] == [("AUD001", Severity.ERROR)]
+    assert "longer than the per-file time limit of 0.5 s" in model.findings[0].message
+    assert model.errors == []
 
 
 def test_debug_reraises_a_rule_crash(files):

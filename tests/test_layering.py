@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Repository folder -> the import package it is installed as (pyproject's package-dir).
 FOLDERS = {"auditor": "auditor", "rules": "auditor.rules", "reports": "auditor.reports"}
 
-_BOTTOM = ("auditor.errors", "auditor.limits", "auditor.numbers")
+_BOTTOM = ("auditor.errors", "auditor.limits", "auditor.numbers", "auditor.text")
 _MODEL = ("auditor.graph", "auditor.results")
 _READING = ("auditor.tensors", "auditor.loaders")
 _TOP = ("auditor.engine", "auditor.fix", "auditor.reports", "auditor.training")
@@ -32,6 +32,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "auditor.errors": (),
     "auditor.limits": (),
     "auditor.numbers": (),
+    "auditor.text": (),
     "auditor.results": (),
     "auditor.graph": ("auditor.numbers",),
     "auditor.tensors": (*_MODEL, "auditor.numbers"),

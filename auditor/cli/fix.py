@@ -9,6 +9,7 @@ from pathlib import Path
 
 from auditor.cli.common import EXIT_USAGE, Parser, codes, usage, use_color
 from auditor.results.findings import FAIL_ON
+from auditor.text import display_path
 
 __all__ = ["fix_command"]
 
@@ -77,7 +78,7 @@ def fix_command(argv: Sequence[str]) -> int:
         return EXIT_USAGE
     except OSError as exc:
         usage(f"cannot write the fixed model. Received: {output} ({exc.strerror})")
-    sys.stdout.write(f"{source} -> {output}: {result.summary()}\n\n")
+    sys.stdout.write(f"{display_path(source)} -> {display_path(output)}: {result.summary()}\n\n")
     report = run([output], AuditConfig(fail_on=args.fail_on))
     options = RenderOptions(color=use_color(args.color, sys.stdout))
     sys.stdout.write(RENDERERS["text"](report, options=options))

@@ -38,8 +38,12 @@ def is_file_reference(reference: Any) -> bool:
     return reference is None or isinstance(reference, str | os.PathLike)
 
 
-class FileTimeout(Exception):
-    """A file took longer than the per-file time limit."""
+class FileTimeout(BaseException):
+    """A file took longer than the per-file time limit.
+
+    A BaseException, as KeyboardInterrupt is: it may fire anywhere, in a loader or in a
+    rule, and no `except Exception` on its way may take it for that code's own failure.
+    """
 
 
 @contextmanager

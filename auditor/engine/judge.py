@@ -34,6 +34,7 @@ from auditor.tensors.initializers import Reference, reference_for
 from auditor.tensors.inventory import inventory
 from auditor.tensors.readahead import ReadAhead
 from auditor.tensors.stats import DEFAULT_CHUNK_BYTES, TensorStats, compute, read_size
+from auditor.text import display_path
 
 __all__ = ["PreparedRules", "audit_graph", "prepare", "read_stats"]
 
@@ -165,6 +166,7 @@ def audit_graph(
     errors: list[RuleError] = []
     run_codes: list[str] = []
     skipped: list[NotApplicable] = []
+    runs: list[tuple[Rule, RuleContext]] = []
     for rule, options, severity in prepared.entries:
         reason = _not_applicable(rule, graph, reference)
         if reason is not None:
@@ -178,12 +180,25 @@ def audit_graph(
             reference=reference,
         )
         run_codes.append(rule.code)
-        try:
-            findings.extend(rule.check(graph, ctx))
-        except Exception as exc:
-            if debug:
-                raise
-            errors.append(RuleError(code=rule.code, message=f"{type(exc).__name__}: {exc}"))
+        runs.append((rule, ctx))
+    # The rules that judge what could not be read run last: a rule that crashed left its
+    # part of the audit undone, and that is their finding too (the gate fails closed).
+    for late in (False, True):
+        if late and errors:
+            crashed = tuple(
+                LoadIssue(IssueKind.INCOMPLETE, f"rule {e.code} crashed ({e.message})")
+                for e in errors
+            )
+            graph = dataclasses.replace(graph, issues=graph.issues + crashed)
+        for rule, ctx in runs:
+            if rule.judges_unreadable != late:
+                continue
+            try:
+                findings.extend(rule.check(graph, ctx))
+            except Exception as exc:
+                if debug:
+                    raise
+                errors.append(RuleError(code=rule.code, message=f"{type(exc).__name__}: {exc}"))
     order = {node.path: index for index, node in enumerate(graph.root.walk())}
     findings.sort(key=lambda f: (order.get(f.location.layer_path, -1), f.code))
     return ModelReport(
@@ -200,7 +215,7 @@ def audit_graph(
 def _source(graph: ModelGraph, sha256: str | None) -> Source:
     src = graph.source
     return Source(
-        path=src.path,
+        path=display_path(src.path),
         format=src.format if src.format in ("keras", "h5", "live") else "unknown",
         keras_version=src.keras_version,
         backend=src.backend,

@@ -136,7 +136,7 @@ def _rewrite_keras(src: Path, dst: Path, edits: Mapping[str, Any], limits: Limit
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
         for info in zin.infolist():
             if info.filename == "config.json":
-                doc = parse_json(zin.read(info), "config.json", limits)
+                doc = parse_json(zin.read(info), "config.json", limits, detect=True)
                 _edit(doc, edits, f"{src}:config.json")
                 zout.writestr(_same_entry(info), json.dumps(doc).encode("utf-8"))
                 continue

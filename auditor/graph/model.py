@@ -254,6 +254,7 @@ class IssueKind(StrEnum):
     UNSAFE_ARCHIVE = "unsafe-archive"  # zip member names, duplicates, encryption
     EXTERNAL_REFERENCE = "external-reference"  # soft/external link, external storage, VDS
     UNSUPPORTED_DATA = "unsupported-data"  # odd dtype, unknown filter
+    INCOMPLETE = "incomplete"  # the audit itself could not finish: a rule crashed
     MALFORMED = "malformed"  # declared sizes far beyond what is stored (shape bombs)
 
 

@@ -20,6 +20,7 @@ from auditor.graph.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
 from auditor.limits import Limits
 from auditor.loaders.digest import FileDigest
 from auditor.loaders.loaded import LoadedModel
+from auditor.text import display_path
 
 __all__ = ["MODEL_SUFFIXES", "LoadedModel", "format_from_suffix", "open_model"]
 
@@ -80,7 +81,7 @@ def _open(path: Path, source: SourceInfo, limits: Limits, digest: bool) -> Loade
     try:
         stat = path.stat()
     except FileNotFoundError:
-        raise ModelLoadError(f"no such file: {path}") from None
+        raise ModelLoadError(f"no such file: {display_path(path)}") from None
     except OSError as exc:
         raise ModelLoadError(f"cannot stat the file ({exc.strerror or exc})") from None
     if path.is_dir():

@@ -46,12 +46,16 @@ def load_keras(raw: BinaryIO, source: SourceInfo, limits: Limits) -> LoadedModel
 def _load(archive: SafeZip, stack: ExitStack, source: SourceInfo, limits: Limits) -> LoadedModel:
     if not archive.has("config.json"):
         raise ModelLoadError("zip archive has no config.json: not a Keras 3 .keras file")
-    config = parse_json(archive.read("config.json", limits.max_json_bytes), "config.json", limits)
+    config = parse_json(
+        archive.read("config.json", limits.max_json_bytes), "config.json", limits, detect=True
+    )
     if not isinstance(config, Mapping) or not isinstance(config.get("class_name"), str):
         raise ModelLoadError("config.json does not describe a Keras object (no class_name)")
     keras_version = None
     if archive.has("metadata.json"):
-        metadata = parse_json(archive.read("metadata.json", 1 * MiB), "metadata.json", limits)
+        metadata = parse_json(
+            archive.read("metadata.json", 1 * MiB), "metadata.json", limits, detect=True
+        )
         if isinstance(metadata, Mapping) and isinstance(metadata.get("keras_version"), str):
             keras_version = metadata["keras_version"]
     source = SourceInfo(

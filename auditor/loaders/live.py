@@ -44,6 +44,7 @@ from auditor.loaders.config_tree import DraftLayer, DraftWeight, build_tree, lay
 from auditor.loaders.layer_specs import VarSpec
 from auditor.loaders.live_compile import live_compile
 from auditor.loaders.serialized import parse_regularizer
+from auditor.text import safe_tree
 
 __all__ = ["LiveModel", "LiveTensor", "load_live"]
 
@@ -313,9 +314,10 @@ class _Binder:
 
 def _as_json(value: Any) -> Any:
     """The config as `model.save()` writes it to config.json (tuples become lists, numpy
-    values plain numbers), so that rules read a live config and a file's alike."""
+    values plain numbers, strings made safe), so that rules read a live config and a
+    file's alike."""
     try:
-        return json.loads(json.dumps(value, default=_json_default))
+        return safe_tree(json.loads(json.dumps(value, default=_json_default)))
     except (TypeError, ValueError):
         return None
 

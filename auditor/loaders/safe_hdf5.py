@@ -20,6 +20,7 @@ import numpy as np
 from auditor.errors import ModelLoadError, first_line
 from auditor.graph.model import IssueKind, LoadIssue
 from auditor.limits import Limits, MiB
+from auditor.text import safe_text
 
 __all__ = [
     "H5Scan",
@@ -247,7 +248,9 @@ def _check_dataset(
 
 
 def _decode(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    """Text from the file, made safe: bytes that are not UTF-8 replaced, lone surrogates
+    (which h5py keeps for them in variable-length strings) escaped."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else safe_text(str(value))
 
 
 def text_value(value: Any) -> str | None:

@@ -8,6 +8,7 @@ speed. Nothing in a document is ever instantiated.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import numpy as np
@@ -15,15 +16,26 @@ import numpy as np
 from auditor.errors import ModelLoadError, first_line
 from auditor.graph.model import IssueKind
 from auditor.limits import Limits
+from auditor.text import has_surrogates, safe_tree
 
-__all__ = ["parse_json"]
+__all__ = ["json_depth", "json_values", "parse_json", "skeleton"]
 
 
-def parse_json(data: bytes, what: str, limits: Limits) -> Any:
-    """Parse untrusted JSON: size-capped, depth-checked, no object hooks.
+def parse_json(data: bytes, what: str, limits: Limits, *, detect: bool = False) -> Any:
+    """Parse untrusted JSON: size-capped, depth-checked, no object hooks, every string in
+    it made safe (`auditor.text.safe_tree`).
+
+    Args:
+        data: bytes, the document.
+        what: str, its name, for messages.
+        limits: Limits, the caps.
+        detect: bool, decode as `json.loads(bytes)` does, which Keras uses for the members
+            of a `.keras` archive: UTF-8, UTF-16 or UTF-32 as the first bytes tell, a UTF-8
+            byte-order mark skipped. Otherwise UTF-8 only, as Keras decodes the JSON
+            attributes of a legacy `.h5` file.
 
     Raises:
-        ModelLoadError: on a size/depth cap, invalid UTF-8 or invalid JSON.
+        ModelLoadError: on a size/depth cap, undecodable text or invalid JSON.
     """
     if len(data) > limits.max_json_bytes:
         raise ModelLoadError(
@@ -31,41 +43,83 @@ def parse_json(data: bytes, what: str, limits: Limits) -> Any:
             IssueKind.OVER_LIMIT,
         )
     try:
-        text = data.decode("utf-8")
+        encoding = json.detect_encoding(data) if detect else "utf-8"
+        text = data.decode(encoding, "surrogatepass" if detect else "strict")
+    except UnicodeDecodeError as exc:
+        raise ModelLoadError(f"{what} is not valid JSON ({first_line(exc)})") from None
+    # The skeleton of the text as UTF-8, whatever it was encoded in: what lies outside its
+    # strings, measured before anything is built from it.
+    utf8 = data if encoding == "utf-8" else text.encode("utf-8", "surrogatepass")
+    outside = skeleton(utf8)
+    values = json_values(outside)
+    if values > limits.max_json_values:
+        raise ModelLoadError(
+            f"{what} holds {values:,} values, over the {limits.max_json_values:,}-value cap",
+            IssueKind.OVER_LIMIT,
+        )
+    try:
         value = json.loads(text)
     except RecursionError:
         raise ModelLoadError(
             f"{what} is nested too deeply to parse", IssueKind.OVER_LIMIT
         ) from None
-    except (UnicodeDecodeError, ValueError) as exc:
+    except ValueError as exc:
         raise ModelLoadError(f"{what} is not valid JSON ({first_line(exc)})") from None
-    depth = json_depth(data)
+    depth = json_depth(outside)
     if depth > limits.max_json_depth:
         raise ModelLoadError(
             f"{what} is nested {depth} levels deep, over the {limits.max_json_depth}-level cap",
             IssueKind.OVER_LIMIT,
         )
+    # A lone surrogate is either in the text (decoded with `surrogatepass`) or escaped in it.
+    if has_surrogates(text) or _SURROGATE_ESCAPE.search(text):
+        return safe_tree(value)
     return value
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _OPEN, _CLOSE = np.frombuffer(b"[{", np.uint8), np.frombuffer(b"]}", np.uint8)
 
 
-def json_depth(data: bytes) -> int:
-    """Container nesting depth of a valid JSON text (`[[1]]` is 2), at C speed: strings
-    are cut out, then the brackets are counted."""
-    skeleton = np.frombuffer(_outside_strings(data), np.uint8)
+def json_depth(skeleton: np.ndarray) -> int:
+    """Container nesting depth of a valid JSON text (`[[1]]` is 2), from its skeleton (the
+    bytes outside its strings), at C speed."""
     opens, closes = np.isin(skeleton, _OPEN), np.isin(skeleton, _CLOSE)
     steps = opens[opens | closes].astype(np.int8) * 2 - 1  # +1 open, -1 close, in order
     return int(np.cumsum(steps, dtype=np.int64).max()) if steps.size else 0
 
 
+def skeleton(data: bytes) -> np.ndarray:
+    """The bytes of a valid JSON text (UTF-8) that lie outside its strings, each string
+    standing as one quote, as an array."""
+    return np.frombuffer(_outside_strings(data), np.uint8)
+
+
+def json_values(skeleton: np.ndarray) -> int:
+    """How many values a valid JSON text holds, from its skeleton: the document itself and
+    every element of every container (`[[], [1]]` holds 4). What parsing it would build.
+
+    Each comma separates two elements, and a container that is not empty holds one more
+    element than it has commas.
+    """
+    tight = skeleton[~np.isin(skeleton, _SPACE)]
+    opens, closes = np.isin(tight, _OPEN), np.isin(tight, _CLOSE)
+    empty = int(np.count_nonzero(opens[:-1] & closes[1:]))
+    commas = int(np.count_nonzero(tight == _COMMA))
+    return 1 + commas + int(np.count_nonzero(opens)) - empty
+
+
+_COMMA = ord(",")
+_SPACE = np.frombuffer(b" \t\r\n", np.uint8)
+
+
 def _outside_strings(data: bytes) -> bytes:
-    """The bytes of a valid JSON text that lie outside its strings.
+    """The bytes of a valid JSON text that lie outside its strings, each string standing
+    as one quote.
 
     Backslashes occur only inside strings and pair up left to right, so once every
     escaped backslash is gone a backslash before a quote escapes it; with those gone too,
     the remaining quotes alternate: open, close.
     """
     bare = data.replace(b"\\\\", b"").replace(b'\\"', b"")
-    return b"".join(bare.split(b'"')[::2])
+    return b'"'.join(bare.split(b'"')[::2])

@@ -22,6 +22,7 @@ from auditor.results.comparison import CheckpointComparison, ComparisonSummary, 
 from auditor.results.findings import Source
 from auditor.tensors.stats import TensorStats
 from auditor.tensors.verdict import Verdict, judge
+from auditor.text import display_path
 
 __all__ = ["compare"]
 
@@ -51,7 +52,7 @@ def compare(
 def _source(graph: ModelGraph) -> Source:
     src = graph.source
     return Source(
-        path=src.path,
+        path=display_path(src.path),
         format=src.format if src.format in ("keras", "h5") else "unknown",
         keras_version=src.keras_version,
         model_name=graph.root.name,
