@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from auditor.graph.model import IssueKind, ModelGraph
 from auditor.results.findings import Finding, Severity
+from auditor.rules._references import keras_class
 from auditor.rules._security import issue_findings, located_objects, where
 from auditor.rules.base import Rule, RuleContext
 
@@ -59,8 +60,8 @@ class ExternalDataReference(Rule):
             "do not load this one.",
         )
         for document, path, value, layer_path, layer_class in located_objects(model):
-            config, name = value.get("config"), value.get("class_name")
-            if not isinstance(name, str) or name not in _LOOKUPS or not isinstance(config, Mapping):
+            config = value.get("config")
+            if keras_class(value, _LOOKUPS) is None or not isinstance(config, Mapping):
                 continue
             vocabulary = config.get("vocabulary")
             if isinstance(vocabulary, str):

@@ -6,59 +6,41 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from auditor.graph.model import ModelGraph
+from auditor.graph.paths import common_prefix, paths_text
 from auditor.results.findings import Finding, Severity
+from auditor.rules._references import judge, resolve
 from auditor.rules._security import located_objects, where
 from auditor.rules.base import Rule, RuleContext
-
-# Keras APIs that turn a model file into a download, a file read or an unsafe load.
-_GADGET_FUNCTIONS = frozenset(
-    {"get_file", "enable_unsafe_deserialization", "load_model", "load_weights", "model_from_json"}
-)
-_GADGET_CLASSES = frozenset({"TFSMLayer", "TorchModuleWrapper", "JaxLayer", "FlaxLayer"})
-# Modules no model has a reason to name.
-_DANGEROUS_MODULES = frozenset(
-    {
-        "os",
-        "posix",
-        "nt",
-        "subprocess",
-        "builtins",
-        "__builtin__",
-        "sys",
-        "shutil",
-        "importlib",
-        "pickle",
-        "marshal",
-        "runpy",
-        "code",
-        "pty",
-        "socket",
-        "ctypes",
-        "webbrowser",
-    }
-)
 
 
 class ForeignModuleReference(Rule):
     """## What it does
-    Finds every object in the model config that names code outside Keras: a `module`
-    that is not `keras.*`, a custom `registered_name` (`package>Name`), and references to
-    Keras APIs that act on other files (`keras.utils.get_file`, `load_model`,
-    `keras.config.enable_unsafe_deserialization`, `keras.saving.*`) or wrap foreign models
-    (`TFSMLayer`, `TorchModuleWrapper`). Custom registered objects are warnings; gadgets and
-    modules such as `os`, `subprocess` or `builtins` are errors. Nothing is imported.
+    Resolves every object in the model's config to the name Keras would load, exactly as
+    Keras resolves it (a custom `registered_name` first, whatever the `module`; a `keras`
+    module joined with its `class_name`, so `module: "keras", class_name:
+    "layers.Lambda"` is `keras.layers.Lambda`; a legacy `class_name` without a module
+    among the loader's own objects), and reports every name that is not a model component
+    Keras defines: layers, models, initializers, regularizers, constraints, activations,
+    losses, metrics, optimizers and schedules. Errors: system modules (`os`, `subprocess`,
+    `builtins`), Keras APIs that load, fetch or unlock other files or code
+    (`keras.utils.get_file`, `keras.config.enable_unsafe_deserialization`,
+    `keras.saving.load_model`, the legacy loaders, `python_utils.func_load`), and layers that
+    wrap a model from outside the file (`TFSMLayer`, `TorchModuleWrapper`). Warnings:
+    custom registered objects, other packages, and `keras` names no Keras version
+    keras-audit knows defines. Nothing is imported.
 
     ## Why is this bad?
-    Loading a model imports every module its config names and calls what it references.
+    Loading a model imports the modules its config names and calls what it references.
     A config pointing at `os.system`, at a download helper or at the switch that disables
     safe mode turns "open this model" into "run this code" without any Lambda layer; the
-    Keras CVEs of 2025 and 2026 used exactly these gadgets. Custom objects are legitimate
+    Keras CVEs of 2025 and 2026 used exactly these gadgets, spelled so that a check of the
+    bare `class_name` or of the `module` alone misses them. Custom objects are legitimate
     but mean the file can only be trusted together with the code it names.
 
     ## Example
     ```python
     # config.json written by hand or by an attacker
-    {"module": "keras.utils", "class_name": "function", "config": "get_file", ...}
+    {"module": "keras", "class_name": "function", "config": "utils.get_file", ...}
     ```
 
     Use instead:
@@ -70,6 +52,8 @@ class ForeignModuleReference(Rule):
     None.
 
     ## References
+    - Keras 3 `keras.saving.serialization_lib._retrieve_class_or_fn` and
+      `NON_MODELING_APIS`; the legacy `class_and_config_for_serialized_keras_object`
     - CVE-2025-1550, CVE-2025-8747, CVE-2025-9906, CVE-2026-1462 (safe-mode bypasses
       through module and function references)
     """
@@ -79,46 +63,58 @@ class ForeignModuleReference(Rule):
     severity: ClassVar[Severity] = Severity.ERROR
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
+        # Each dangerous object is a finding of its own; the objects that name the same
+        # custom or unknown code are one finding, wherever they are.
+        repeated: dict[tuple[str, str], list[tuple[str, str, str, str | None]]] = {}
         for document, path, value, layer_path, layer_class in located_objects(model):
-            verdict = _judge(value)
-            if verdict is None:
+            resolved = resolve(value)
+            verdict = judge(resolved) if resolved is not None else None
+            if resolved is None or verdict is None:
                 continue
-            severity, reference, why = verdict
+            severity, why = verdict
+            if severity is Severity.WARNING:
+                place = (where(document, path), layer_path, _received(value), layer_class)
+                repeated.setdefault((resolved.name, why), []).append(place)
+                continue
             yield self.finding(
                 ctx,
-                f"The config references {reference!r}: {why}. keras-audit did not import "
-                f"it. Received: {reference}",
+                f"The config references {resolved.name!r}: {why}. keras-audit did not import "
+                f"it. Received: {_received(value)}",
                 layer_path=layer_path,
                 layer_class=layer_class,
                 config_key=where(document, path),
                 severity=severity,
-                fix="Load this file only if you trust its author and the code it names; "
-                "re-save it from Keras layers and your own registered package otherwise.",
-                details={"reference": reference, "why": why},
+                fix=_FIX,
+                details={"reference": resolved.name, "resolved_by": resolved.how, "why": why},
+            )
+        for (name, why), places in repeated.items():
+            keys = [key for key, _, _, _ in places]
+            layers = sorted({layer for _, layer, _, _ in places})
+            many = len(places) > 1
+            where_text = f" in {len(places)} objects ({paths_text(layers)})" if many else ""
+            yield self.finding(
+                ctx,
+                f"The config references {name!r}{where_text}: {why}. keras-audit did not "
+                f"import it. Received: {places[0][2]}",
+                layer_path=common_prefix(layers) if many else places[0][1],
+                layer_class=None if many else places[0][3],
+                config_key=keys[0],
+                severity=Severity.WARNING,
+                fix=_FIX,
+                details={"reference": name, "why": why, "config_keys": keys},
             )
 
 
-def _judge(value: Mapping[str, Any]) -> tuple[Severity, str, str] | None:
-    """(severity, reference, why) for an object naming foreign or dangerous code."""
-    module = value.get("module")
-    class_name = value.get("class_name")
-    registered = value.get("registered_name")
-    config = value.get("config")
-    module = module if isinstance(module, str) else ""
-    class_name = class_name if isinstance(class_name, str) else ""
-    called = config if isinstance(config, str) else class_name
-    root = module.partition(".")[0]
-    if class_name in _GADGET_CLASSES:
-        severity, why = Severity.ERROR, f"{class_name} wraps a model that lives outside this file"
-    elif called in _GADGET_FUNCTIONS or module.startswith(("keras.saving", "keras.src.saving")):
-        severity, why = Severity.ERROR, "a Keras API that loads, downloads or unlocks other code"
-    elif root in _DANGEROUS_MODULES:
-        severity, why = Severity.ERROR, f"module {module!r} gives access to the system"
-    elif module and root not in ("keras", "tensorflow", "tf_keras"):
-        severity, why = Severity.WARNING, f"module {module!r} is not part of Keras"
-    elif isinstance(registered, str) and ">" in registered and not module.startswith("keras"):
-        return Severity.WARNING, registered, "a custom registered object (its code is elsewhere)"
-    else:
-        return None
-    reference = ".".join(part for part in (module, called) if part) or str(registered)
-    return severity, reference, why
+_FIX = (
+    "Load this file only if you trust its author and the code it names; re-save it from "
+    "Keras layers and your own registered package otherwise."
+)
+
+
+def _received(value: Mapping[str, Any]) -> str:
+    """The object's naming keys as written (`module='keras', class_name='layers.Lambda'`)."""
+    keys = ("module", "class_name", "registered_name")
+    shown = [f"{key}={value[key]!r}" for key in keys if isinstance(value.get(key), str)]
+    if value.get("class_name") == "function" and isinstance(value.get("config"), str):
+        shown.append(f"config={value['config']!r}")
+    return ", ".join(shown)

@@ -10,8 +10,11 @@ from typing import Any, ClassVar
 
 from auditor.graph.model import ModelGraph
 from auditor.results.findings import Finding, Severity
+from auditor.rules._references import keras_class
 from auditor.rules._security import located_objects, where
 from auditor.rules.base import Rule, RuleContext
+
+_LAMBDA = frozenset({"Lambda"})
 
 
 class LambdaLayer(Rule):
@@ -54,24 +57,24 @@ class LambdaLayer(Rule):
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
         for document, path, value, layer_path, layer_class in located_objects(model):
-            name = value.get("class_name")
-            if name == "Lambda":
+            marshalled = value.get("class_name") == "__lambda__"
+            if keras_class(value, _LAMBDA) is not None:
                 config = value.get("config")
                 config = config if isinstance(config, Mapping) else {}
                 function = config.get("function")
                 key = f"{path}.config.function" if path else "config.function"
-            elif name == "__lambda__" and not path.endswith(".config.function"):
+            elif marshalled and not path.endswith(".config.function"):
                 function, key = value, path  # marshalled code outside a Lambda layer
             else:
                 continue
-            evidence = _evidence(function, config if name == "Lambda" else {})
+            evidence = _evidence(function, {} if marshalled else config)
             what = (
                 f"marshalled bytecode ({evidence['bytes']} bytes, SHA-256 "
                 f"{evidence['sha256'][:16]}...)"
                 if "sha256" in evidence
                 else f"a reference to {evidence.get('function', 'an unknown function')!r}"
             )
-            label = f"Lambda layer `{layer_path}`" if name == "Lambda" else "A marshalled function"
+            label = "A marshalled function" if marshalled else f"Lambda layer `{layer_path}`"
             yield self.finding(
                 ctx,
                 f"{label} carries {what}, which Keras runs when the model is loaded with "

@@ -135,18 +135,31 @@ def lambda_models(keras: Any, root: Path, marker: Path) -> dict[str, Path]:
     return paths
 
 
-GADGETS = {
-    "os.system": {"module": "os", "class_name": "function", "config": "system"},
-    "keras.utils.get_file": {
-        "module": "keras.utils",
-        "class_name": "function",
-        "config": "get_file",
-    },
-    "enable_unsafe_deserialization": {
-        "module": "keras.config",
-        "class_name": "function",
-        "config": "enable_unsafe_deserialization",
-    },
+#: file slug -> (what the activation resolves to, the serialized function reference).
+GADGETS: dict[str, tuple[str, dict[str, str]]] = {
+    "system": ("os.system", {"module": "os", "class_name": "function", "config": "system"}),
+    "get_file": (
+        "keras.utils.get_file",
+        {"module": "keras.utils", "class_name": "function", "config": "get_file"},
+    ),
+    "enable_unsafe_deserialization": (
+        "keras.config.enable_unsafe_deserialization",
+        {
+            "module": "keras.config",
+            "class_name": "function",
+            "config": "enable_unsafe_deserialization",
+        },
+    ),
+    # The same gadget once `module` and the name are joined, as Keras joins them.
+    "joined_get_file": (
+        "keras.utils.get_file, as module keras + utils.get_file",
+        {"module": "keras", "class_name": "function", "config": "utils.get_file"},
+    ),
+    "func_load": (
+        "keras.src.utils.python_utils.func_load",
+        {"module": "keras.src.utils.python_utils", "class_name": "function", "config": "func_load"},
+    ),
+    "eval": ("builtins.eval", {"module": "builtins", "class_name": "function", "config": "eval"}),
 }
 
 
@@ -193,8 +206,7 @@ def build_corpus(keras: Any, root: Path) -> Corpus:
         "AUD001",
         "SEC004",
     )
-    for reference, gadget in GADGETS.items():
-        slug = reference.rsplit(".", 1)[-1]
+    for slug, (reference, gadget) in GADGETS.items():
         for src in (CLEAN_KERAS, CLEAN_H5):
             add(
                 with_config(
@@ -205,6 +217,26 @@ def build_corpus(keras: Any, root: Path) -> Corpus:
                 f"activation resolved to {reference}",
                 "SEC002",
             )
+
+    def joined_lambda(doc: dict[str, Any]) -> None:
+        entry = next(e for e in doc["config"]["layers"] if e["config"]["name"] == "payload")
+        entry["module"], entry["class_name"] = "keras", "layers.Lambda"
+
+    add(
+        with_config(lambdas["keras"], root / "lambda_joined_name.keras", joined_lambda),
+        "Lambda named as module keras + class_name layers.Lambda",
+        "SEC001",
+    )
+
+    def registered_backdoor(doc: dict[str, Any]) -> None:
+        head = next(e for e in doc["config"]["layers"] if e["config"]["name"] == "head")
+        head["registered_name"] = "acme>Backdoor"  # Keras loads what is registered first
+
+    add(
+        with_config(CLEAN_KERAS, root / "registered_backdoor.keras", registered_backdoor),
+        "a keras.layers Dense whose registered_name loads acme>Backdoor",
+        "SEC002",
+    )
 
     def foreign_layer(doc: dict[str, Any]) -> None:
         head = next(e for e in doc["config"]["layers"] if e["config"]["name"] == "head")

@@ -20,6 +20,13 @@ def models(keras, save_model, tmp_path_factory):
             if layer["config"]["name"] == "vocab":
                 layer["config"]["vocabulary"] = "/etc/passwd"
 
+    def joined(model_config, optimizer):
+        """The same, with the class named as `module: "keras"` joined to `layers.StringLookup`."""
+        path_vocabulary(model_config, optimizer)
+        for layer in model_config["config"]["layers"]:
+            if layer["config"]["name"] == "vocab":
+                layer["module"], layer["class_name"] = "keras", "layers.StringLookup"
+
     secret = out / "secret.bin"
     secret.write_bytes(b"TOP-SECRET-BYTES")
     inputs = keras.Input((4,))
@@ -39,6 +46,7 @@ def models(keras, save_model, tmp_path_factory):
         "vocab": {
             f: rewrite_config(p, out / f"vocab.{f}", path_vocabulary) for f, p in plain.items()
         },
+        "joined": rewrite_config(plain["keras"], out / "joined.keras", joined),
         "external": external,
         "secret": secret,
     }
@@ -47,6 +55,11 @@ def models(keras, save_model, tmp_path_factory):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_vocabulary_file_path_fires(models, fmt):
     (finding,) = assert_rule(models["vocab"][fmt], "SEC003", {("vocab", None)})
+    assert finding.details == {"path": "/etc/passwd"}
+
+
+def test_a_lookup_layer_named_by_module_and_joined_class_name_fires(models):
+    (finding,) = assert_rule(models["joined"], "SEC003", {("vocab", None)})
     assert finding.details == {"path": "/etc/passwd"}
 
 

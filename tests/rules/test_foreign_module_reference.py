@@ -13,6 +13,37 @@ GADGETS = {
         "config": "enable_unsafe_deserialization",
     },
 }
+#: Names that reach a gadget only once `module` and the name are joined, as Keras joins
+#: them, or that come from a Keras module a model config never names.
+JOINED = {
+    "joined_get_file": {"module": "keras", "class_name": "function", "config": "utils.get_file"},
+    "joined_unsafe": {
+        "module": "keras",
+        "class_name": "function",
+        "config": "config.enable_unsafe_deserialization",
+    },
+    "joined_load_model": {
+        "module": "keras",
+        "class_name": "function",
+        "config": "saving.load_model",
+    },
+    "func_load": {
+        "module": "keras.src.utils.python_utils",
+        "class_name": "function",
+        "config": "func_load",
+    },
+    "rmtree": {
+        "module": "keras.src.utils.file_utils",
+        "class_name": "function",
+        "config": "rmtree",
+    },
+    "legacy_loader": {
+        "module": "keras.src.legacy.saving.legacy_h5_format",
+        "class_name": "function",
+        "config": "load_model_from_hdf5",
+    },
+    "builtins_eval": {"module": "builtins", "class_name": "function", "config": "eval"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +54,8 @@ def models(keras, save_model, tmp_path_factory):
     x = L.Dense(3, name="get_file")(x)
     x = L.Dense(3, name="unsafe")(x)
     x = L.Dense(3, name="custom")(x)
+    for name in [*JOINED, "registered", "tf_module"]:
+        x = L.Dense(3, name=name, activation="relu")(x)
     plain = save_model(keras.Model(inputs, L.Dense(2, name="ok")(x)), "sec002_plain")
     out = tmp_path_factory.mktemp("sec002")
 
@@ -31,9 +64,15 @@ def models(keras, save_model, tmp_path_factory):
             name = layer["config"]["name"]
             if name in GADGETS:
                 layer["config"]["activation"] = {**GADGETS[name], "registered_name": "function"}
+            if name in JOINED:
+                layer["config"]["activation"] = {**JOINED[name], "registered_name": "function"}
             if name == "custom":
                 layer["module"] = "acme_layers"
                 layer["registered_name"] = "acme>Dense"
+            if name == "registered":  # Keras loads what is registered under the name first
+                layer["registered_name"] = "acme>Backdoor"
+            if name == "tf_module":
+                layer["module"] = "tensorflow.keras.layers"
 
     return {
         "plain": plain,
@@ -46,17 +85,25 @@ def test_gadgets_and_custom_modules_fire(models, fmt):
     found = assert_rule(
         models["fires"][fmt],
         "SEC002",
-        {("os_system", None), ("get_file", None), ("unsafe", None), ("custom", None)},
+        {(name, None) for name in [*GADGETS, *JOINED, "custom", "registered", "tf_module"]},
     )
-    severity = {f.location.layer_path: f.severity for f in found}
-    assert severity == {
-        "os_system": Severity.ERROR,
-        "get_file": Severity.ERROR,
-        "unsafe": Severity.ERROR,
-        "custom": Severity.WARNING,
+    judged = {f.location.layer_path: (f.severity, f.details["reference"]) for f in found}
+    error, warning = Severity.ERROR, Severity.WARNING
+    assert judged == {
+        "os_system": (error, "os.system"),
+        "get_file": (error, "keras.utils.get_file"),
+        "unsafe": (error, "keras.config.enable_unsafe_deserialization"),
+        "joined_get_file": (error, "keras.utils.get_file"),
+        "joined_unsafe": (error, "keras.config.enable_unsafe_deserialization"),
+        "joined_load_model": (error, "keras.saving.load_model"),
+        "func_load": (error, "keras.src.utils.python_utils.func_load"),
+        "rmtree": (error, "keras.src.utils.file_utils.rmtree"),
+        "legacy_loader": (error, "keras.src.legacy.saving.legacy_h5_format.load_model_from_hdf5"),
+        "builtins_eval": (error, "builtins.eval"),
+        "custom": (warning, "acme>Dense"),
+        "registered": (warning, "acme>Backdoor"),
+        "tf_module": (warning, "tensorflow.keras.layers.Dense"),
     }
-    references = {f.details["reference"] for f in found}
-    assert {"os.system", "keras.utils.get_file", "acme_layers.Dense"} <= references
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -69,3 +116,37 @@ def test_nothing_named_is_imported(models):
 
     findings_of(models["fires"]["keras"], "SEC002")
     assert "acme_layers" not in sys.modules
+
+
+def test_keras_joins_the_module_and_the_name(keras):
+    """Why the joined names are judged whole: Keras 3 resolves `module: "keras"` with
+    `class_name: "layers.Lambda"` to `keras.layers.Lambda` (`serialization_lib.
+    _retrieve_class_or_fn`), so safe mode refuses it as a Lambda, and refuses
+    `utils.get_file` as the non-modeling API `keras.utils.get_file`."""
+    lambda_ = {
+        "module": "keras",
+        "class_name": "layers.Lambda",
+        "config": {"function": {"class_name": "__lambda__", "config": {"code": "x"}}},
+    }
+    with pytest.raises(ValueError, match="deserialization of a `Lambda` layer"):
+        keras.saving.deserialize_keras_object(lambda_, safe_mode=True)
+    get_file = {"module": "keras", "class_name": "function", "config": "utils.get_file"}
+    with pytest.raises(ValueError, match=r"`keras\.utils\.get_file`"):
+        keras.saving.deserialize_keras_object(get_file)
+
+
+def test_keras_loads_what_is_registered_under_the_name_whatever_the_module(keras):
+    @keras.saving.register_keras_serializable(package="acme", name="Backdoor")
+    class Backdoor(keras.layers.Layer):
+        pass
+
+    config = {
+        "module": "keras.layers",
+        "class_name": "Dense",
+        "registered_name": "acme>Backdoor",
+        "config": {"name": "x"},
+    }
+    try:
+        assert type(keras.saving.deserialize_keras_object(config)) is Backdoor
+    finally:
+        keras.saving.get_custom_objects().pop("acme>Backdoor")

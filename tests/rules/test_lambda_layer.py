@@ -34,7 +34,22 @@ def models(keras, save_model, tmp_path_factory):
         }
 
     legacy_files = {f: rewrite_config(p, out / f"legacy.{f}", legacy) for f, p in clean.items()}
-    return {"fires": fires, "clean": clean, "legacy": legacy_files, "marker": marker}
+
+    def joined(model_config, _optimizer):
+        """`module: "keras"` joined with `class_name: "layers.Lambda"`, as Keras joins them."""
+        for entry in model_config["config"]["layers"]:
+            if entry["config"]["name"] == "evil":
+                entry["module"], entry["class_name"] = "keras", "layers.Lambda"
+                entry.pop("registered_name", None)
+
+    joined_files = {f: rewrite_config(p, out / f"joined.{f}", joined) for f, p in fires.items()}
+    return {
+        "fires": fires,
+        "clean": clean,
+        "legacy": legacy_files,
+        "joined": joined_files,
+        "marker": marker,
+    }
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -55,6 +70,18 @@ def test_legacy_keras2_lambda_form(models, fmt):
     (finding,) = assert_rule(models["legacy"][fmt], "SEC001", {("lambda", None)})
     assert finding.details["bytes"] == 25
     assert finding.location.config_key.endswith("config.layers[1].config.function")
+
+
+def test_a_lambda_named_by_module_and_joined_class_name(models):
+    """Keras joins `module` and `class_name` (tests/rules/test_foreign_module_reference.py
+    pins that it does): `layers.Lambda` under `keras` is a Lambda. A legacy file has no
+    module, so the form exists in `.keras` files only."""
+    found = assert_rule(
+        models["joined"]["keras"],
+        "SEC001",
+        {("evil", None), ("wrapped", None), ("inner/deep", None)},
+    )
+    assert {f.details["form"] for f in found} == {"bytecode"}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
