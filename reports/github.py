@@ -1,7 +1,9 @@
 """GitHub Actions workflow commands: one `::error`/`::warning`/`::notice` line per finding.
 
 Data is escaped as the runner expects (`%`, CR, LF), and so are properties (also `:` and
-`,`). The Markdown job summary is `reports.markdown`; the CLI appends it to
+`,`); what comes from the audited file is written `visible` first, so that its own line
+breaks and escape sequences show as escapes and cannot end a command. The Markdown job
+summary is `reports.markdown`; the CLI appends it to
 `$GITHUB_STEP_SUMMARY` when that variable is set. `render_model` gives one model's lines,
 and the document is those lines alone.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from auditor.reports import DEFAULT_OPTIONS, Pieces, RenderOptions
+from auditor.reports.safe import visible
 from auditor.results.findings import ModelReport, Report, Severity
 
 __all__ = [
@@ -49,14 +52,14 @@ def render_model(
         properties = ",".join(
             f"{key}={escape_property(value)}"
             for key, value in (
-                ("file", model.source.path),
+                ("file", visible(model.source.path)),
                 ("line", "1"),
                 ("title", f"{finding.code} {finding.name}"),
             )
         )
-        message = f"{where}: {finding.message}"
+        message = f"{visible(where)}: {visible(finding.message)}"
         if finding.fix:
-            message += f"\nFix: {finding.fix}"
+            message += f"\nFix: {visible(finding.fix)}"
         lines.append(f"::{_COMMANDS[finding.severity]} {properties}::{escape_data(message)}\n")
     return "".join(lines)
 

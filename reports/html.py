@@ -17,11 +17,18 @@ from markupsafe import Markup
 
 from auditor.numbers import number, percent
 from auditor.reports import DEFAULT_OPTIONS, Pieces, RenderOptions
+from auditor.reports.safe import visible
 from auditor.results.findings import ModelReport, Report
 
 __all__ = ["environment", "render", "render_document", "render_model"]
 
 _ENV: Environment | None = None
+
+
+def _visible(value: object) -> object:
+    """A value as the page shows it: text visible, markup (the templates' own, and what
+    they escape on purpose, as a rule's documentation) as it is."""
+    return visible(value) if isinstance(value, str) and not isinstance(value, Markup) else value
 
 
 def environment() -> Environment:
@@ -34,6 +41,10 @@ def environment() -> Environment:
             trim_blocks=True,
             lstrip_blocks=True,
             extensions=["jinja2.ext.do"],
+            # Every value is written visible before it is escaped: a layer name's escape
+            # sequences, line breaks and bidirectional overrides show as escapes
+            # (`reports.safe`), so that no line of the page is a name's own.
+            finalize=_visible,
         )
         env.filters["num"] = functools.partial(number, missing="")
         env.filters["percent"] = percent

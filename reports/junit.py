@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 
 from auditor.reports import DEFAULT_OPTIONS, Pieces, RenderOptions
+from auditor.reports.safe import visible
 from auditor.results.findings import Finding, ModelReport, Report
 
 __all__ = ["render", "render_document", "render_model"]
@@ -74,7 +75,7 @@ def render_document(
 
 
 def _suite(model: ModelReport, options: RenderOptions) -> ET.Element:
-    path = model.source.path
+    path = visible(model.source.path)
     suite = ET.Element("testsuite", name=path)
     by_code: dict[str, list[Finding]] = {}
     for finding in model.findings:
@@ -88,7 +89,7 @@ def _suite(model: ModelReport, options: RenderOptions) -> ET.Element:
         if code in errors:
             ET.SubElement(
                 case, "error", message=f"rule {code} crashed", type="RuleError"
-            ).text = errors[code]
+            ).text = visible(errors[code])
         suppressed = []
         for finding in by_code.get(code, []):
             if finding.suppressed is not None:
@@ -119,10 +120,12 @@ def _name(code: str, options: RenderOptions) -> str:
 
 
 def _headline(finding: Finding) -> str:
-    return f"{finding.location.layer_path or '<model>'}: {finding.message}"
+    return visible(f"{finding.location.layer_path or '<model>'}: {finding.message}")
 
 
 def _describe(finding: Finding) -> str:
+    """The finding on lines of its own; what came from the file is `visible` (XML 1.0
+    cannot hold most control characters at all)."""
     loc = finding.location
     lines = [
         f"{finding.severity.value} {finding.code} {finding.name}",
@@ -135,4 +138,4 @@ def _describe(finding: Finding) -> str:
         lines.append(f"fix: {finding.fix}")
     if loc.config_key:
         lines.append(f"config: {loc.config_key}")
-    return "\n".join(lines)
+    return "\n".join(visible(line) for line in lines)

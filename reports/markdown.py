@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from auditor.reports import DEFAULT_OPTIONS, Pieces, RenderOptions, source_label
+from auditor.reports.safe import visible
 from auditor.results.findings import Finding, ModelReport, Report, Severity
 
 __all__ = ["render", "render_document", "render_model"]
@@ -53,7 +54,7 @@ def render_document(
 def _model(model: ModelReport, options: RenderOptions) -> list[str]:
     src = model.source
     meta = source_label(model)
-    lines = [f"### `{_code(src.path)}` ({meta})", ""]
+    lines = [f"### `{_code(src.path)}` ({_cell(meta)})", ""]
     if not model.findings:
         return [*lines, "No findings."]
     lines += ["| severity | rule | layer | message |", "|---|---|---|---|"]
@@ -75,18 +76,24 @@ def _row(finding: Finding, options: RenderOptions) -> str:
     )
 
 
+def _fold(text: str) -> str:
+    """One line: line breaks folded into spaces (a CR or LF would end the table row, and a
+    code span with it), other control characters written as escapes."""
+    return visible(text.replace("\r\n", " ").replace("\r", " ").replace("\n", " "))
+
+
 def _code(text: str) -> str:
-    """Inside a code span nothing is decoded: only the table's pipes need escaping."""
-    return text.replace("`", "'").replace("|", "\\|").replace("\n", " ")
+    """Inside a code span nothing is decoded: folded, backticks that would close it
+    replaced, the table's pipes escaped."""
+    return _fold(text).replace("`", "'").replace("|", "\\|")
 
 
 def _cell(text: str) -> str:
-    """Table-cell safe: pipes escaped, newlines folded, HTML-sensitive characters escaped."""
+    """Table-cell safe: folded, HTML-sensitive characters and the table's pipes escaped."""
     return (
-        text.replace("&", "&amp;")
+        _fold(text)
+        .replace("&", "&amp;")
         .replace("<", "&lt;")
         .replace(">", "&gt;")
         .replace("|", "\\|")
-        .replace("\r", " ")
-        .replace("\n", " ")
     )

@@ -1,5 +1,8 @@
 """Text: findings grouped by model then severity, one line each, and a summary footer.
 
+Everything taken from the audited files is written `visible` (`reports.safe`): no escape
+sequence reaches the terminal, and no line break starts a line of its own.
+
 `render_model` and `render_document` produce the same text in pieces: each model's block,
 then the footer after them. The document reads only the report's totals, so a run that
 writes text keeps nothing of a model once its block is written.
@@ -10,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from auditor.reports import DEFAULT_OPTIONS, Pieces, RenderOptions, source_label
+from auditor.reports.safe import visible
 from auditor.results.findings import Finding, ModelReport, Report, Severity
 
 __all__ = ["render", "render_document", "render_model", "summary_line"]
@@ -29,25 +33,27 @@ def _line(finding: Finding, options: RenderOptions) -> list[str]:
         where = f"{where}:{loc.weight}"
     tag = _paint(f"{finding.code} {finding.name}", _COLORS[finding.severity], options.color)
     mark = " [suppressed]" if finding.suppressed else ""
-    lines = [f"  {where}: {tag}{mark} {finding.message}"]
+    lines = [f"  {visible(where)}: {tag}{mark} {visible(finding.message)}"]
     if options.verbose and finding.fix:
-        lines.append(f"      fix: {finding.fix}")
+        lines.append(f"      fix: {visible(finding.fix)}")
     if options.verbose and loc.config_key:
-        lines.append(f"      config: {loc.config_key}")
+        lines.append(f"      config: {visible(loc.config_key)}")
     return lines
 
 
 def _model(model: ModelReport, options: RenderOptions) -> list[str]:
     src = model.source
     meta = source_label(model)
-    lines = [_paint(f"{src.path}", "1", options.color) + (f" ({meta})" if meta else "")]
+    lines = [
+        _paint(visible(src.path), "1", options.color) + (f" ({visible(meta)})" if meta else "")
+    ]
     if not model.findings:
         lines.append("  no findings")
     for severity in _ORDER:
         for finding in (f for f in model.findings if f.severity is severity):
             lines.extend(_line(finding, options))
     for error in model.errors:
-        lines.append(f"  rule {error.code} crashed: {error.message}")
+        lines.append(f"  rule {error.code} crashed: {visible(error.message)}")
     return lines
 
 

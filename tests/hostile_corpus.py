@@ -33,6 +33,13 @@ CLEAN_H5 = EXAMPLES / "clean.h5"
 
 #: The 16 bytes an external-storage dataset points at; no output may ever contain them.
 SECRET = b"KERAS-AUDIT-SECR"
+#: A layer name that tries every way into an output: a terminal title and colour escape,
+#: a bell, a line that GitHub Actions runs as a workflow command, a script tag, control
+#: characters XML cannot hold, and a right-to-left override.
+INJECTION = (
+    "x\x1b]0;owned\x07\x1b[8m\r\n::error file=pwned.py::injected\r\n"
+    "<script>alert(1)</script>\x01\x0b\u202efdp.exe"
+)
 
 
 @dataclass(frozen=True)
@@ -185,6 +192,12 @@ def build_corpus(keras: Any, root: Path) -> Corpus:
         add(
             rename_layer(src, root / f"lambda_surrogate{src.suffix}", "payload", "payload\udc80"),
             "Lambda layer named with a lone surrogate (valid JSON, unencodable text)",
+            "SEC001",
+        )
+    for src in lambdas.values():
+        add(
+            rename_layer(src, root / f"lambda_injection{src.suffix}", "payload", INJECTION),
+            "Lambda named with terminal escapes, a workflow command and a script tag",
             "SEC001",
         )
     for encoding in ("utf-16", "utf-32", "utf-8-sig"):

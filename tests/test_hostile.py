@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import h5py
@@ -15,6 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from auditor.cli.common import rule_infos
 from auditor.engine.config import AuditConfig
 from auditor.engine.runner import run
 from auditor.loaders.safe_json import json_depth, json_values, skeleton
@@ -74,6 +77,34 @@ def test_the_secret_is_never_read_nor_shown(corpus, report):
         text = render(report, options=RenderOptions(verbose=True))
         assert SECRET.decode() not in text, fmt
         assert not any(repr(value) in text for value in leaked), fmt
+
+
+#: What no output but a machine format may hold: control characters but line feeds,
+#: line separators and bidirectional controls (tests/hostile_corpus.py's INJECTION).
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CODE_SPAN = re.compile("`[^`\n]*`")
+
+
+@pytest.mark.parametrize("fmt", sorted(RENDERERS))
+def test_no_name_from_a_file_injects_into_an_output(corpus, report, fmt):
+    """Whatever a file names its layers, an output shows it and does nothing else: no
+    escape sequence reaches a terminal, no line break starts a line a CI runner would run
+    (`::error`), no markup leaves a Markdown code span, and XML stays well-formed. JSON
+    and SARIF are data: they only have to parse."""
+    text = RENDERERS[fmt](report, options=RenderOptions(verbose=True, rules=rule_infos()))
+    assert "]0;owned" in text, "the corpus file with the injected name was reported"
+    if fmt in ("json", "sarif"):
+        json.loads(text)
+        return
+    assert _CONTROL.search(text) is None
+    lines = text.splitlines()
+    assert not [line for line in lines if line.startswith("::") and "pwned" in line.split("::")[1]]
+    if fmt == "github":
+        assert all(line.startswith(("::error ", "::warning ", "::notice ")) for line in lines)
+    if fmt == "markdown":
+        assert "<script>" not in _CODE_SPAN.sub("", text)
+    if fmt == "junit":
+        ET.fromstring(text)
 
 
 @pytest.mark.parametrize(

@@ -203,3 +203,20 @@ def test_the_readme_lists_every_rule_as_the_registry_has_it():
         if re.match(r"\| [A-Z]{2,5}\d{3} \|", line)
     ]
     assert rows == [(r.code, r.name, shown[mode(r.requires)]) for r in BUILTIN_RULES]
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("conv_1/kernel", "conv_1/kernel"),
+        ("naïve 层", "naïve 层"),
+        ("a\x1b[31mb", "a\\x1b[31mb"),
+        ("x\r\n::error::y", "x\\r\\n::error::y"),
+        ("\t\x00\x7f\x85", "\\t\\x00\\x7f\\x85"),
+        ("\u202efdp.exe\u2028", "\\u202efdp.exe\\u2028"),
+    ],
+)
+def test_visible_writes_what_an_output_would_act_on_as_escapes(text, shown):
+    from auditor.reports.safe import visible
+
+    assert visible(text) == shown
