@@ -35,6 +35,8 @@ class Limits(BaseModel):
         max_sparse_ratio: largest declared/stored ratio of a tensor over 64 MiB (shape-bomb
             guard, default 1,000).
         max_h5_objects: most HDF5 links walked in one file (default 1,000,000).
+        max_discovered_entries: most folder entries listed to find the model files of one
+            folder or pattern given to `audit` (default 10,000,000).
     """
 
     model_config = ConfigDict(
@@ -54,3 +56,4 @@ class Limits(BaseModel):
     max_tensor_bytes: int = Field(default=32 * GiB, gt=0)
     max_sparse_ratio: float = Field(default=1000.0, gt=1.0)
     max_h5_objects: int = Field(default=1_000_000, gt=0)
+    max_discovered_entries: int = Field(default=10_000_000, gt=0)

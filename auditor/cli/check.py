@@ -133,9 +133,10 @@ def check_command(argv: Sequence[str]) -> int:
     """`audit [check] PATH...`: audit model files, write every output, return the exit code."""
     from auditor.cli.spools import Spools
     from auditor.engine.config import load_config, resolve
+    from auditor.engine.discovery import discover, is_glob
     from auditor.engine.gate import BaselineBuilder, write_baseline
     from auditor.engine.registry import load_registry
-    from auditor.engine.runner import discover, is_glob, run
+    from auditor.engine.runner import run
     from auditor.errors import UsageError
     from auditor.loaders.safe_hdf5 import disable_hdf5_plugins
 
@@ -168,7 +169,12 @@ def check_command(argv: Sequence[str]) -> int:
             usage(f"no such file or folder. Received: {path!r}")
     if args.reference is not None and not Path(args.reference).is_file():
         usage(f"no such reference model file. Received: --reference {args.reference!r}")
-    files = discover(args.paths)
+    try:
+        files = discover(
+            args.paths, max_entries=config.limits.max_discovered_entries, seconds=config.timeout
+        )
+    except UsageError as exc:
+        usage(str(exc))
     if not files:
         usage(f"no model file (*.keras, *.h5, *.hdf5) found in {', '.join(args.paths)}")
     disable_hdf5_plugins()

@@ -1,62 +1,34 @@
 """The rule runner: audit model files (or a live model) and build one report.
 
-`run` resolves the configuration against the registry once, finds the model files, and
-audits each one: in a child process that can be killed (`auditor.engine.isolation`), in a pool
-of worker processes with `--jobs N`, or in this process. Each model is judged by
-`auditor.engine.judge` (tensors read once, every rule run, rule crashes recorded), then gated by
-the suppressions and the baseline as soon as it is done. Nothing here prints or exits.
+`run` resolves the configuration against the registry once, finds the model files
+(`auditor.engine.discovery`), and audits each one: in a child process that can be killed
+(`auditor.engine.isolation`), in a pool of worker processes with `--jobs N`, or in this
+process. Each model is judged by `auditor.engine.judge` (tensors read once, every rule
+run, a rule crash an AUD001 error), then gated by the suppressions and the baseline as
+soon as it is done. Nothing here prints or exits.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import glob
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
-from pathlib import Path
 from typing import Any
 
 from auditor import __version__
 from auditor.engine.config import AuditConfig
+from auditor.engine.discovery import discover
 from auditor.engine.file_audit import audit_file, is_file_reference, open_reference
 from auditor.engine.gate import BaselineGate, SuppressionGate, read_baseline
 from auditor.engine.isolation import Isolated, isolating, run_parallel
 from auditor.engine.judge import PreparedRules, audit_graph, prepare
 from auditor.engine.registry import Registry, load_registry
 from auditor.errors import UsageError
-from auditor.loaders import MODEL_SUFFIXES
 from auditor.results.findings import ModelReport, Report, ReportSummary, Severity, ToolInfo
 
-__all__ = ["Totals", "build_report", "discover", "is_glob", "run", "run_live"]
-
-
-def discover(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
-    """Expand folders into the model files below them and glob patterns (`models/**/*.h5`)
-    into the files they match, sorted; keep plain files as given."""
-    found: list[str] = []
-    for raw in paths:
-        path = Path(raw)
-        text = os.fspath(raw)
-        if not path.exists() and is_glob(text):
-            matches = sorted(glob.glob(text, recursive=True))  # noqa: PTH207 (absolute too)
-            found.extend(discover(m for m in matches if not Path(m).is_dir()))
-            found.extend(discover(m for m in matches if Path(m).is_dir()))
-        elif path.is_dir() and path.suffix.lower() not in MODEL_SUFFIXES:
-            found.extend(
-                str(p)
-                for p in sorted(path.rglob("*"))
-                if p.suffix.lower() in MODEL_SUFFIXES and not p.is_dir()
-            )
-        else:
-            found.append(text)
-    return list(dict.fromkeys(found))
-
-
-def is_glob(text: str) -> bool:
-    """True for a path pattern with `*`, `?` or `[...]`."""
-    return any(char in text for char in "*?[")
+__all__ = ["Totals", "build_report", "run", "run_live"]
 
 
 Progress = Callable[[int, int, str], None]
@@ -100,7 +72,9 @@ def run(
     prepared = prepare(config, registry)
     gates = _Gates(config, registry)
     started = time.perf_counter()
-    files = discover(paths)
+    files = discover(
+        paths, max_entries=config.limits.max_discovered_entries, seconds=config.timeout
+    )
     reports: list[ModelReport] = []
     totals = Totals()
     with closing(_audit_files(files, prepared, config, registry, debug, reference)) as audited:
