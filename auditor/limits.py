@@ -29,7 +29,7 @@ class Limits(BaseModel):
         max_members: most zip members accepted (default 10,000).
         max_compression_ratio: largest uncompressed/compressed ratio of a zip member
             (default 100; Keras itself never compresses).
-        max_inflated_bytes: largest deflated weights member inflated, into an anonymous
+        max_inflated_bytes: largest compressed weights member inflated, into an anonymous
             temporary file (default 4 GiB; Keras never compresses).
         max_tensor_bytes: largest declared size of one tensor (default 32 GiB).
         max_sparse_ratio: largest declared/stored ratio of a tensor over 64 MiB (shape-bomb

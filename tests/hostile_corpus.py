@@ -58,11 +58,16 @@ class Corpus:
     secret: Path  # read by anything that follows the external-storage reference
 
 
-def rezip(src: Path, dst: Path, edit: Callable[[dict[str, bytes]], Any]) -> Path:
+def rezip(
+    src: Path,
+    dst: Path,
+    edit: Callable[[dict[str, bytes]], Any] = lambda members: None,
+    compression: int = zipfile.ZIP_STORED,
+) -> Path:
     """Copy a .keras archive, letting `edit(members)` change its members in place.
 
     `edit` may instead return new members: a dict, or a list of (name, bytes) pairs (which
-    allows duplicate names).
+    allows duplicate names). Members are written with `compression`.
     """
     with zipfile.ZipFile(src) as zin:
         members = {info.filename: zin.read(info.filename) for info in zin.infolist()}
@@ -70,11 +75,11 @@ def rezip(src: Path, dst: Path, edit: Callable[[dict[str, bytes]], Any]) -> Path
     if isinstance(result, dict):
         result = list(result.items())
     pairs = result if isinstance(result, list) else list(members.items())
-    with zipfile.ZipFile(dst, "w", compression=zipfile.ZIP_DEFLATED) as zout:
+    with zipfile.ZipFile(dst, "w", compression=compression) as zout:
         for name, data in pairs:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # "Duplicate name", on purpose
-                zout.writestr(zipfile.ZipInfo(name), data)
+                zout.writestr(zipfile.ZipInfo(name), data, compress_type=compression)
     return dst
 
 
@@ -96,6 +101,22 @@ def edit_weights_member(src: Path, dst: Path, edit: Callable[[h5py.File], None])
         m["model.weights.h5"] = buffer.getvalue()
 
     return rezip(src, dst, members)
+
+
+def with_user_block(src: Path, dst: Path, block: bytes = b"") -> Path:
+    """Copy an HDF5 file behind a user block (512 bytes or the next power of two that
+    holds `block`), with `block` at the start of the file: libhdf5 finds the superblock
+    after it, and whatever else reads the file sees `block` first."""
+    size = 512
+    while size < len(block):
+        size *= 2
+    with h5py.File(src, "r") as fin, h5py.File(dst, "w", userblock_size=size) as fout:
+        fout.attrs.update(fin.attrs)
+        for name in fin:
+            fin.copy(name, fout)
+    with dst.open("r+b") as stream:
+        stream.write(block)
+    return dst
 
 
 def replace_dataset(group: h5py.Group, name: str, **create: Any) -> None:
@@ -210,6 +231,34 @@ def build_corpus(keras: Any, root: Path) -> Corpus:
                 ),
             ),
             f"Lambda in a config.json encoded as {encoding} (json.loads decodes it)",
+            "SEC001",
+        )
+    add(
+        with_user_block(lambdas["h5"], root / "lambda_user_block.h5"),
+        "Lambda in an HDF5 file behind a 512-byte user block (h5py reads it)",
+        "SEC001",
+    )
+    appended = root / "hdf5_then_zip.keras"
+    appended.write_bytes(CLEAN_H5.read_bytes() + lambdas["keras"].read_bytes())
+    add(
+        appended,
+        "clean HDF5 with a Lambda .keras appended: Keras loads the zip",
+        "SEC001",
+        "SEC004",
+    )
+    renamed = root / "hdf5_then_zip.h5"
+    renamed.write_bytes(appended.read_bytes())
+    add(renamed, "the same named .h5: Keras loads the clean HDF5, tf-keras too", "SEC001", "SEC004")
+    add(
+        with_user_block(lambdas["h5"], root / "zip_in_user_block.h5", CLEAN_KERAS.read_bytes()),
+        "a clean .keras zip in the user block of an HDF5 file with a Lambda",
+        "SEC001",
+        "SEC004",
+    )
+    for method, label in ((zipfile.ZIP_BZIP2, "bzip2"), (zipfile.ZIP_LZMA, "lzma")):
+        add(
+            rezip(lambdas["keras"], root / f"lambda_{label}.keras", compression=method),
+            f"Lambda in an archive re-zipped with {label} (zipfile, and so Keras, reads it)",
             "SEC001",
         )
     values = b"[" + b"[]," * 1_100_000 + b"[]]"

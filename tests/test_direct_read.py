@@ -289,3 +289,20 @@ def test_a_bfloat16_tag_on_wider_values_is_ignored(tmp_path, dtype):
         parts = list(tensor.iter_chunks(1 << 20))
     assert tensor.dtype == np.dtype(dtype).name
     np.testing.assert_array_equal(np.concatenate(parts), values)
+
+
+def test_a_file_behind_a_user_block_is_read_as_the_same_model(tmp_path):
+    """libhdf5 finds the superblock after a user block, and so must the direct reads: the
+    same tensors, the same statistics, the same findings."""
+    from auditor.engine.config import AuditConfig
+    from auditor.engine.runner import run
+    from tests.hostile_corpus import EXAMPLES, with_user_block
+
+    original = EXAMPLES / "reset_weights.h5"
+    blocked = with_user_block(original, tmp_path / "blocked.h5", b"not the model" * 100)
+    first, second = run([original, blocked], AuditConfig()).models
+    stats = [
+        [(w.path, w.stats) for layer in m.inventory for w in layer.weights] for m in (first, second)
+    ]
+    assert stats[0] == stats[1] and stats[0]
+    assert [f.message for f in first.findings] == [f.message for f in second.findings]

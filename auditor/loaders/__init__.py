@@ -1,7 +1,9 @@
 """Front-ends: each source kind becomes the same `ModelGraph`.
 
-`open_model(path)` sniffs the file (never trusting its suffix alone) and dispatches to the
-`.keras` or legacy `.h5` loader. Static loading imports neither tensorflow nor keras, and
+`open_model(path)` tells what the file is as Keras's loaders would (`sniff`: a zip
+archive, an HDF5 file, or both) and dispatches to the `.keras` or legacy `.h5` loader; a
+file that is both is audited as the half Keras loads for its name, and the other half is
+searched for payloads too. Static loading imports neither tensorflow nor keras, and
 treats every file as hostile: everything a loader reads goes through `safe_zip`,
 `safe_json` and `safe_hdf5`, and nothing in a file is executed, imported, unpickled or
 unmarshalled. `live` reads a `keras.Model` in memory, and is the one loader that imports
@@ -10,26 +12,23 @@ keras.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from auditor.errors import ModelLoadError, first_line
 from auditor.graph.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
 from auditor.limits import Limits
 from auditor.loaders.digest import FileDigest
 from auditor.loaders.loaded import LoadedModel
+from auditor.loaders.sniff import Half, Layout, sniff
 from auditor.text import display_path
 
 __all__ = ["MODEL_SUFFIXES", "LoadedModel", "format_from_suffix", "open_model"]
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
-
-_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
-_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-_HDF5_OFFSETS = (0, 512, 1024, 2048)
-_SNIFF_BYTES = _HDF5_OFFSETS[-1] + 8
 
 
 def open_model(
@@ -100,30 +99,81 @@ def _open(path: Path, source: SourceInfo, limits: Limits, digest: bool) -> Loade
     except OSError as exc:
         raise ModelLoadError(f"cannot open the file ({exc.strerror or exc})") from None
     try:
-        head = raw.read(_SNIFF_BYTES)
-        raw.seek(0)
+        layout = sniff(raw, stat.st_size)
     except OSError as exc:
         raw.close()
         raise ModelLoadError(f"cannot read the file ({exc.strerror or exc})") from None
     source = SourceInfo(path=source.path, format=source.format, size_bytes=stat.st_size)
     hashing = FileDigest(raw.fileno()) if digest else None
-    if head[:4] in _ZIP_MAGIC:
-        from auditor.loaders.keras_v3 import load_keras
-
-        loaded = _own_raw(lambda: load_keras(raw, source, limits), raw)
-    else:
+    half = layout.loaded_by_keras(source.format)
+    if half is None:
         raw.close()
-        if not _is_hdf5(head):
-            if hashing is not None:
-                hashing.result()
-            if source.format == "keras":
-                raise ModelLoadError("not a zip archive, so not a .keras file")
-            raise ModelLoadError("not a Keras model file (neither a .keras zip nor an HDF5 file)")
-        from auditor.loaders.legacy_h5 import load_legacy_h5
-
-        loaded = load_legacy_h5(str(path), source, limits)
+        if hashing is not None:
+            hashing.result()
+        if source.format == "keras":
+            raise ModelLoadError("not a zip archive, so not a .keras file")
+        raise ModelLoadError("not a Keras model file (neither a .keras zip nor an HDF5 file)")
+    other = _other_half(half, layout, raw, path, source, limits) if layout.both else None
+    loaded = _load(half, raw, path, source, limits)
+    if other is not None:
+        documents, issue = other
+        graph = loaded.graph
+        loaded.graph = dataclasses.replace(
+            graph, documents=graph.documents + documents, issues=(*graph.issues, issue)
+        )
     loaded.digest = hashing
     return loaded
+
+
+def _load(half: Half, raw: BinaryIO, path: Path, source: SourceInfo, limits: Limits) -> LoadedModel:
+    """Load one half of a file: the zip archive from the open file (the loaded model
+    closes it last), or the HDF5 file by its path (the open file is closed first)."""
+    if half == "zip":
+        from auditor.loaders.keras_v3 import load_keras
+
+        return _own_raw(lambda: load_keras(raw, source, limits), raw)
+    raw.close()
+    from auditor.loaders.legacy_h5 import load_legacy_h5
+
+    return load_legacy_h5(str(path), source, limits)
+
+
+def _other_half(
+    half: Half, layout: Layout, raw: BinaryIO, path: Path, source: SourceInfo, limits: Limits
+) -> tuple[tuple[tuple[str, Any], ...], LoadIssue]:
+    """The documents of the half of a polyglot file that Keras would not load for its name
+    (another name, or another Keras, would load it: its payloads count too), and the issue
+    of the file's ambiguity itself."""
+    other: Half = "hdf5" if half == "zip" else "zip"
+    label = {"zip": "zip archive", "hdf5": "HDF5 file"}
+    documents: tuple[tuple[str, Any], ...] = ()
+    try:
+        if other == "zip":
+            from auditor.loaders.keras_v3 import load_keras
+
+            loaded = load_keras(raw, source, limits)  # the open file stays the caller's
+        else:
+            from auditor.loaders.legacy_h5 import load_legacy_h5
+
+            loaded = load_legacy_h5(str(path), source, limits)
+        with loaded:
+            documents = tuple(
+                (f"{label[other]}: {name}", document) for name, document in loaded.graph.documents
+            )
+        read = f"its {label[other]} was searched for payloads too"
+    except ModelLoadError as exc:
+        read = f"its {label[other]} could not be read ({exc})"
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
+        read = f"its {label[other]} could not be read ({type(exc).__name__}: {first_line(exc)})"
+    finally:
+        raw.seek(0)
+    message = (
+        f"the file is both a zip archive and an HDF5 file (superblock at byte "
+        f"{layout.hdf5_at:,}): Keras loads the zip archive for a .keras name and the HDF5 "
+        f"file for any other (tf-keras, and Keras 3 for .h5 and .hdf5). keras-audit audited "
+        f"the {label[half]}, which Keras loads for this name; {read}"
+    )
+    return documents, LoadIssue(IssueKind.UNSAFE_ARCHIVE, message)
 
 
 def _own_raw(load: Callable[[], LoadedModel], raw: BinaryIO) -> LoadedModel:
@@ -135,8 +185,3 @@ def _own_raw(load: Callable[[], LoadedModel], raw: BinaryIO) -> LoadedModel:
         raise
     loaded.push_close(raw.close)
     return loaded
-
-
-def _is_hdf5(head: bytes) -> bool:
-    """True when an HDF5 superblock signature sits at one of its allowed offsets."""
-    return any(head[offset : offset + 8] == _HDF5_MAGIC for offset in _HDF5_OFFSETS)

@@ -3,7 +3,7 @@
 Member names (no `..`, absolute or backslash paths), duplicates, encryption, unexpected
 members, the compression method, and each declared size and compression ratio against
 the caps. Nothing is extracted to disk: the JSON members are read into memory, and the
-weights member is handed to h5py as a window onto the archive (a deflated one inflated
+weights member is handed to h5py as a window onto the archive (a compressed one inflated
 once into an anonymous temporary file), never through `zipfile.open()`.
 """
 
@@ -85,8 +85,13 @@ class MemberView(NamedTuple):
     window: Window
 
 
-#: The piece a deflated member is inflated in (the memory that inflating it takes).
+#: The piece a compressed member is inflated in (the memory that inflating it takes).
 INFLATE_STEP = 1 * MiB
+#: The compression methods Python's zipfile reads, and so Keras: it never writes any but
+#: the first, and a tool that re-zips an archive may use any of them.
+_METHODS = frozenset(
+    {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+)
 
 # What reading a member can raise: a broken deflate stream raises `zlib.error`, which is
 # not an OSError; a bad CRC, `BadZipFile`; a stream that ends early, `EOFError`.
@@ -168,10 +173,10 @@ class SafeZip:
 
     def _checked(self, name: str, cap: int) -> zipfile.ZipInfo:
         info = self._members[name]
-        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        if info.compress_type not in _METHODS:
             raise ModelLoadError(
                 f"archive member {name!r} uses compression method {info.compress_type}; "
-                "expected stored or deflated",
+                "expected stored, deflated, bzip2 or lzma (what zipfile, and so Keras, reads)",
                 IssueKind.UNSAFE_ARCHIVE,
             )
         if info.file_size > cap:
@@ -180,7 +185,7 @@ class SafeZip:
                 f"over the {cap:,}-byte cap",
                 IssueKind.OVER_LIMIT,
             )
-        if info.compress_type == zipfile.ZIP_DEFLATED:
+        if info.compress_type != zipfile.ZIP_STORED:
             ratio = info.file_size / max(info.compress_size, 1)
             if ratio > self._limits.max_compression_ratio:
                 raise ModelLoadError(
@@ -202,12 +207,13 @@ class SafeZip:
 
     def open_view(self, name: str) -> MemberView:
         """A member opened for h5py. A STORED member (all Keras writes) is a zero-copy
-        window onto the archive. A deflated one is first inflated, in `INFLATE_STEP`
-        pieces, into an anonymous temporary file (under `max_inflated_bytes`), so that
-        memory stays bounded whatever its size and its tensors are read directly from
-        that file. The caller closes `view.file`."""
+        window onto the archive. A compressed one (deflated, bzip2 or lzma: a re-zipped
+        archive, which Keras reads too) is first inflated, in `INFLATE_STEP` pieces, into
+        an anonymous temporary file (under `max_inflated_bytes`), so that memory stays
+        bounded whatever its size and its tensors are read directly from that file. The
+        caller closes `view.file`."""
         info = self._checked(name, self._limits.max_file_bytes)
-        if info.compress_type == zipfile.ZIP_DEFLATED:
+        if info.compress_type != zipfile.ZIP_STORED:
             return self._inflate(name)
         start = self._stored_start(name, info)
         # A small buffer: libhdf5 reads metadata in small pieces scattered over the member,
@@ -217,7 +223,7 @@ class SafeZip:
         return MemberView(file, Window(self._raw.fileno(), start, info.compress_size))
 
     def _inflate(self, name: str) -> MemberView:
-        import shutil  # only deflated members, which Keras never writes, need these
+        import shutil  # only compressed members, which Keras never writes, need these
         import tempfile
 
         info = self._checked(name, self._limits.max_inflated_bytes)
