@@ -34,7 +34,12 @@ class Limits(BaseModel):
         max_tensor_bytes: largest declared size of one tensor (default 32 GiB).
         max_sparse_ratio: largest declared/stored ratio of a tensor over 64 MiB (shape-bomb
             guard, default 1,000).
-        max_h5_objects: most HDF5 links walked in one file (default 1,000,000).
+        max_h5_objects: most HDF5 links walked in one file (default 50,000; EfficientNetB7
+            has about 2,900). Each is opened for its checks, and libhdf5 keeps 3-5 KB of
+            memory for each.
+        max_chunk_bytes: largest compressed HDF5 chunk (default 64 MiB): reading any part
+            of a chunk inflates all of it. Keras never compresses; h5py's own chunks are
+            at most 1 MiB.
         max_discovered_entries: most folder entries listed to find the model files of one
             folder or pattern given to `audit` (default 10,000,000).
     """
@@ -55,5 +60,6 @@ class Limits(BaseModel):
     max_inflated_bytes: int = Field(default=4 * GiB, gt=0)
     max_tensor_bytes: int = Field(default=32 * GiB, gt=0)
     max_sparse_ratio: float = Field(default=1000.0, gt=1.0)
-    max_h5_objects: int = Field(default=1_000_000, gt=0)
+    max_h5_objects: int = Field(default=50_000, gt=0)
+    max_chunk_bytes: int = Field(default=64 * MiB, gt=0)
     max_discovered_entries: int = Field(default=10_000_000, gt=0)

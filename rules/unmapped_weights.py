@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from auditor.graph.model import LayerNode, ModelGraph
 from auditor.graph.paths import paths_text
+from auditor.numbers import number
 from auditor.results.findings import Finding, Severity
 from auditor.rules.base import Rule, RuleContext
 
@@ -74,7 +75,7 @@ class UnmappedWeights(Rule):
         unclaimed = list(model.unclaimed)
         yield self.finding(
             ctx,
-            f"{len(unclaimed)} stored tensor(s) belong to no layer of the config: "
+            f"{number(len(unclaimed))} stored tensor(s) belong to no layer of the config: "
             f"{paths_text(unclaimed)}.",
             layer_path="",
             fix="Re-save config and weights together with `model.save()`.",

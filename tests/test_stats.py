@@ -101,6 +101,28 @@ def test_statistics_match_numpy(name, chunk_bytes, block_bytes, monkeypatch):
     np.testing.assert_allclose(stats.channel_norms, expected["channel_norms"], rtol=1e-6)
 
 
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("block_bytes", [sums._BLOCK_BYTES, 8])
+def test_past_the_channel_cap_the_sums_are_the_same_without_channel_norms(
+    name, block_bytes, monkeypatch
+):
+    """A tensor with more than MAX_CHANNELS channels (a billion-value bias, a row of a
+    hundred million) is summed as flat blocks, with no per-channel array of its width."""
+    from auditor.tensors import stats as stats_module
+
+    monkeypatch.setattr(stats_module, "MAX_CHANNELS", 1)
+    monkeypatch.setattr(sums, "_BLOCK_BYTES", block_bytes)
+    values = CASES[name]
+    stats = compute(ArrayTensor(values), chunk_bytes=1 << 20)
+    expected = reference(values)
+    wide = values.ndim >= 1 and values.shape[-1] > 1
+    assert (stats.channel_norms is None) == wide
+    for key in ("count", "zeros", "nan", "inf", "min", "max"):
+        assert getattr(stats, key) == expected[key], key
+    for key in ("sum_squares", "sum_abs", "mean"):
+        assert getattr(stats, key) == pytest.approx(expected[key], rel=1e-6, abs=1e-7), key
+
+
 def test_long_thin_tensors_keep_their_precision():
     """Millions of rows in one chunk: per-channel sums are blocked, not one long float32 run."""
     values = np.random.default_rng(9).normal(1.0, 0.1, size=(3_000_000, 2)).astype("f4")

@@ -42,21 +42,18 @@ def parse_json(data: bytes, what: str, limits: Limits, *, detect: bool = False) 
             f"{what} is {len(data):,} bytes, over the {limits.max_json_bytes:,}-byte cap",
             IssueKind.OVER_LIMIT,
         )
-    try:
-        encoding = json.detect_encoding(data) if detect else "utf-8"
-        text = data.decode(encoding, "surrogatepass" if detect else "strict")
-    except UnicodeDecodeError as exc:
-        raise ModelLoadError(f"{what} is not valid JSON ({first_line(exc)})") from None
-    # The skeleton of the text as UTF-8, whatever it was encoded in: what lies outside its
-    # strings, measured before anything is built from it.
-    utf8 = data if encoding == "utf-8" else text.encode("utf-8", "surrogatepass")
-    outside = skeleton(utf8)
+    encoding = json.detect_encoding(data) if detect else "utf-8"
+    text = None if encoding == "utf-8" else _decode(data, encoding, what)
+    # What lies outside the document's strings, in UTF-8 whatever it was encoded in: its
+    # values are counted before any text or object is built from it.
+    outside = skeleton(data if text is None else text.encode("utf-8", "surrogatepass"))
     values = json_values(outside)
     if values > limits.max_json_values:
         raise ModelLoadError(
             f"{what} holds {values:,} values, over the {limits.max_json_values:,}-value cap",
             IssueKind.OVER_LIMIT,
         )
+    text = _decode(data, encoding, what) if text is None else text
     try:
         value = json.loads(text)
     except RecursionError:
@@ -77,45 +74,44 @@ def parse_json(data: bytes, what: str, limits: Limits, *, detect: bool = False) 
     return value
 
 
+def _decode(data: bytes, encoding: str, what: str) -> str:
+    """The text of a document: UTF-8 strictly, as Keras's `.decode("utf-8")`, or what
+    `json.loads(bytes)` detected, as it decodes it (with `surrogatepass`)."""
+    try:
+        return data.decode(encoding, "strict" if encoding == "utf-8" else "surrogatepass")
+    except UnicodeDecodeError as exc:
+        raise ModelLoadError(f"{what} is not valid JSON ({first_line(exc)})") from None
+
+
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _OPEN, _CLOSE = np.frombuffer(b"[{", np.uint8), np.frombuffer(b"]}", np.uint8)
 
 
-def json_depth(skeleton: np.ndarray) -> int:
+def json_depth(skeleton: bytes) -> int:
     """Container nesting depth of a valid JSON text (`[[1]]` is 2), from its skeleton (the
     bytes outside its strings), at C speed."""
-    opens, closes = np.isin(skeleton, _OPEN), np.isin(skeleton, _CLOSE)
+    brackets = np.frombuffer(skeleton, np.uint8)
+    opens, closes = np.isin(brackets, _OPEN), np.isin(brackets, _CLOSE)
     steps = opens[opens | closes].astype(np.int8) * 2 - 1  # +1 open, -1 close, in order
     return int(np.cumsum(steps, dtype=np.int64).max()) if steps.size else 0
 
 
-def skeleton(data: bytes) -> np.ndarray:
-    """The bytes of a valid JSON text (UTF-8) that lie outside its strings, each string
-    standing as one quote, as an array."""
-    return np.frombuffer(_outside_strings(data), np.uint8)
-
-
-def json_values(skeleton: np.ndarray) -> int:
+def json_values(skeleton: bytes) -> int:
     """How many values a valid JSON text holds, from its skeleton: the document itself and
     every element of every container (`[[], [1]]` holds 4). What parsing it would build.
 
     Each comma separates two elements, and a container that is not empty holds one more
-    element than it has commas.
+    element than it has commas. Counted with bytes operations: no array as long as the
+    text (a document over the cap may be tens of megabytes).
     """
-    tight = skeleton[~np.isin(skeleton, _SPACE)]
-    opens, closes = np.isin(tight, _OPEN), np.isin(tight, _CLOSE)
-    empty = int(np.count_nonzero(opens[:-1] & closes[1:]))
-    commas = int(np.count_nonzero(tight == _COMMA))
-    return 1 + commas + int(np.count_nonzero(opens)) - empty
+    tight = skeleton.translate(None, b" \t\r\n")
+    empty = tight.count(b"[]") + tight.count(b"{}")
+    return 1 + tight.count(b",") + tight.count(b"[") + tight.count(b"{") - empty
 
 
-_COMMA = ord(",")
-_SPACE = np.frombuffer(b" \t\r\n", np.uint8)
-
-
-def _outside_strings(data: bytes) -> bytes:
-    """The bytes of a valid JSON text that lie outside its strings, each string standing
-    as one quote.
+def skeleton(data: bytes) -> bytes:
+    """The bytes of a valid JSON text (UTF-8) that lie outside its strings, each string
+    standing as one quote.
 
     Backslashes occur only inside strings and pair up left to right, so once every
     escaped backslash is gone a backslash before a quote escapes it; with those gone too,

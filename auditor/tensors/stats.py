@@ -25,12 +25,24 @@ from auditor.tensors.readahead import ReadAhead, tensor_bytes
 from auditor.tensors.sampling import SAMPLE_SIZE, Sampler
 from auditor.tensors.sums import Sums, histogram
 
-__all__ = ["DEFAULT_CHUNK_BYTES", "WHOLE_TENSOR_BYTES", "TensorStats", "compute", "read_size"]
+__all__ = [
+    "DEFAULT_CHUNK_BYTES",
+    "MAX_CHANNELS",
+    "WHOLE_TENSOR_BYTES",
+    "TensorStats",
+    "compute",
+    "read_size",
+]
 
 # The read size. Small enough that a chunk just read is still in the CPU's last-level
 # cache when its statistics are computed, and that its buffer is reused rather than mapped
 # afresh: on a 1-billion-parameter file, 4 MiB chunks took 0.6 s where 32 MiB took 1.4 s.
 DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024
+#: The most output channels (last-axis entries) whose norms are kept: 32 MiB of float64
+#: sums, and as much again to summarize them. A tensor with more (a 1-D tensor of a billion
+#: values, a kernel whose rows hold a hundred million) gets no per-channel norms, and
+#: WGT004 cannot judge its units; a real model's widest layer has a few hundred thousand.
+MAX_CHANNELS = 1 << 22
 # A tensor measured as a whole (the Gram matrix of an orthogonal init) is read in one piece
 # up to this size; larger ones stream in chunks and get no Gram measurement.
 WHOLE_TENSOR_BYTES = 32 * 1024 * 1024
@@ -50,7 +62,8 @@ class TensorStats:
             it, and it costs a pass of its own).
         nan, inf: ints, non-finite values.
         channel_norms: per-output-channel L2 norms (channel = last axis), a float64 array
-            (not to be written to), or None for scalars. Left out of `==`.
+            (not to be written to), or None for scalars and for tensors of more than
+            `MAX_CHANNELS` channels. Left out of `==`.
         channel_summary: (min, median, max) of the finite channel norms, or None.
         channel_histogram: counts of the channel norms in `HISTOGRAM_BINS` equal bins over
             [min, max] (empty for fewer than two channels).
@@ -120,6 +133,8 @@ def compute(
     shape = tensor.shape
     count = math.prod(shape)
     channels = shape[-1] if len(shape) >= 1 else 0
+    if channels > MAX_CHANNELS:
+        channels = 0  # no per-channel norms: see MAX_CHANNELS
     chunk_bytes = read_size(tensor, reference, chunk_bytes)
     acc = Sums(channels, absolute=absolute, zeros=inventory)
     sample = Sampler(count, sample_size)
@@ -135,9 +150,7 @@ def compute(
     # as it should be. None of it is worth a NumPy warning.
     with np.errstate(over="ignore", invalid="ignore"):
         for chunk in chunks:
-            values = np.asarray(chunk)
-            if values.dtype.kind == "b" or (values.dtype.kind in "iu" and values.itemsize < 8):
-                values = values.astype(np.int64)  # np.abs(int8(-128)) would overflow
+            values = np.asarray(chunk)  # integers are summed as float64, a block at a time
             if not values.size:
                 continue
             if len(shape) == 1:

@@ -54,6 +54,14 @@ def channel_squares(rows: np.ndarray) -> np.ndarray:
 _BLOCK_BYTES = 4 * 1024 * 1024  # rows folded together (a whole tensor read in one piece)
 
 
+def _summable(values: np.ndarray) -> np.ndarray:
+    """Floats of at least 32 bits: integers and booleans as float64, half floats as float32
+    (converted a block at a time, so a wide integer type never doubles a whole chunk)."""
+    if values.dtype.kind != "f" or values.itemsize < 4:
+        return values.astype(np.float64 if values.dtype.kind in "iub" else np.float32)
+    return values
+
+
 class Sums:
     """Running sums over the chunks of one tensor.
 
@@ -81,11 +89,15 @@ class Sums:
         a block read it from the cache rather than from memory (chunks are that small
         already; a tensor read whole is not).
         """
-        if rows.dtype.kind != "f" or rows.itemsize < 4:
-            rows = rows.astype(np.float64 if rows.dtype.kind in "iub" else np.float32)
-        step = max(1, _BLOCK_BYTES // max(1, rows.shape[1] * rows.itemsize))
+        if self.channel_sq is None:  # no channels kept: any run of values is a block
+            flat = rows.reshape(-1)
+            step = max(1, _BLOCK_BYTES // 8)
+            for start in range(0, flat.size, step):
+                self._add_block(_summable(flat[start : start + step]).reshape(1, -1), 0)
+            return
+        step = max(1, _BLOCK_BYTES // max(1, rows.shape[1] * 8))
         for start in range(0, rows.shape[0], step):
-            self._add_block(rows[start : start + step], offset)
+            self._add_block(_summable(rows[start : start + step]), offset)
 
     def _add_block(self, rows: np.ndarray, offset: int) -> None:
         size = rows.size
