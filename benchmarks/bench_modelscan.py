@@ -107,6 +107,7 @@ def main() -> int:
 
     import keras
 
+    from auditor.text import display_path
     from tests.hostile_corpus import build_corpus
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -129,7 +130,8 @@ def main() -> int:
         "|---|---|---|---|",
     ]
     for case, mine, other in zip(corpus.files, ours, theirs, strict=True):
-        lines.append(f"| `{case.path.name}` | {case.attack} | {_mark(mine)} | {_mark(other)} |")
+        name = display_path(case.path.name)  # a corpus file's name is not UTF-8 on purpose
+        lines.append(f"| `{name}` | {case.attack} | {_mark(mine)} | {_mark(other)} |")
     hostile = [i for i, f in enumerate(corpus.files) if f.expected]
     controls = [i for i, f in enumerate(corpus.files) if not f.expected]
 
@@ -159,7 +161,9 @@ def main() -> int:
 
 
 def _mark(verdict: Verdict) -> str:
-    return ("✓ " if verdict.flagged else "✗ ") + verdict.text.replace("|", "\\|")
+    from auditor.reports.safe import visible  # a verdict quotes the file: show it, inertly
+
+    return ("✓ " if verdict.flagged else "✗ ") + visible(verdict.text).replace("|", "\\|")
 
 
 def _version() -> str:

@@ -255,6 +255,12 @@ def build_corpus(keras: Any, root: Path) -> Corpus:
         "SEC001",
         "SEC004",
     )
+    for src in (CLEAN_KERAS, CLEAN_H5):
+        add(
+            rename_layer(src, root / f"traversal_name{src.suffix}", "head", "../../evil"),
+            "a layer named ../../evil (Keras extracts assets under layer names)",
+            "SEC004",
+        )
     for method, label in ((zipfile.ZIP_BZIP2, "bzip2"), (zipfile.ZIP_LZMA, "lzma")):
         add(
             rezip(lambdas["keras"], root / f"lambda_{label}.keras", compression=method),
@@ -372,6 +378,32 @@ def build_corpus(keras: Any, root: Path) -> Corpus:
             compression="gzip",
         )
 
+    def chunk_bomb(f: h5py.File, group: str, name: str) -> None:
+        """A 4x2 kernel in one gzip chunk of 128 MiB: reading any value inflates it."""
+        del f[group][name]
+        kernel = f[group].create_dataset(
+            name, (4, 2), "<f4", maxshape=(None, None), chunks=(2**13, 2**12), compression="gzip"
+        )
+        kernel[...] = 1.0
+
+    add(
+        edit_h5(
+            CLEAN_H5,
+            root / "chunk_bomb.h5",
+            lambda f: chunk_bomb(f, "model_weights/head/head", "kernel"),
+        ),
+        "4x2 kernel stored in a 128 MiB gzip chunk",
+        "SEC004",
+    )
+    add(
+        edit_weights_member(
+            CLEAN_KERAS,
+            root / "chunk_bomb.keras",
+            lambda f: chunk_bomb(f, "layers/dense/vars", "0"),
+        ),
+        "4x2 kernel stored in a 128 MiB gzip chunk",
+        "SEC004",
+    )
     add(
         edit_h5(CLEAN_H5, root / "shape_bomb.h5", shape_bomb),
         "1 TiB dataset declared in a few bytes",

@@ -1,10 +1,12 @@
 """Fuzzing: mutated .keras and .h5 files (bit flips, truncations, JSON and HDF5-attribute
-mutations) always end in a report, with an AUD001/SEC finding where they cannot be read:
-no exception, no rule crash, no hang (per-file time limit), bounded memory."""
+mutations, hostile names, encodings and file names) always end in a report, with an
+AUD001/SEC finding where they cannot be read: no exception, no rule crash, no hang
+(per-file time limit), bounded memory, and every output format renders it."""
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import resource
 import zipfile
@@ -15,10 +17,35 @@ import pytest
 
 from auditor.engine.config import AuditConfig
 from auditor.engine.runner import run
+from auditor.reports import RENDERERS, RenderOptions
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "models"
-SEEDS = {"bytes": 1200, "json": 1000, "h5attrs": 800}  # 3,000 cases
+SEEDS = {"bytes": 1200, "json": 1000, "h5attrs": 800, "names": 400}  # 3,400 cases
+#: Names a file may give its layers: lone surrogates, control characters and escape
+#: sequences, workflow commands, markup, bidirectional overrides, paths, the empty name,
+#: a very long one, and the names of Keras objects and of other layers.
+HOSTILE_NAMES = (
+    "\udc80",
+    "a\ud800b",
+    "\x00\x01\x7f",
+    "\x1b]0;t\x07\x1b[2J",
+    "x\r\n::error file=a::b",
+    "<script>alert(1)</script>",
+    "\u202eexe.pdf",
+    "../../etc",
+    "/abs",
+    "a\\b",
+    "",
+    "n" * 5000,
+    "Lambda",
+    "dense",
+    "层",
+    "%0A%25",
+)
+#: How a `.keras` archive's config.json may be encoded: what json.loads(bytes) decodes.
+ENCODINGS = ("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-32", "utf-32-be")
 CONFIG = AuditConfig(timeout=5)
+OPTIONS = RenderOptions(verbose=True)
 
 
 def _flip(data: bytes, rng: random.Random) -> bytes:
@@ -54,11 +81,16 @@ def _mutate_json(value, rng: random.Random, depth: int = 0):
     return value
 
 
-def _check(path: Path) -> None:
+def _check(path: Path, *, render: bool = False) -> None:
     report = run([path], CONFIG)
     (model,) = report.models
     assert model.errors == [], (path.name, model.errors)
     report.to_json()
+    if render:
+        for fmt, renderer in RENDERERS.items():
+            text = renderer(report, options=OPTIONS)
+            text.encode("utf-8")  # what writing it takes
+            assert text, fmt
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +143,31 @@ def test_hdf5_attribute_mutations(sources, tmp_path):
                 key = rng.choice(["layer_names", "weight_names", "keras_version", "backend"])
                 target.attrs[key] = rng.choice([b"", ["a", "b"], 7, "x" * 100])
         _check(path)
+        path.unlink()
+
+
+def test_name_encoding_and_file_name_mutations(tmp_path):
+    """Layers renamed to hostile names, config.json in every encoding json.loads takes,
+    and hostile file names: every output renders what comes out."""
+    rng = random.Random(4)
+    with zipfile.ZipFile(EXAMPLES / "depthwise_decay.keras") as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    original = json.loads(members["config.json"])
+    layers = [entry["config"]["name"] for entry in original["config"]["layers"]]
+    for index in range(SEEDS["names"]):
+        text = json.dumps(original)
+        for _ in range(rng.randint(1, 3)):
+            old, new = rng.choice(layers), rng.choice(HOSTILE_NAMES)
+            text = text.replace(json.dumps(old), json.dumps(new))
+        encoding = rng.choice(ENCODINGS)
+        stem = os.fsdecode(rng.choice([b"m", b"\xff\xfe", b"new\nline", b"%0A", b"x" * 200]))
+        path = tmp_path / f"{index}_{stem}.keras"
+        with zipfile.ZipFile(path, "w") as out:
+            for name, data in members.items():
+                out.writestr(
+                    name, text.encode(encoding, "surrogatepass") if name == "config.json" else data
+                )
+        _check(path, render=True)
         path.unlink()
 
 

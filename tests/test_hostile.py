@@ -240,3 +240,33 @@ def test_json_past_the_depth_cap_is_refused(tmp_path):
     report = run([path], AuditConfig())
     (message,) = [f.message for f in report.findings if f.code == "AUD001"]
     assert "config.json is nested 600 levels deep, over the 512-level cap" in message
+
+
+def test_a_file_of_more_objects_than_the_cap_is_refused_before_they_are_opened(tmp_path):
+    from auditor.limits import Limits
+    from tests.hostile_corpus import CLEAN_H5, edit_h5
+
+    def extra(f: h5py.File) -> None:
+        for index in range(300):
+            f.create_dataset(f"model_weights/extra/d{index}", data=np.float32(index))
+
+    path = edit_h5(CLEAN_H5, tmp_path / "many.h5", extra)
+    (model,) = run([path], AuditConfig(limits=Limits(max_h5_objects=200))).models
+    found = {f.code: f.message for f in model.findings if f.code.startswith(SECURITY)}
+    assert sorted(found) == ["AUD001", "SEC004"]
+    assert "HDF5 file has more than 200 links" in found["SEC004"]
+
+
+def test_a_file_of_many_objects_is_read_with_a_small_metadata_cache(tmp_path):
+    """Past 10,000 links every object is still checked, and the stray ones listed."""
+    from tests.hostile_corpus import CLEAN_H5, edit_h5
+
+    def extra(f: h5py.File) -> None:
+        group = f.create_group("model_weights/extra")
+        for index in range(10_050):
+            group.create_dataset(f"d{index}", data=np.float32(index))
+
+    path = edit_h5(CLEAN_H5, tmp_path / "many.h5", extra)
+    (model,) = run([path], AuditConfig(select=["AUD003"])).models
+    (finding,) = model.findings
+    assert finding.message.startswith("10,050 stored tensor(s) belong to no layer")

@@ -1,7 +1,10 @@
+import base64
+import marshal
+
 import pytest
 
 from tests.conftest import FORMATS
-from tests.harness import assert_rule, rewrite_config
+from tests.harness import assert_rule, findings_of, rewrite_config
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +46,32 @@ def models(keras, save_model, tmp_path_factory):
                 entry.pop("registered_name", None)
 
     joined_files = {f: rewrite_config(p, out / f"joined.{f}", joined) for f, p in fires.items()}
+    code = base64.b64encode(marshal.dumps((lambda t: t * 2).__code__)).decode()
+
+    def stray(model_config, _optimizer):
+        """Bytecode where no Lambda layer is: under a Dense layer's extra key, and as the
+        legacy `output_shape` of a layer that is no Lambda; base64 that is not code too."""
+        layers = model_config["config"]["layers"]
+        entry = next(layer for layer in layers if layer["config"]["name"] == "lambda")
+        entry["config"]["payload"] = code
+        entry["config"]["output_shape"] = [code, None, None]
+        entry["config"]["output_shape_type"] = "lambda"
+        entry["config"]["note"] = base64.b64encode(b"c" + bytes(64)).decode()
+
+    def decoy(model_config, _optimizer):
+        layers = model_config["config"]["layers"]
+        entry = next(layer for layer in layers if layer["config"]["name"] == "lambda")
+        entry["config"]["note"] = base64.b64encode(b"c" + bytes(64)).decode()  # not code
+
+    stray_files = {f: rewrite_config(p, out / f"stray.{f}", stray) for f, p in clean.items()}
+    decoy_files = {f: rewrite_config(p, out / f"decoy.{f}", decoy) for f, p in clean.items()}
     return {
         "fires": fires,
         "clean": clean,
         "legacy": legacy_files,
         "joined": joined_files,
+        "stray": stray_files,
+        "decoy": decoy_files,
         "marker": marker,
     }
 
@@ -82,6 +106,20 @@ def test_a_lambda_named_by_module_and_joined_class_name(models):
         {("evil", None), ("wrapped", None), ("inner/deep", None)},
     )
     assert {f.details["form"] for f in found} == {"bytecode"}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_bytecode_under_any_key_fires(models, fmt):
+    found = findings_of(models["stray"][fmt], "SEC001")
+    assert {f.location.layer_path for f in found} == {"lambda"}
+    keys = sorted(f.location.config_key.rsplit(".", 1)[-1] for f in found)
+    assert keys == ["output_shape", "payload"]
+    assert len({f.details["sha256"] for f in found}) == 1
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_base64_that_is_no_bytecode_stays_clean(models, fmt):
+    assert_rule(models["decoy"][fmt], "SEC001", set())
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
