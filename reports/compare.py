@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from auditor.numbers import number, percent
 from auditor.reports.cells import aligned
+from auditor.reports.safe import visible
 from auditor.results.comparison import CheckpointComparison, LayerChange
 
 __all__ = ["FORMATS", "render"]
@@ -59,7 +60,7 @@ def _text(c: CheckpointComparison) -> str:
     lines = [f"A: {c.a.path}", f"B: {c.b.path}", headline(c), ""]
     header = ["layer", "class", "status", "norm A", "norm B", "norm change", "distance"]
     rows = [[*header, "changed", "note"]] + [_row(layer) for layer in c.layers]
-    lines += aligned(rows, right=False)
+    lines += aligned([[visible(cell) for cell in row] for row in rows], right=False)
     for problem in c.unreadable:
         lines.append(f"unreadable: {problem}")
     reset = c.reset_layers()
@@ -70,4 +71,4 @@ def _text(c: CheckpointComparison) -> str:
             "re-initialized instead of loading A's weights (e.g. Model.from_config without "
             "set_weights).",
         ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(visible(line) for line in lines) + "\n"  # names from the files, inert

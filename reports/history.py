@@ -10,6 +10,7 @@ import json
 from auditor.numbers import number, percent
 from auditor.reports.cells import aligned
 from auditor.reports.charts import line_chart
+from auditor.reports.safe import visible
 from auditor.results.history import GroupSeries, TrainingHistory, group_series
 
 __all__ = ["FORMATS", "render"]
@@ -87,7 +88,7 @@ def _text(history: TrainingHistory, groups: list[GroupSeries]) -> str:
         ]
     for warning in history.warnings:
         lines += ["", f"warning: {warning}"]
-    return "\n".join(lines) + "\n"
+    return "\n".join(visible(line) for line in lines) + "\n"  # names from the file, inert
 
 
 def _html(history: TrainingHistory, groups: list[GroupSeries]) -> str:

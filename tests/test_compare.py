@@ -182,3 +182,17 @@ def test_html_in_chromium(browser, checkpoints, tmp_path):
     )
     assert rows == [[name, "changed" if name == "head" else "unchanged"] for name in LAYERS]
     assert "1 changed" in browser.find_element("css selector", "dl.meta").text
+
+
+def test_hostile_layer_names_compare_in_every_format(tmp_path, capsys):
+    """A lone surrogate and control characters in a layer name (valid JSON) came out of
+    `audit compare` as a traceback; they are shown as escapes."""
+    from tests.hostile_corpus import CLEAN_KERAS, rename_layer
+
+    hostile = "head\udc80\x1b[2J"
+    a = rename_layer(CLEAN_KERAS, tmp_path / "a.keras", "head", hostile)
+    b = rename_layer(CLEAN_KERAS, tmp_path / "b.keras", "head", hostile)
+    for fmt in ("text", "json", "html"):
+        assert main(["compare", str(a), str(b), "--format", fmt]) == 0
+        out = capsys.readouterr().out
+        assert "\\udc80" in out and "\x1b" not in out, fmt
