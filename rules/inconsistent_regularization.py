@@ -8,6 +8,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from auditor.graph.decay import FAMILY_LABELS, Family, family_of
+from auditor.graph.heads import output_heads
 from auditor.graph.model import ModelGraph, WeightRef
 from auditor.graph.paths import common_prefix, layer_of, nearest_model, paths_text
 from auditor.numbers import number
@@ -23,6 +24,11 @@ class InconsistentRegularization(Rule):
     pointwise kernels, recurrent kernels, embeddings) is regularized consistently: either
     all of them or none, with coefficients within `max_ratio` of each other inside one
     model. One finding per family, naming the odd ones out.
+
+    A family leaves out an unregularized output head (the last layer with weights before
+    each output): a classifier head without a penalty is a common, deliberate choice. A
+    regularized head stays in, so a regularized head on an unregularized backbone is
+    still reported.
 
     ## Why is this bad?
     Partial coverage is almost always an accident. The classic case is a loop over
@@ -64,8 +70,11 @@ class InconsistentRegularization(Rule):
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
         families: dict[Family, list[WeightRef]] = {}
+        heads = {head.layer.path for head in output_heads(model)}
         for weight in model.weights():
             family = family_of(weight)
+            if weight.layer_path in heads and not weight.penalized:
+                continue
             if family is not None and weight.trainable:
                 families.setdefault(family, []).append(weight)
         containers = nearest_model(model)
@@ -101,8 +110,9 @@ class InconsistentRegularization(Rule):
             verdict = "lacks a regularizer" if one else "lack a regularizer"
         return self.finding(
             ctx,
-            f"{len(penalized)} of {len(members)} trainable {label} are regularized and "
-            f"{len(plain)} are not: {paths_text(odd_layers)} {verdict}.",
+            f"{len(penalized)} of {len(members)} trainable {label} "
+            f"{'is' if len(penalized) == 1 else 'are'} regularized and {len(plain)} "
+            f"{'is' if len(plain) == 1 else 'are'} not: {paths_text(odd_layers)} {verdict}.",
             layer_path=where,
             layer_class=node.class_name if node else None,
             fix=f"Give every trainable {label.rstrip('s')} the same regularizer, recursing into "

@@ -9,8 +9,8 @@ from typing import ClassVar
 from pydantic import Field
 
 from auditor.graph.decay import FAMILY_LABELS, family_of
-from auditor.graph.model import LayerNode, ModelGraph
-from auditor.graph.paths import layer_of
+from auditor.graph.heads import output_heads
+from auditor.graph.model import ModelGraph
 from auditor.numbers import number
 from auditor.results.findings import Finding, Severity
 from auditor.rules.base import Rule, RuleContext, RuleOptions
@@ -28,8 +28,12 @@ class PenaltyDominates(Rule):
     """## What it does
     Computes the regularization penalty at the stored weights, sum(l2 * ||W||^2 + l1 *
     ||W||_1) over the regularized weights that Keras penalizes, and compares it with a
-    reference data-loss scale: ln(C) for a C-way softmax classifier, ln(2) for a sigmoid
-    binary one, otherwise `reference_loss`. Reports the penalty per weight family.
+    reference data-loss scale: ln(C) for a C-way classifier, ln(2) for a sigmoid (binary or
+    multi-label) one, otherwise `reference_loss`, and says which evidence it used. A head
+    is found from each output back through weightless layers (`Dense(C)` then
+    `Activation("softmax")`, a `Reshape` or `ActivityRegularization` after the softmax) or
+    from a cross-entropy loss in the training config. Reports the penalty per weight
+    family.
 
     ## Why is this bad?
     Keras adds `sum(model.losses)` to every batch's loss, unscaled. When that penalty is
@@ -111,38 +115,24 @@ class PenaltyDominates(Rule):
 
     def _reference(self, model: ModelGraph, ctx: RuleContext) -> tuple[float, str]:
         loss = (model.compile.loss or "").lower() if model.compile else ""
-        outputs = _output_layers(model)
         total, reasons = 0.0, []
-        for layer in outputs:
-            units = layer.config.get("units")
-            activation = layer.activation
-            if not isinstance(units, int):
+        for head in output_heads(model):
+            units, activation = head.units, head.activation
+            if units is None:
                 continue
-            if units >= 2 and (activation == "softmax" or loss in _CATEGORICAL):
+            where = f"`{head.layer.path}`" if not head.via else f"of {head.evidence()}"
+            if units >= 2 and activation == "softmax":
                 total += math.log(units)
-                reasons.append(f"ln({units}) for the {units}-way softmax `{layer.path}`")
-            elif units == 1 and (activation == "sigmoid" or loss in _BINARY):
+                reasons.append(f"ln({units}) for the {units}-way softmax {where}")
+            elif units >= 2 and loss in _CATEGORICAL:
+                total += math.log(units)
+                reasons.append(f"ln({units}) for the {units}-way {where}, loss {loss}")
+            elif activation == "sigmoid":
                 total += math.log(2)
-                reasons.append(f"ln(2) for the sigmoid `{layer.path}`")
+                reasons.append(f"ln(2) for the sigmoid {where}")
+            elif loss in _BINARY:
+                total += math.log(2)
+                reasons.append(f"ln(2) for {where}, loss {loss}")
         if total > 0:
             return total, "; ".join(reasons)
         return ctx.options.reference_loss, "the `reference_loss` option"
-
-
-def _output_layers(model: ModelGraph) -> list[LayerNode]:
-    """The model's output layers (Functional `output_layers`, or Sequential's last)."""
-    root = model.root
-    if root.class_name == "Sequential" and root.children:
-        return [root.children[-1]]
-    names = []
-    stack = [root.config.get("output_layers")]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list) and item and isinstance(item[0], str):
-            names.append(item[0])
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-    found = [layer_of(model, name) for name in names]
-    return [node for node in found if node is not None]
