@@ -21,9 +21,11 @@ _KERNELS = frozenset(
 class DeadOrExplodingUnits(Rule):
     """## What it does
     Checks the L2 norm of each output unit or channel of a kernel (the last axis): units
-    whose weights are all exactly zero (dead), and units whose norm exceeds `max_ratio`
-    times the median of the layer's units (exploding). Kernels still at their
-    initialization are skipped.
+    whose norm is negligible against the median unit norm of the kernel, at most
+    `dead_ratio` times it (dead; all-zero units included), and units whose norm exceeds
+    `max_ratio` times the median (exploding). Norms are summed in float64, so a unit of
+    1e-25 weights is told from an all-zero one. Kernels still at their initialization are
+    skipped.
 
     ## Why is this bad?
     A unit with an all-zero kernel computes a constant: its capacity is gone, typically
@@ -42,6 +44,8 @@ class DeadOrExplodingUnits(Rule):
     ```
 
     ## Options
+    - `dead_ratio` (float, default 1e-6): a unit's norm over the median unit norm at or
+      below which it is dead (against the largest unit norm when most units are all-zero).
     - `max_ratio` (float, default 100.0): a unit's norm over the median unit norm above
       which it is exploding.
     - `min_units` (int, default 4): kernels with fewer output units are not judged.
@@ -58,6 +62,7 @@ class DeadOrExplodingUnits(Rule):
     class Options(RuleOptions):
         """Thresholds on per-unit norms."""
 
+        dead_ratio: float = Field(default=1e-6, ge=0, lt=1)
         max_ratio: float = Field(default=100.0, gt=1)
         min_units: int = Field(default=4, ge=2)
 
@@ -76,23 +81,34 @@ class DeadOrExplodingUnits(Rule):
                 continue
             norms = np.asarray(stats.channel_norms, dtype=np.float64)
             median = float(np.median(norms))
-            dead = np.flatnonzero(norms == 0.0).tolist()
+            reference = median if median > 0 else float(norms.max())
+            dead = np.flatnonzero(norms <= ctx.options.dead_ratio * reference).tolist()
             limit = ctx.options.max_ratio * median
             exploding = np.flatnonzero(norms > limit).tolist() if median > 0 else []
             if not dead and not exploding:
                 continue
             parts = []
             if dead:
-                parts.append(f"{len(dead)} dead unit(s) (all-zero weights): {_first(dead)}")
+                largest = float(norms[dead].max())
+                how = "all their weights are exactly 0 ("
+                if largest > 0:
+                    against = "median" if median > 0 else "largest"
+                    how = (
+                        f"all their weights are at most {number(largest)} in magnitude (norms "
+                        f"under {number(ctx.options.dead_ratio)}x the {against} unit norm "
+                        f"{number(reference)}; "
+                    )
+                parts.append(f"{_units(len(dead), len(norms))} dead: {how}{_which(dead)})")
             if exploding:
                 worst = float(norms[exploding].max())
                 parts.append(
-                    f"{len(exploding)} unit(s) over {number(ctx.options.max_ratio)}x the median "
-                    f"norm {number(median)} (largest {number(worst)}): {_first(exploding)}"
+                    f"{_units(len(exploding), len(norms))} exploding: norms over "
+                    f"{number(ctx.options.max_ratio)}x the median unit norm {number(median)} "
+                    f"(largest {number(worst)}; {_which(exploding)})"
                 )
             yield self.finding(
                 ctx,
-                f"`{weight.path}` has {' and '.join(parts)} of {len(norms)} output units.",
+                f"`{weight.path}`: {'; '.join(parts)}.",
                 layer=layer,
                 weight=weight,
                 config_key=None,
@@ -107,6 +123,11 @@ class DeadOrExplodingUnits(Rule):
             )
 
 
-def _first(indices: list[int]) -> str:
+def _units(count: int, total: int) -> str:
+    return f"{count} of {total} output units {'is' if count == 1 else 'are'}"
+
+
+def _which(indices: list[int]) -> str:
     shown = ", ".join(str(i) for i in indices[:8])
-    return shown + (f" and {len(indices) - 8} more" if len(indices) > 8 else "")
+    more = f" and {len(indices) - 8} more" if len(indices) > 8 else ""
+    return f"{'unit' if len(indices) == 1 else 'units'} {shown}{more}"

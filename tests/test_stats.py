@@ -72,6 +72,8 @@ CASES = {
     "bool": np.array([[True, False], [True, True]]),
     "with-nan-and-inf": np.array([[1.0, np.nan], [np.inf, -2.0], [0.0, -np.inf]], dtype="f4"),
     "vector": RNG.uniform(-1, 1, size=1000).astype("f4"),
+    # squares under float32's smallest subnormal (1e-25), subnormal (1e-20), normal
+    "float32-tiny": (RNG.normal(size=(40, 5)) * [1e-25, 1e-20, 0, 1e-19, 1]).astype("f4"),
 }
 
 
