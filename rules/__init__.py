@@ -34,6 +34,7 @@ from auditor.rules.external_data_reference import ExternalDataReference
 from auditor.rules.foreign_module_reference import ForeignModuleReference
 from auditor.rules.frozen_regularizer import FrozenRegularizer
 from auditor.rules.inconsistent_regularization import InconsistentRegularization
+from auditor.rules.inert_activity_regularizer import InertActivityRegularizer
 from auditor.rules.l2_with_adaptive_optimizer import L2WithAdaptiveOptimizer
 from auditor.rules.lambda_layer import LambdaLayer
 from auditor.rules.legacy_decay_is_lr_decay import LegacyDecayIsLrDecay
@@ -67,6 +68,7 @@ BUILTIN_RULES: tuple[type[Rule], ...] = (
     UnusualCoefficient,
     PenaltyDominates,
     MisplacedRegularizer,
+    InertActivityRegularizer,
     DoubleDecay,
     L2WithAdaptiveOptimizer,
     DecayExclusionsUnknown,

@@ -7,30 +7,10 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from auditor.graph.decay import NORMALIZATION_CLASSES
+from auditor.graph.flow import HOMOGENEOUS, consumers, normalizers
 from auditor.graph.model import LayerNode, ModelGraph, Role
 from auditor.results.findings import Finding, Severity
 from auditor.rules.base import Rule, RuleContext, RuleOptions
-
-# Activations f with f(a*x) = a*f(x) for a > 0: normalization after them still cancels
-# any rescaling of the kernel.
-_HOMOGENEOUS = frozenset({None, "linear", "relu"})
-# Layers that pass a rescaling of their input through unchanged (linear or shape-only).
-_PASS_THROUGH_PREFIXES = (
-    "ZeroPadding",
-    "Cropping",
-    "Reshape",
-    "Flatten",
-    "Permute",
-    "Dropout",
-    "SpatialDropout",
-    "GaussianDropout",
-    "MaxPool",
-    "AveragePool",
-    "UpSampling",
-    "Identity",
-    "ReLU",
-)
 
 
 class ScaleInvariantDecay(Rule):
@@ -83,17 +63,14 @@ class ScaleInvariantDecay(Rule):
             yield from self._container(container, ctx)
 
     def _container(self, container: LayerNode, ctx: RuleContext) -> Iterator[Finding]:
-        consumers: dict[str, list[LayerNode]] = {}
-        for child in container.children:
-            for source in child.inbound:
-                consumers.setdefault(source, []).append(child)
+        taken_by = consumers(container)
         for layer in container.children:
             kernel = next((w for w in layer.weights if w.role is Role.KERNEL and w.trainable), None)
             if kernel is None or kernel.regularizer is None or kernel.regularizer.l2 <= 0:
                 continue
-            if layer.activation not in _HOMOGENEOUS:
+            if layer.activation not in HOMOGENEOUS:
                 continue
-            norms = _normalizers(layer.name, consumers, ctx.options.max_hops)
+            norms = normalizers(layer.name, taken_by, ctx.options.max_hops)
             if not norms:
                 continue
             norm = norms[0]
@@ -109,33 +86,3 @@ class ScaleInvariantDecay(Rule):
                 "it knowingly as an effective-learning-rate control.",
                 details={"normalization": [n.path for n in norms]},
             )
-
-
-def _normalizers(start: str, consumers: dict[str, list[LayerNode]], hops: int) -> list[LayerNode]:
-    """The normalization layers reached from `start`, when every path reaches one."""
-    found: list[LayerNode] = []
-    frontier = [(start, 0)]
-    seen = {start}
-    while frontier:
-        name, depth = frontier.pop()
-        nexts = consumers.get(name, [])
-        if not nexts:
-            return []  # the output escapes (model output) without normalization
-        for node in nexts:
-            if node.class_name in NORMALIZATION_CLASSES:
-                found.append(node)
-            elif _passes_scale(node) and depth < hops:
-                if node.name not in seen:
-                    seen.add(node.name)
-                    frontier.append((node.name, depth + 1))
-            else:
-                return []
-    return found
-
-
-def _passes_scale(node: LayerNode) -> bool:
-    if node.weights or node.is_model:
-        return False
-    if node.class_name == "Activation":
-        return node.activation in _HOMOGENEOUS
-    return node.class_name.startswith(_PASS_THROUGH_PREFIXES)

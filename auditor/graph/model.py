@@ -146,6 +146,9 @@ class LayerNode:
         is_model: bool, True for Functional / Sequential / subclassed models.
         opaque: str | None, why keras-audit cannot see inside this layer (None if it can).
         inbound: names of the layers in the same container whose outputs feed this one.
+        activity_regularizer: Regularizer | None, the penalty on the layer's output: its
+            `activity_regularizer`, or the `l1`/`l2` of an `ActivityRegularization` layer.
+        activity_key: str | None, the config key that sets it.
         unused_regularizers: regularizers set on this layer that none of its variables
             consults: a config entry such as `kernel_regularizer` on a DepthwiseConv2D, or
             (live) a `*_regularizer` attribute its config does not carry.
@@ -165,6 +168,8 @@ class LayerNode:
     is_model: bool = False
     opaque: str | None = None
     inbound: tuple[str, ...] = ()
+    activity_regularizer: Regularizer | None = None
+    activity_key: str | None = None
     unused_regularizers: tuple[UnusedRegularizer, ...] = ()
     children: tuple[LayerNode, ...] = ()
     weights: tuple[WeightRef, ...] = ()

@@ -15,7 +15,13 @@ from typing import Any
 from auditor.graph.declared import Regularizer, UnusedRegularizer
 from auditor.graph.model import LayerNode, TensorSource, WeightRef
 from auditor.loaders.layer_specs import MODEL_CLASSES, SubSpec, VarSpec, own_vars, sublayers
-from auditor.loaders.serialized import class_ref, parse_initializer, parse_regularizer, snake_case
+from auditor.loaders.serialized import (
+    as_float,
+    class_ref,
+    parse_initializer,
+    parse_regularizer,
+    snake_case,
+)
 
 __all__ = ["DraftLayer", "DraftWeight", "build_tree", "layer_from_entry"]
 
@@ -76,6 +82,8 @@ class DraftLayer:
     is_model: bool = False
     opaque: str | None = None
     inbound: tuple[str, ...] = ()
+    activity_regularizer: Regularizer | None = None
+    activity_key: str | None = None
     unused_regularizers: list[UnusedRegularizer] = field(default_factory=list)
     children: list[DraftLayer] = field(default_factory=list)
     weights: list[DraftWeight] = field(default_factory=list)
@@ -99,6 +107,8 @@ class DraftLayer:
             is_model=self.is_model,
             opaque=self.opaque,
             inbound=self.inbound,
+            activity_regularizer=self.activity_regularizer,
+            activity_key=self.activity_key,
             unused_regularizers=tuple(self.unused_regularizers),
             children=tuple(child.freeze() for child in self.children),
             weights=tuple(weight.freeze() for weight in self.weights),
@@ -259,6 +269,7 @@ def _make_layer(
         registered_name=registered,
         inbound=inbound,
     )
+    _note_activity(layer, config, f"{key}.config")
     nested = _container_layers(class_name, config, entry)
     if nested is not None:
         layer.is_model = True
@@ -319,6 +330,24 @@ def _make_sublayer(owner: DraftLayer, sub: SubSpec, owner_key: str) -> DraftLaye
     if sub.config is not owner.config:  # a cell sharing its RNN's config is judged there
         _note_unused(child, sub.config, key)
     return child
+
+
+def _note_activity(layer: DraftLayer, config: Config, config_key: str) -> None:
+    """Record the penalty on the layer's output: `activity_regularizer`, or the `l1` and
+    `l2` an `ActivityRegularization` layer turns into `L1L2(l1, l2)`."""
+    if layer.class_name == "ActivityRegularization":
+        layer.activity_regularizer = Regularizer(
+            "L1L2",
+            l1=as_float(config.get("l1"), 0.0),
+            l2=as_float(config.get("l2"), 0.0),
+            config=config,
+        )
+        layer.activity_key = config_key
+        return
+    value = config.get("activity_regularizer")
+    if value is not None:
+        layer.activity_regularizer = parse_regularizer(value)
+        layer.activity_key = f"{config_key}.activity_regularizer"
 
 
 def _note_unused(layer: DraftLayer, config: Config, config_key: str) -> None:

@@ -205,6 +205,7 @@ class InventoryLayer(ReportModel):
     trainable: bool
     is_model: bool = False
     opaque: str | None = None
+    activity_regularizer: str | None = None  # the penalty on the layer's output
     weights: list[InventoryWeight] = Field(default_factory=list)
 
 

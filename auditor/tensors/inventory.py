@@ -1,8 +1,9 @@
 """The report's inventory: every layer and weight with its coverage and statistics.
 
-This is what the HTML report draws: per weight its shape, trainable flag, regularizer and
-coefficients, optimizer decay, initializer, and the statistics of its one read (norms,
-moments, histograms, per-channel norm summary, the initialization verdict).
+This is what the HTML report draws: per layer its activity regularizer; per weight its
+shape, trainable flag, regularizer and coefficients, optimizer decay, initializer, and the
+statistics of its one read (norms, moments, histograms, per-channel norm summary, the
+initialization verdict).
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ __all__ = ["inventory"]
 
 
 def inventory(graph: ModelGraph, stats: dict[str, TensorStats]) -> list[InventoryLayer]:
-    """One entry per layer with weights (and every nested model and opaque layer)."""
+    """One entry per layer with weights or an activity regularizer (and every nested model
+    and opaque layer)."""
     layers = []
     for node in graph.layers():
-        if not node.weights and not node.is_model and node.opaque is None:
+        shown = node.weights or node.is_model or node.activity_regularizer is not None
+        if not shown and node.opaque is None:
             continue
         layers.append(
             InventoryLayer(
@@ -35,6 +38,9 @@ def inventory(graph: ModelGraph, stats: dict[str, TensorStats]) -> list[Inventor
                 trainable=node.trainable,
                 is_model=node.is_model,
                 opaque=node.opaque,
+                activity_regularizer=node.activity_regularizer.describe()
+                if node.activity_regularizer is not None
+                else None,
                 weights=[
                     InventoryWeight(
                         path=w.path,
