@@ -4,10 +4,9 @@ shape of what it reports."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
 
-from auditor.cli.common import EXIT_CLEAN, Parser, mode, rule_infos, usage
+from auditor.cli.common import EXIT_CLEAN, Parser, mode, rule_infos, usage, write
 
 __all__ = ["rule_command", "rules_command", "schema_command"]
 
@@ -38,18 +37,21 @@ def rules_command(argv: Sequence[str]) -> int:
         for rule in registry.rules
     ]
     if args.format == "json":
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        write(json.dumps(rows, indent=2) + "\n", None)
         return EXIT_CLEAN
     if args.format == "markdown":
         from auditor.reports.docs import rules_reference
 
-        sys.stdout.write(rules_reference(list(rule_infos().values())))
+        write(rules_reference(list(rule_infos().values())), None)
         return EXIT_CLEAN
-    for row in rows:
-        sys.stdout.write(
+    write(
+        (
             f"{row['code']}  {row['name']:<30} {row['severity']:<8} {row['mode']:<6} "
             f"{row['summary']}\n"
-        )
+            for row in rows
+        ),
+        None,
+    )
     return EXIT_CLEAN
 
 
@@ -68,7 +70,7 @@ def rule_command(argv: Sequence[str]) -> int:
 
     header = f"# {found.code} {found.name} ({found.severity.value})\n\n"
     link = DOCS_URL.format(anchor=anchor(found.code, found.name))
-    sys.stdout.write(header + found.docs() + f"\n\nOnline: {link}\n")
+    write(header + found.docs() + f"\n\nOnline: {link}\n", None)
     return EXIT_CLEAN
 
 
@@ -77,5 +79,5 @@ def schema_command(argv: Sequence[str]) -> int:
     Parser(prog="audit schema", description="Print the report's JSON schema.").parse_args(argv)
     from auditor.reports.json import schema_text
 
-    sys.stdout.write(schema_text())
+    write(schema_text(), None)
     return EXIT_CLEAN

@@ -160,7 +160,7 @@ def check_command(argv: Sequence[str]) -> int:
     except UsageError as exc:
         usage(str(exc))
     if args.show_settings:
-        sys.stdout.write(_settings_text(config, sources))
+        write(_settings_text(config, sources), None)
         return EXIT_CLEAN
     if not args.paths:
         usage("give at least one model file or folder (or --show-settings)")

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from auditor.cli.common import EXIT_USAGE, Parser, codes, usage, use_color
+from auditor.cli.common import EXIT_USAGE, Parser, codes, usage, use_color, write
 from auditor.results.findings import FAIL_ON
 from auditor.text import display_path
 
@@ -78,8 +78,8 @@ def fix_command(argv: Sequence[str]) -> int:
         return EXIT_USAGE
     except OSError as exc:
         usage(f"cannot write the fixed model. Received: {output} ({exc.strerror})")
-    sys.stdout.write(f"{display_path(source)} -> {display_path(output)}: {result.summary()}\n\n")
+    write(f"{display_path(source)} -> {display_path(output)}: {result.summary()}\n\n", None)
     report = run([output], AuditConfig(fail_on=args.fail_on))
     options = RenderOptions(color=use_color(args.color, sys.stdout))
-    sys.stdout.write(RENDERERS["text"](report, options=options))
+    write(RENDERERS["text"](report, options=options), None)
     return report.exit_code(args.fail_on)
