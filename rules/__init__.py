@@ -44,6 +44,7 @@ from auditor.rules.non_finite_weights import NonFiniteWeights
 from auditor.rules.normalization_decay import NormalizationDecay
 from auditor.rules.opaque_layers import OpaqueLayers
 from auditor.rules.penalty_dominates import PenaltyDominates
+from auditor.rules.regularizer_dropped_by_version import RegularizerDroppedByVersion
 from auditor.rules.regularizer_not_applied import RegularizerNotApplied
 from auditor.rules.regularizer_not_serialized import RegularizerNotSerialized
 from auditor.rules.scale_invariant_decay import ScaleInvariantDecay
@@ -69,6 +70,7 @@ BUILTIN_RULES: tuple[type[Rule], ...] = (
     PenaltyDominates,
     MisplacedRegularizer,
     InertActivityRegularizer,
+    RegularizerDroppedByVersion,
     DoubleDecay,
     L2WithAdaptiveOptimizer,
     DecayExclusionsUnknown,

@@ -154,6 +154,7 @@ class Rule:
                 layer_path=path,
                 layer_class=cls,
                 weight=weight.name if weight is not None else None,
+                stored_name=weight.stored_name if weight is not None else None,
                 config_key=config_key,
             ),
             details=dict(details or {}),

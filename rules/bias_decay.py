@@ -51,7 +51,7 @@ class BiasDecay(Rule):
                 assert weight.regularizer is not None
                 yield self.finding(
                     ctx,
-                    f"Bias `{weight.path}` is decayed by its regularizer. "
+                    f"Bias `{weight.shown}` is decayed by its regularizer. "
                     f"Received: bias_regularizer={weight.regularizer.describe()}",
                     layer=layer,
                     weight=weight,
@@ -71,7 +71,7 @@ class BiasDecay(Rule):
             ctx,
             model,
             decayed,
-            f"{len(decayed)} bias(es){listed([w.path for w in decayed])}",
+            f"{len(decayed)} bias(es){listed([w.shown for w in decayed])}",
             fix="Before the first `fit()`, call `optimizer.exclude_from_weight_decay("
             'var_names=["bias"])`.',
         )

@@ -108,7 +108,7 @@ class DeadOrExplodingUnits(Rule):
                 )
             yield self.finding(
                 ctx,
-                f"`{weight.path}`: {'; '.join(parts)}.",
+                f"`{weight.shown}`: {'; '.join(parts)}.",
                 layer=layer,
                 weight=weight,
                 config_key=None,

@@ -99,7 +99,7 @@ class DecayExclusionsUnknown(Rule):
             yield self.finding(
                 ctx,
                 f"{optimizer_label(model)} decays {summary}, which weight decay usually "
-                f"leaves alone: {paths_text([w.path for w in reached])}. Received: "
+                f"leaves alone: {paths_text([w.shown for w in reached])}. Received: "
                 f"exclusions var_names={patterns}"
                 + (
                     f", var_list of {len(optimizer.excluded_paths)}"

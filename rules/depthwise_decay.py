@@ -56,7 +56,7 @@ class DepthwiseDecay(Rule):
                 spelled = weight.regularizer.describe()
                 yield self.finding(
                     ctx,
-                    f"Depthwise kernel `{weight.path}` is decayed by its regularizer. "
+                    f"Depthwise kernel `{weight.shown}` is decayed by its regularizer. "
                     f"Received: depthwise_regularizer={spelled}",
                     layer=layer,
                     weight=weight,
@@ -82,7 +82,7 @@ class DepthwiseDecay(Rule):
             ctx,
             model,
             decayed,
-            f"{len(decayed)} depthwise kernel(s){listed([w.path for w in decayed])}",
+            f"{len(decayed)} depthwise kernel(s){listed([w.shown for w in decayed])}",
             fix="Before the first `fit()`, call `optimizer.exclude_from_weight_decay("
             "var_list=[...])` with each depthwise layer's kernel (Keras 3 names it `kernel`, "
             "so a `var_names` pattern cannot single it out).",

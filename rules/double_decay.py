@@ -75,8 +75,9 @@ class DoubleDecay(Rule):
         yield self.finding(
             ctx,
             f"{optimizer_label(model)} also decays {len(twice)} weight(s) that carry "
-            f"L1/L2 regularizers: {paths_text(paths)}. Per unit of learning rate they "
-            f"shrink by weight_decay + 2*l2 = {number(decay)} + {l2_text} = {spread} "
+            f"L1/L2 regularizers: {paths_text([w.shown for w, _ in twice])}. Per unit of "
+            f"learning rate they shrink by weight_decay + 2*l2 = {number(decay)} + {l2_text} "
+            f"= {spread} "
             f"(the SGD-equivalent strength{l1_note}), not the {number(decay)} the optimizer "
             "says.",
             layer_path="",

@@ -82,7 +82,7 @@ class FrozenRegularizer(Rule):
             yield self.finding(
                 ctx,
                 f"Frozen {kind} `{root.display_path}` keeps {len(weights)} regularizer(s) on "
-                f"weights that do not train: {paths_text([w.path for w in weights])}. {effect}",
+                f"weights that do not train: {paths_text([w.shown for w in weights])}. {effect}",
                 layer=root,
                 weight=weights[0] if len(weights) == 1 else None,
                 config_key=weights[0].regularizer_key,

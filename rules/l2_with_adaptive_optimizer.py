@@ -9,6 +9,7 @@ from typing import ClassVar
 from auditor.graph.decay import ADAPTIVE_OPTIMIZERS
 from auditor.graph.model import ModelGraph
 from auditor.graph.paths import paths_text
+from auditor.graph.version_bugs import unapplied_penalties
 from auditor.numbers import number
 from auditor.results.findings import Finding, Severity
 from auditor.rules.base import Rule, RuleContext
@@ -18,7 +19,8 @@ class L2WithAdaptiveOptimizer(Rule):
     """## What it does
     Checks for L2 regularizers on trainable weights trained by an adaptive optimizer
     (Adam, Adamax, Nadam, RMSprop, Adagrad, Adadelta, Adafactor, Lion, ...) that applies no
-    decoupled weight decay of its own.
+    decoupled weight decay of its own. Penalties that the Keras version which wrote the
+    file never applied (REG014) are not listed.
 
     ## Why is this bad?
     With plain SGD, `L2(l2)` is weight decay (it equals `weight_decay = 2 * l2`). An
@@ -60,10 +62,14 @@ class L2WithAdaptiveOptimizer(Rule):
             return
         if optimizer.class_name.lower() not in ADAPTIVE_OPTIMIZERS:
             return
+        unapplied = unapplied_penalties(model)  # declared, never applied by that Keras
         penalized = [
             (w, w.penalty.l2)
             for w in model.weights()
-            if w.trainable and w.penalty is not None and w.penalty.l2 > 0
+            if w.trainable
+            and w.penalty is not None
+            and w.penalty.l2 > 0
+            and w.path not in unapplied
         ]
         if not penalized:
             return
@@ -79,7 +85,7 @@ class L2WithAdaptiveOptimizer(Rule):
             f"{len(penalized)} trainable weight(s) carry L2 penalties "
             f"({', '.join(f'L2({number(v)})' for v in values[:4])}) under {optimizer.class_name}, "
             "which rescales every gradient per parameter, the L2 term included: this is not "
-            f"weight decay. Weights: {paths_text(paths)}.",
+            f"weight decay. Weights: {paths_text([w.shown for w, _ in penalized])}.",
             layer_path="",
             layer_class=model.root.class_name,
             config_key="compile_config.optimizer",

@@ -55,7 +55,7 @@ class NonFiniteWeights(Rule):
                 continue
             yield self.finding(
                 ctx,
-                f"`{weight.path}` holds {stats.nan} NaN and {stats.inf} infinite value(s) "
+                f"`{weight.shown}` holds {stats.nan} NaN and {stats.inf} infinite value(s) "
                 f"among {stats.count}. Received: nan={stats.nan}, inf={stats.inf}",
                 layer=layer,
                 weight=weight,

@@ -11,6 +11,7 @@ from pydantic import Field
 from auditor.graph.decay import FAMILY_LABELS, family_of
 from auditor.graph.heads import output_heads
 from auditor.graph.model import ModelGraph
+from auditor.graph.version_bugs import unapplied_penalties
 from auditor.numbers import number
 from auditor.results.findings import Finding, Severity
 from auditor.rules.base import Rule, RuleContext, RuleOptions
@@ -33,7 +34,8 @@ class PenaltyDominates(Rule):
     is found from each output back through weightless layers (`Dense(C)` then
     `Activation("softmax")`, a `Reshape` or `ActivityRegularization` after the softmax) or
     from a cross-entropy loss in the training config. Reports the penalty per weight
-    family.
+    family. Penalties that the Keras version which wrote the file never applied (REG014)
+    are left out.
 
     ## Why is this bad?
     Keras adds `sum(model.losses)` to every batch's loss, unscaled. When that penalty is
@@ -77,10 +79,11 @@ class PenaltyDominates(Rule):
         keras2 = model.source.keras_major == 2
         per_family: dict[str, float] = {}
         total = 0.0
+        unapplied = unapplied_penalties(model)
         for weight in model.weights():
             reg = weight.regularizer
             stats = ctx.stats.get(weight.path)
-            if reg is None or not reg.is_penalty or stats is None:
+            if reg is None or not reg.is_penalty or stats is None or weight.path in unapplied:
                 continue
             if not weight.trainable and not keras2:
                 continue  # Keras 3 does not penalize frozen weights

@@ -76,7 +76,7 @@ class ScaleInvariantDecay(Rule):
             norm = norms[0]
             yield self.finding(
                 ctx,
-                f"L2 on `{kernel.path}` ({kernel.regularizer.describe()}) does not regularize: "
+                f"L2 on `{kernel.shown}` ({kernel.regularizer.describe()}) does not regularize: "
                 f"its output goes straight into {norm.class_name} `{norm.path}`, which divides "
                 "out any rescaling of the kernel. The penalty only changes the effective "
                 "learning rate.",

@@ -6,7 +6,11 @@ Keras 2's trainable-first weight order."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -216,6 +220,79 @@ def test_keras_2_0_sequential_config_is_a_list(tmp_path):
     ]
 
 
+RELOAD = r"""
+import json, os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import tf_keras as K
+model = K.models.load_model(sys.argv[1], compile=False)
+print(json.dumps({
+    layer.name: {
+        "kernel_regularizer": K.regularizers.serialize(layer.kernel_regularizer),
+        "bias_regularizer": K.regularizers.serialize(layer.bias_regularizer),
+        "weights": [w.numpy().tolist() for w in layer.weights],
+    }
+    for layer in model.layers
+}))
+"""
+
+
+def test_fix_rewrites_a_keras_2_0_bare_list_sequential(tmp_path):
+    """A Keras 2.0 Sequential stores its layers as the bare `config` list: the fixer
+    finds each setting there, and genuine tf.keras 2 reloads the result with the new
+    regularizers and the weights as they were."""
+    if importlib.util.find_spec("tf_keras") is None:  # not imported: tf.keras 2 runs apart
+        pytest.skip("the [test] extra installs tf-keras")
+    from auditor.fix.plan import target_regularizer
+    from auditor.fix.rewrite import fix_file
+
+    layers = [
+        {
+            "class_name": "Dense",
+            "config": {
+                "name": name,
+                "units": units,
+                "use_bias": True,
+                "kernel_regularizer": None,
+                "bias_regularizer": {"class_name": "L1L2", "config": {"l1": 0.0, "l2": F32_1E4}},
+                **({"batch_input_shape": [None, 3]} if name == "dense_1" else {}),
+            },
+        }
+        for name, units in (("dense_1", 4), ("dense_2", 2))
+    ]
+    source = tmp_path / "keras206.h5"
+    kernels = {"dense_1": np.arange(12, dtype="f4").reshape(3, 4), "dense_2": np.ones((4, 2), "f4")}
+    with h5py.File(source, "w") as f:
+        f.attrs["keras_version"] = b"2.0.6"
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["model_config"] = json.dumps(
+            {"class_name": "Sequential", "config": layers}
+        ).encode()
+        group = f.create_group("model_weights")
+        group.attrs["layer_names"] = _bytes(list(kernels))
+        for name, kernel in kernels.items():
+            layer = group.create_group(name)
+            layer.attrs["weight_names"] = _bytes([f"{name}/kernel:0", f"{name}/bias:0"])
+            layer[f"{name}/kernel:0"] = kernel
+            layer[f"{name}/bias:0"] = np.full(kernel.shape[1], 0.5, "f4")
+    out = tmp_path / "fixed.h5"
+    result = fix_file(source, out, target_regularizer(l2=1e-4, l1=0.0), exclude=())
+    # The biases already carry L2(1e-4) (as float32): left as written.
+    assert sorted((c.layer_path, c.setting, c.key) for c in result.changes) == [
+        ("model/dense_1", "kernel_regularizer", "config[0].config.kernel_regularizer"),
+        ("model/dense_2", "kernel_regularizer", "config[1].config.kernel_regularizer"),
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-c", RELOAD, str(out)], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    reloaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    for name, kernel in kernels.items():
+        layer = reloaded[name]
+        assert layer["kernel_regularizer"]["config"]["l2"] == pytest.approx(1e-4)
+        assert layer["bias_regularizer"]["config"]["l2"] == pytest.approx(1e-4)
+        np.testing.assert_array_equal(np.array(layer["weights"][0], "f4"), kernel)
+
+
 def test_weight_decay_rules_judge_the_old_file(keras2_file):
     report = run([keras2_file], AuditConfig(select=["WD"]))
     by_code = {f.code: f for f in report.findings}
@@ -330,3 +407,49 @@ def test_string_attributes_of_mixed_kinds_read_as_h5py_reads_them(
             assert _texts(value) == _texts(expected), key
     kinds = len(attributes) - 1  # the two variable-length UTF-8 attributes share one
     assert len(safe_hdf5._STRING_TYPES) == min(cached_kinds, kinds)
+
+
+def test_findings_name_weights_as_the_file_stores_them(tmp_path):
+    """Keras 2 stores `bidirectional_1/forward_gru_1/kernel:0`, where Keras 3 says
+    `.../forward_gru_1/gru_cell/kernel`: messages and the location show the stored name
+    (what `h5ls` shows), the details keep the Keras path the rules key on."""
+    from tests.keras2_files import bidirectional_gru
+
+    path = bidirectional_gru(tmp_path / "bidi.h5", "2.2.4")
+    report = run([path], AuditConfig(select=["WD002", "REG009"]))
+    wd002 = next(f for f in report.findings if f.code == "WD002")
+    assert wd002.message.endswith(
+        "Weights: `bidirectional_1/forward_gru_1/kernel:0`, "
+        "`bidirectional_1/backward_gru_1/kernel:0`."
+    )
+    assert wd002.details["weights"] == [
+        "model/bidirectional_1/forward_gru_1/gru_cell/kernel",
+        "model/bidirectional_1/backward_gru_1/gru_cell/kernel",
+    ]
+    with open_model(path) as loaded:
+        stored = {w.path: w.stored_name for w in loaded.graph.weights()}
+    assert stored["model/dense_1/kernel"] == "dense_1/kernel:0"
+    assert stored["model/bidirectional_1/backward_gru_1/gru_cell/bias"] == (
+        "bidirectional_1/backward_gru_1/bias:0"
+    )
+
+
+def test_a_weight_finding_locates_the_stored_name(tmp_path):
+    """A finding on one weight carries the stored name next to the Keras variable name;
+    a `.keras` file, whose names are the Keras paths, carries none."""
+    from tests.keras2_files import bidirectional_gru
+
+    path = bidirectional_gru(tmp_path / "bidi.h5", "2.2.4", backward=float("nan"))
+    findings = run([path], AuditConfig(select=["WGT003"])).findings
+    assert [(f.location.weight, f.location.stored_name) for f in findings] == [
+        ("kernel", "bidirectional_1/backward_gru_1/kernel:0"),
+        ("recurrent_kernel", "bidirectional_1/backward_gru_1/recurrent_kernel:0"),
+        ("bias", "bidirectional_1/backward_gru_1/bias:0"),
+    ]
+    assert findings[0].message.startswith("`bidirectional_1/backward_gru_1/kernel:0` holds")
+    examples = Path(__file__).resolve().parents[1] / "examples" / "models"
+    findings = run([examples / "bias_decay.keras"], AuditConfig(select=["REG006"])).findings
+    assert [(f.location.weight, f.location.stored_name) for f in findings] == [
+        ("bias", None),
+        ("bias", None),
+    ]

@@ -92,6 +92,8 @@ class WeightRef:
         tensor: TensorSource | None, handle to the stored values (None when unavailable).
         storage: str | None, where the tensor lives: its HDF5 dataset path in a file, the
             variable's `path` in a live model.
+        stored_name: str | None, the name a legacy HDF5 file stores the weight under (its
+            `weight_names` entry, `gru_1/kernel:0`) when it differs from `path`.
     """
 
     path: str
@@ -107,6 +109,12 @@ class WeightRef:
     active_regularizer: Regularizer | None = None
     tensor: TensorSource | None = field(default=None, compare=False, hash=False, repr=False)
     storage: str | None = None
+    stored_name: str | None = None
+
+    @property
+    def shown(self) -> str:
+        """The name to show a user: what the file stores the weight under, else `path`."""
+        return self.stored_name or self.path
 
     @property
     def size(self) -> int:

@@ -9,110 +9,14 @@ stored tensors and freeze the draft into the immutable `auditor.graph.model` IR.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.graph.declared import Regularizer, UnusedRegularizer
-from auditor.graph.model import LayerNode, TensorSource, WeightRef
+from auditor.loaders.drafts import Config, DraftLayer, DraftWeight
 from auditor.loaders.layer_specs import MODEL_CLASSES, SubSpec, VarSpec, own_vars, sublayers
-from auditor.loaders.serialized import (
-    as_float,
-    class_ref,
-    parse_initializer,
-    parse_regularizer,
-    snake_case,
-)
+from auditor.loaders.serialized import as_float, class_ref, parse_regularizer, snake_case
 
-__all__ = ["DraftLayer", "DraftWeight", "build_tree", "layer_from_entry"]
-
-Config = Mapping[str, Any]
-
-
-@dataclass(slots=True)
-class DraftWeight:
-    """A variable the config implies; a loader fills in the stored tensor."""
-
-    spec: VarSpec
-    path: str
-    layer_path: str
-    trainable: bool
-    regularizer_key: str | None
-    config: Config
-    shape: tuple[int, ...] | None = None
-    dtype: str | None = None
-    tensor: TensorSource | None = None
-    storage: str | None = None
-    active_regularizer: Regularizer | None = None
-
-    def freeze(self) -> WeightRef:
-        spec = self.spec
-        reg_value = self.config.get(spec.regularizer_key) if spec.regularizer_key else None
-        init_value = self.config.get(spec.initializer_key) if spec.initializer_key else None
-        return WeightRef(
-            path=self.path,
-            layer_path=self.layer_path,
-            name=spec.name,
-            role=spec.role,
-            shape=self.shape,
-            dtype=self.dtype,
-            trainable=self.trainable,
-            regularizer=parse_regularizer(reg_value),
-            regularizer_key=self.regularizer_key,
-            initializer=parse_initializer(init_value),
-            active_regularizer=self.active_regularizer,
-            tensor=self.tensor,
-            storage=self.storage,
-        )
-
-
-@dataclass(slots=True)
-class DraftLayer:
-    """A layer, sub-layer or nested model as the config describes it."""
-
-    path: str
-    name: str
-    class_name: str
-    config: Config
-    config_key: str
-    group: str | None
-    trainable: bool = True
-    declared_trainable: bool = True
-    module: str | None = None
-    registered_name: str | None = None
-    is_model: bool = False
-    opaque: str | None = None
-    inbound: tuple[str, ...] = ()
-    activity_regularizer: Regularizer | None = None
-    activity_key: str | None = None
-    unused_regularizers: list[UnusedRegularizer] = field(default_factory=list)
-    children: list[DraftLayer] = field(default_factory=list)
-    weights: list[DraftWeight] = field(default_factory=list)
-
-    def walk(self) -> Iterator[DraftLayer]:
-        yield self
-        for child in self.children:
-            yield from child.walk()
-
-    def freeze(self) -> LayerNode:
-        return LayerNode(
-            path=self.path,
-            name=self.name,
-            class_name=self.class_name,
-            module=self.module,
-            registered_name=self.registered_name,
-            config=self.config,
-            config_key=self.config_key,
-            trainable=self.trainable,
-            declared_trainable=self.declared_trainable,
-            is_model=self.is_model,
-            opaque=self.opaque,
-            inbound=self.inbound,
-            activity_regularizer=self.activity_regularizer,
-            activity_key=self.activity_key,
-            unused_regularizers=tuple(self.unused_regularizers),
-            children=tuple(child.freeze() for child in self.children),
-            weights=tuple(weight.freeze() for weight in self.weights),
-        )
+__all__ = ["build_tree", "layer_from_entry"]
 
 
 def build_tree(model: Config) -> DraftLayer:
@@ -143,7 +47,7 @@ def build_tree(model: Config) -> DraftLayer:
         # Keras 3 names a Sequential root's variables under the model's name
         # (`sequential/dense/kernel`), a Functional root's without it (`dense/kernel`).
         base = name if class_name == "Sequential" else ""
-        _fill_container(root, class_name, layers, "config.layers", "layers", base)
+        _fill_container(root, class_name, layers, _layers_key("config", model), "layers", base)
     return root
 
 
@@ -174,6 +78,12 @@ def _container_layers(class_name: str, config: Config, entry: Config) -> list[An
     if isinstance(layers, list) and (class_name in MODEL_CLASSES or "input_layers" in config):
         return layers
     return None
+
+
+def _layers_key(config_key: str, entry: Config) -> str:
+    """Where a container's layer list sits: `<config>.layers`, or `<config>` itself for the
+    bare list a Keras 2.0-2.1 Sequential writes."""
+    return config_key if isinstance(entry.get("config"), list) else f"{config_key}.layers"
 
 
 def _fill_container(
@@ -274,7 +184,9 @@ def _make_layer(
     if nested is not None:
         layer.is_model = True
         prefix = f"{group}/layers" if group is not None else None
-        _fill_container(layer, class_name, nested, f"{key}.config.layers", prefix, layer.path)
+        _fill_container(
+            layer, class_name, nested, _layers_key(f"{key}.config", entry), prefix, layer.path
+        )
         return layer
     _fill_leaf(layer, class_name, config, f"{key}.config", None, module, registered)
     _note_unused(layer, config, f"{key}.config")

@@ -18,7 +18,8 @@ from auditor.errors import ModelLoadError
 from auditor.graph.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
 from auditor.limits import Limits
 from auditor.loaders.compile import parse_compile
-from auditor.loaders.config_tree import DraftLayer, build_tree
+from auditor.loaders.config_tree import build_tree
+from auditor.loaders.drafts import DraftLayer
 from auditor.loaders.loaded import LoadedModel, attach, discover_opaque
 from auditor.loaders.safe_hdf5 import H5Scan, MiB, group_text, scan_h5
 from auditor.loaders.safe_json import parse_json

@@ -22,7 +22,8 @@ from auditor.errors import ModelLoadError, first_line
 from auditor.graph.model import ModelGraph, Role, SourceInfo
 from auditor.limits import Limits
 from auditor.loaders.compile import parse_compile
-from auditor.loaders.config_tree import DraftLayer, DraftWeight, build_tree
+from auditor.loaders.config_tree import build_tree
+from auditor.loaders.drafts import DraftLayer, DraftWeight
 from auditor.loaders.h5tensor import file_window
 from auditor.loaders.layer_specs import VarSpec
 from auditor.loaders.loaded import LoadedModel, attach
@@ -175,6 +176,7 @@ def _attach_all(f: h5py.File, root: DraftLayer, scan: H5Scan, limits: Limits) ->
         candidates = [w for node in layer.walk() for w in node.weights]
         for weight, dataset_path in _match(stored, candidates):
             attach(weight, dataset_path, scan)
+            weight.stored_name = dataset_path.removeprefix(f"{group_path}/")
             claimed.add(dataset_path)
     return sorted(
         path for path in scan.datasets if path.startswith("model_weights/") and path not in claimed
@@ -195,6 +197,7 @@ def _claim_opaque(
             config={},
         )
         attach(weight, dataset_path, scan)
+        weight.stored_name = name
         layer.weights.append(weight)
         claimed.add(dataset_path)
 

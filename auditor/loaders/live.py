@@ -40,7 +40,8 @@ from auditor.graph.model import (
     Role,
     SourceInfo,
 )
-from auditor.loaders.config_tree import DraftLayer, DraftWeight, build_tree, layer_from_entry
+from auditor.loaders.config_tree import build_tree, layer_from_entry
+from auditor.loaders.drafts import DraftLayer, DraftWeight
 from auditor.loaders.layer_specs import VarSpec
 from auditor.loaders.live_compile import live_compile
 from auditor.loaders.serialized import parse_regularizer

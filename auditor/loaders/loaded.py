@@ -7,8 +7,8 @@ from contextlib import ExitStack
 from types import TracebackType
 
 from auditor.graph.model import ModelGraph, Role
-from auditor.loaders.config_tree import DraftLayer, DraftWeight
 from auditor.loaders.digest import FileDigest
+from auditor.loaders.drafts import DraftLayer, DraftWeight
 from auditor.loaders.h5tensor import H5Tensor
 from auditor.loaders.layer_specs import VarSpec
 from auditor.loaders.safe_hdf5 import H5Scan

@@ -77,11 +77,13 @@ class ReportModel(BaseModel):
 
 class Location(ReportModel):
     """Where a finding is: the layer path from the root (`""` = the whole model), the
-    layer's class, the weight (Keras variable name), and the config key path."""
+    layer's class, the weight (Keras variable name), the name a legacy HDF5 file stores
+    that weight under when it differs from its Keras path, and the config key path."""
 
     layer_path: str = ""
     layer_class: str | None = None
     weight: str | None = None
+    stored_name: str | None = None
     config_key: str | None = None
 
 
