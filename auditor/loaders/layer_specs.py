@@ -249,6 +249,10 @@ _WEIGHTLESS_PREFIXES = (
     "Softmax",
 )
 
+#: Built-in weightless layers of Keras 1 and 2 that Keras 3 no longer has: `Merge` (Keras
+#: 1, and `keras.legacy.layers` in Keras 2.0-2.1) and Keras 2's `ThresholdedReLU`.
+_LEGACY_WEIGHTLESS = frozenset({"Merge", "ThresholdedReLU"})
+
 _RNN_CELLS = {
     "LSTM": "LSTMCell",
     "GRU": "GRUCell",
@@ -281,7 +285,7 @@ def own_vars(class_name: str, config: Config) -> tuple[VarSpec, ...] | None:
         return ()
     if class_name in MODEL_CLASSES or is_wrapper(class_name, config):
         return ()
-    if class_name.startswith(_WEIGHTLESS_PREFIXES):
+    if class_name.startswith(_WEIGHTLESS_PREFIXES) or class_name in _LEGACY_WEIGHTLESS:
         return ()
     return None
 

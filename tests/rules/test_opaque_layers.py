@@ -2,6 +2,7 @@ import pytest
 
 from tests.conftest import FORMATS
 from tests.harness import assert_rule
+from tests.keras2_files import merged_branches
 
 
 @pytest.fixture(scope="module")
@@ -33,3 +34,16 @@ def test_custom_layer_fires_with_its_weight_count(models, fmt):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_builtin_layers_stay_clean(models, fmt):
     assert_rule(models["clean"][fmt], "AUD002", set())
+
+
+def test_weightless_legacy_merge_is_not_opaque(tmp_path):
+    """Keras 2.0's `Merge` is built in and has no weights: nothing about it is hidden."""
+    path = merged_branches(tmp_path / "merge.h5")
+    assert_rule(path, "AUD002", set())
+    assert_rule(path, "AUD003", set())
+
+
+def test_an_unknown_merge_class_is_opaque(tmp_path):
+    path = merged_branches(tmp_path / "gated.h5", merge_class="GatedMerge")
+    (finding,) = assert_rule(path, "AUD002", {("merge_1", None)})
+    assert "'GatedMerge' is not known" in finding.message
