@@ -38,6 +38,7 @@ from auditor.rules.inert_activity_regularizer import InertActivityRegularizer
 from auditor.rules.l2_with_adaptive_optimizer import L2WithAdaptiveOptimizer
 from auditor.rules.lambda_layer import LambdaLayer
 from auditor.rules.legacy_decay_is_lr_decay import LegacyDecayIsLrDecay
+from auditor.rules.loss_added_outside_call import LossAddedOutsideCall
 from auditor.rules.malformed_archive import MalformedArchive
 from auditor.rules.misplaced_regularizer import MisplacedRegularizer
 from auditor.rules.non_finite_weights import NonFiniteWeights
@@ -69,6 +70,7 @@ BUILTIN_RULES: tuple[type[Rule], ...] = (
     UnusualCoefficient,
     PenaltyDominates,
     MisplacedRegularizer,
+    LossAddedOutsideCall,
     InertActivityRegularizer,
     RegularizerDroppedByVersion,
     DoubleDecay,

@@ -157,6 +157,8 @@ class LayerNode:
         activity_regularizer: Regularizer | None, the penalty on the layer's output: its
             `activity_regularizer`, or the `l1`/`l2` of an `ActivityRegularization` layer.
         activity_key: str | None, the config key that sets it.
+        added_losses: live mode only: the values of the losses `add_loss()` left on this
+            built-in layer from outside its `call()` (what its own calls do not explain).
         unused_regularizers: regularizers set on this layer that none of its variables
             consults: a config entry such as `kernel_regularizer` on a DepthwiseConv2D, or
             (live) a `*_regularizer` attribute its config does not carry.
@@ -178,6 +180,7 @@ class LayerNode:
     inbound: tuple[str, ...] = ()
     activity_regularizer: Regularizer | None = None
     activity_key: str | None = None
+    added_losses: tuple[float, ...] = ()
     unused_regularizers: tuple[UnusedRegularizer, ...] = ()
     children: tuple[LayerNode, ...] = ()
     weights: tuple[WeightRef, ...] = ()

@@ -77,6 +77,7 @@ class DraftLayer:
     inbound: tuple[str, ...] = ()
     activity_regularizer: Regularizer | None = None
     activity_key: str | None = None
+    added_losses: tuple[float, ...] = ()
     unused_regularizers: list[UnusedRegularizer] = field(default_factory=list)
     children: list[DraftLayer] = field(default_factory=list)
     weights: list[DraftWeight] = field(default_factory=list)
@@ -102,6 +103,7 @@ class DraftLayer:
             inbound=self.inbound,
             activity_regularizer=self.activity_regularizer,
             activity_key=self.activity_key,
+            added_losses=self.added_losses,
             unused_regularizers=tuple(self.unused_regularizers),
             children=tuple(child.freeze() for child in self.children),
             weights=tuple(weight.freeze() for weight in self.weights),

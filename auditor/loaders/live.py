@@ -11,14 +11,16 @@ running objects know:
   `layer.kernel_regularizer = ...`;
 * whether the variable is in `model.trainable_weights` (Keras 3 regularizes only those);
 * `*_regularizer` attributes set on a layer that its config does not carry;
+* losses `add_loss()` left on built-in layers from outside `call()` (`layer._losses`);
 * the compiled optimizer's class, learning rate, `weight_decay` and exclusions.
 
 Layers the config cannot describe (subclassed models, custom layers) are expanded from the
 live objects: their sub-layers and variables are visible even where the config is opaque.
 
 This module imports keras; it is only imported when `auditor.audit()` is given a model.
-Reading private Keras attributes (`_flatten_layers`) is confined to this module and to
-`live_compile` (the optimizer's exclusion set), and pinned by tests/test_live.py.
+Reading private Keras attributes (`_flatten_layers`, `_losses`, `_inbound_nodes`) is
+confined to this module and to `live_compile` (the optimizer's exclusion set), and pinned
+by tests/test_live.py.
 """
 
 from __future__ import annotations
@@ -194,6 +196,7 @@ class _Binder:
                 self._bind(child, live_child)
         self._bind_weights(draft, obj)
         self._note_attributes(draft, obj)
+        draft.added_losses = self._added_losses(obj)
 
     def _expand(self, draft: DraftLayer, obj: Any, subs: Mapping[str, Any]) -> None:
         """Describe an opaque layer from its live sub-layers and variables."""
@@ -289,6 +292,20 @@ class _Binder:
                         UnusedRegularizer(name, regularizer, attribute=True)
                     )
 
+    def _added_losses(self, obj: Any) -> tuple[float, ...]:
+        """The losses `add_loss()` left on a built-in layer that its calls do not explain.
+
+        A built-in layer adds losses in `call()` only for its activity regularizer, one per
+        call (each inbound node); anything beyond that was added from outside `call()`.
+        Custom layers may add losses in `call()`, so theirs are not judged.
+        """
+        own = list(getattr(obj, "_losses", None) or ())
+        if not own or not type(obj).__module__.startswith("keras."):
+            return ()
+        calls = len(getattr(obj, "_inbound_nodes", None) or ())
+        explained = calls if getattr(obj, "activity_regularizer", None) is not None else 0
+        return tuple(_loss_value(self.keras, loss) for loss in own[explained:])
+
     def _claim_leftovers(self, model: Any) -> None:
         """Variables no layer of the tree claimed join the deepest layer above them."""
         nodes = {node.path: node for node in self.root.walk()}
@@ -311,6 +328,14 @@ class _Binder:
             )
             self._attach(weight, variable)
             owner.weights.append(weight)
+
+
+def _loss_value(keras: Any, loss: Any) -> float:
+    """A loss tensor's value as Keras adds it to the total (summed); NaN if unreadable."""
+    try:
+        return float(np.sum(keras.ops.convert_to_numpy(loss)))
+    except Exception:  # a symbolic or otherwise unreadable tensor
+        return math.nan
 
 
 def _as_json(value: Any) -> Any:
