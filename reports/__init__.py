@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from auditor.numbers import number
-from auditor.results.findings import ModelReport, Report
+from auditor.results.findings import Finding, ModelReport, Report, Severity
 
 __all__ = [
     "DEFAULT_OPTIONS",
@@ -34,6 +34,7 @@ __all__ = [
     "needs",
     "pieces",
     "source_label",
+    "worst_finding",
 ]
 
 #: Where each rule's documentation lives (docs/rules.md, one section per rule).
@@ -43,6 +44,16 @@ DOCS_URL = "https://github.com/keras-audit/keras-audit/blob/main/docs/rules.md#{
 def anchor(code: str, name: str) -> str:
     """The Markdown heading anchor of a rule in docs/rules.md (`reg004-depthwise-decay`)."""
     return f"{code}-{name}".lower()
+
+
+def worst_finding(model: ModelReport) -> Finding | None:
+    """The first finding of the highest severity, unsuppressed ones first; None if none."""
+    rank = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    return min(
+        model.findings,
+        key=lambda f: (f.suppressed is not None, rank[f.severity]),
+        default=None,
+    )
 
 
 def source_label(model: ModelReport) -> str:
@@ -86,7 +97,8 @@ class RenderOptions:
 
     Attributes:
         color: bool, emit ANSI colour (text only).
-        verbose: bool, include fixes and evidence (text only).
+        verbose: bool, include fixes and evidence (text), and list every finding a
+            line-by-line format would fold (text, Markdown, GitHub; `reports.folding`).
         rules: code -> RuleInfo, for the formats that describe rules (SARIF, HTML).
     """
 
@@ -155,19 +167,26 @@ class Pieces:
     Attributes:
         model: `model(model_report, index, *, options) -> str`, one model's part; `index`
             is its position in the report, from 1.
-        document: `document(report, parts, *, options) -> Iterator[str]`, the whole text
-            around `parts` (the models' parts in report order, an iterable that may be
-            read more than once). It reads the report's totals (`summary`, `tool`, the
+        document: `document(report, parts, *, options[, rows]) -> Iterator[str]`, the whole
+            text around `parts` (the models' parts in report order, an iterable that may
+            be read more than once). It reads the report's totals (`summary`, `tool`, the
             gates' lists), never `report.models`, so `report` may hold none of its models.
+        row: `row(model_report, index, *, options) -> str`, one model's line of an
+            overview at the top of the document, for formats that have one; the document
+            then also takes `rows`, the models' rows in the same order.
     """
 
     model: Callable[..., str]
     document: Callable[..., Iterator[str]]
+    row: Callable[..., str] | None = None
 
     def render(self, report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
         """The pieces joined: what the format's `render` returns."""
         parts = [self.model(m, i, options=options) for i, m in enumerate(report.models, 1)]
-        return "".join(self.document(report, parts, options=options))
+        if self.row is None:
+            return "".join(self.document(report, parts, options=options))
+        rows = [self.row(m, i, options=options) for i, m in enumerate(report.models, 1)]
+        return "".join(self.document(report, parts, rows=rows, options=options))
 
 
 def pieces(fmt: str) -> Pieces:
@@ -177,4 +196,5 @@ def pieces(fmt: str) -> Pieces:
         KeyError: for a format without one.
     """
     module = importlib.import_module(FORMATS[fmt].module)
-    return Pieces(model=module.render_model, document=module.render_document)
+    row = getattr(module, "render_row", None)
+    return Pieces(model=module.render_model, document=module.render_document, row=row)

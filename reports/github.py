@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from auditor.reports import DEFAULT_OPTIONS, Pieces, RenderOptions
+from auditor.reports.folding import Fold, folded
 from auditor.reports.safe import visible
 from auditor.results.findings import ModelReport, Report, Severity
 
@@ -43,24 +44,29 @@ def render(report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
 def render_model(
     model: ModelReport, index: int, *, options: RenderOptions = DEFAULT_OPTIONS
 ) -> str:
-    """The workflow commands of one model's unsuppressed findings, a line each."""
+    """The workflow commands of one model's unsuppressed findings, a line each (a rule's
+    per-layer findings folded into one, `reports.folding`, unless verbose)."""
+    active = [f for f in model.findings if f.suppressed is None]
     lines = []
-    for finding in model.findings:
-        if finding.suppressed is not None:
-            continue
-        where = finding.location.layer_path or "<model>"
+    for item in folded(active, verbose=options.verbose):
+        if isinstance(item, Fold):
+            code, name, severity = item.code, item.name, item.severity
+            message = f"{visible(item.summary())} (--verbose lists each)"
+        else:
+            code, name, severity = item.code, item.name, item.severity
+            where = item.location.layer_path or "<model>"
+            message = f"{visible(where)}: {visible(item.message)}"
+            if item.fix:
+                message += f"\nFix: {visible(item.fix)}"
         properties = ",".join(
             f"{key}={escape_property(value)}"
             for key, value in (
                 ("file", visible(model.source.path)),
                 ("line", "1"),
-                ("title", f"{finding.code} {finding.name}"),
+                ("title", f"{code} {name}"),
             )
         )
-        message = f"{visible(where)}: {visible(finding.message)}"
-        if finding.fix:
-            message += f"\nFix: {visible(finding.fix)}"
-        lines.append(f"::{_COMMANDS[finding.severity]} {properties}::{escape_data(message)}\n")
+        lines.append(f"::{_COMMANDS[severity]} {properties}::{escape_data(message)}\n")
     return "".join(lines)
 
 

@@ -1,8 +1,9 @@
 """HTML: one self-contained page (inline CSS, SVG and a little JS; nothing fetched).
 
 Rendered by jinja2 with autoescaping: each model's section from `templates/_model.html.j2`
-(the model, its position and the rule-metadata lookup), and the page around them from
-`templates/report.html.j2` (the Report, the lookup and the sections). Every number it
+(the model, its position and the rule-metadata lookup), its overview row from
+`templates/_row.html.j2`, and the page around them from `templates/report.html.j2` (the
+Report, the lookup, the rows and the sections). Every number it
 shows comes from the Report (charts only scale them to pixels). The CLI renders each
 section as its model finishes and joins them at the end (`render_document`).
 """
@@ -16,11 +17,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from auditor.numbers import number, percent
-from auditor.reports import DEFAULT_OPTIONS, Pieces, RenderOptions
+from auditor.reports import DEFAULT_OPTIONS, Pieces, RenderOptions, worst_finding
 from auditor.reports.safe import visible
 from auditor.results.findings import ModelReport, Report
 
-__all__ = ["environment", "render", "render_document", "render_model"]
+__all__ = ["environment", "render", "render_document", "render_model", "render_row"]
 
 _ENV: Environment | None = None
 
@@ -55,7 +56,7 @@ def environment() -> Environment:
 
 def render(report: Report, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
     """The report as one HTML document."""
-    return Pieces(render_model, render_document).render(report, options=options)
+    return Pieces(render_model, render_document, render_row).render(report, options=options)
 
 
 def render_model(
@@ -66,11 +67,28 @@ def render_model(
     return template.render(model=model, index=index, rules=options.rules)
 
 
+def render_row(model: ModelReport, index: int, *, options: RenderOptions = DEFAULT_OPTIONS) -> str:
+    """One model's row of the overview, linking to its section."""
+    template = environment().get_template("_row.html.j2")
+    return template.render(model=model, index=index, worst=worst_finding(model))
+
+
 def render_document(
-    report: Report, sections: Iterable[str], *, options: RenderOptions = DEFAULT_OPTIONS
+    report: Report,
+    sections: Iterable[str],
+    *,
+    options: RenderOptions = DEFAULT_OPTIONS,
+    rows: Iterable[str] = (),
 ) -> Iterator[str]:
-    """The page in pieces, around `sections` (from `render_model`, in report order). Reads
+    """The page in pieces, around `sections` (from `render_model`) after an overview of
+    `rows` (from `render_row`) when there are several models, each in report order. Reads
     only the report's totals, never `report.models`."""
     template = environment().get_template("report.html.j2")
-    markup = (Markup(section) for section in sections)  # already escaped by render_model
-    yield from template.generate(report=report, rules=options.rules, sections=markup)
+    # Both already escaped by their templates; the template reads the rows, then the
+    # sections, one after the other.
+    yield from template.generate(
+        report=report,
+        rules=options.rules,
+        rows=(Markup(row) for row in rows),
+        sections=(Markup(section) for section in sections),
+    )

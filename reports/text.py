@@ -1,4 +1,5 @@
-"""Text: findings grouped by model then severity, one line each, and a summary footer.
+"""Text: findings grouped by model then severity, one line each (a rule's per-layer
+findings folded into one line, `reports.folding`, unless verbose), and a summary footer.
 
 Everything taken from the audited files is written `visible` (`reports.safe`): no escape
 sequence reaches the terminal, and no line break starts a line of its own.
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from auditor.reports import DEFAULT_OPTIONS, Pieces, RenderOptions, source_label
+from auditor.reports.folding import Fold, folded
 from auditor.reports.safe import visible
 from auditor.results.findings import Finding, ModelReport, Report, Severity
 
@@ -49,9 +51,14 @@ def _model(model: ModelReport, options: RenderOptions) -> list[str]:
     ]
     if not model.findings:
         lines.append("  no findings")
-    for severity in _ORDER:
-        for finding in (f for f in model.findings if f.severity is severity):
-            lines.extend(_line(finding, options))
+    ordered = [f for severity in _ORDER for f in model.findings if f.severity is severity]
+    for item in folded(ordered, verbose=options.verbose):
+        if isinstance(item, Fold):
+            tag = _paint(f"{item.code} {item.name}", _COLORS[item.severity], options.color)
+            mark = " [suppressed]" if item.findings[0].suppressed else ""
+            lines.append(f"  ... {tag}{mark}: {visible(item.summary())} (--verbose lists each)")
+        else:
+            lines.extend(_line(item, options))
     for error in model.errors:
         lines.append(f"  rule {error.code} crashed: {visible(error.message)}")
     return lines

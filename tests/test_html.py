@@ -121,3 +121,29 @@ def test_resnet50_report_stays_under_5_mb(keras, save_model):
     size = len(_html(run([paths["keras"]])).encode("utf-8"))
     paths["keras"].unlink()
     assert size < 5 * 1024 * 1024, size
+
+
+def test_the_overview_links_to_each_model(page):
+    """A report over several models opens with one row per model; a row's link scrolls
+    to that model's section and keeps its anchor, and every finding stays shown."""
+    driver, report, path = page
+    driver.get(path.as_uri())
+    rows = driver.find_elements("css selector", "table.overview tr.overview-row")
+    assert len(rows) == len(report.models) > 1
+    for index, (row, model) in enumerate(zip(rows, report.models, strict=True), 1):
+        link = row.find_element("css selector", "a")
+        assert link.get_attribute("hash") == f"#model-{index}"
+        assert link.text == model.source.path
+        cells = [cell.text for cell in row.find_elements("css selector", "td")]
+        assert cells[3:6] == [
+            str(model.summary.errors),
+            str(model.summary.warnings),
+            str(model.summary.infos),
+        ]
+    rows[2].find_element("css selector", "a").click()
+    assert driver.execute_script("return location.hash") == "#model-3"
+    top = driver.execute_script(
+        "return document.getElementById('model-3').getBoundingClientRect().top"
+    )
+    assert abs(top) < 5
+    assert _visible(driver, "li.finding") == report.summary.findings

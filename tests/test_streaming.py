@@ -60,12 +60,16 @@ def test_json_pieces_join_to_the_report_json(reports, count):
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 @pytest.mark.parametrize("count", [0, 1, 3])
 def test_a_document_needs_only_the_totals(reports, options, fmt, count):
-    """Parts from the full models, the document from the report without any model: the
-    same text as rendering the whole report."""
+    """Parts (and overview rows) from the full models, the document from the report
+    without any model: the same text as rendering the whole report."""
     report, piece = reports[count], pieces(fmt)
     parts = [piece.model(m, i, options=options) for i, m in enumerate(report.models, 1)]
+    rows = {}
+    if piece.row is not None:
+        rows["rows"] = [piece.row(m, i, options=options) for i, m in enumerate(report.models, 1)]
+    assert (piece.row is not None) == (fmt in ("html", "markdown"))
     totals_only = report.model_copy(update={"models": []})
-    joined = "".join(piece.document(totals_only, parts, options=options))
+    joined = "".join(piece.document(totals_only, parts, options=options, **rows))
     assert joined == RENDERERS[fmt](report, options=options)
 
 

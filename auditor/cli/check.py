@@ -122,7 +122,11 @@ def _parser(prog: str) -> Parser:
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     parser.add_argument(
-        "-v", "--verbose", action="store_true", help="print fixes and config keys with each finding"
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print fixes and config keys with each finding, and list every per-layer "
+        "finding that text, Markdown and GitHub output fold into one line",
     )
     parser.add_argument("--debug", action="store_true", help="re-raise rule crashes")
     parser.add_argument("--version", action="version", version=f"keras-audit {__version__}")

@@ -34,21 +34,24 @@ class Spool:
         self._pieces = pieces
         self._options = options
         self._label = label
-        self._sizes: list[int] = []
+        self._sizes: list[tuple[int, int]] = []  # each model's part, then its row
         try:
             self._file = tempfile.TemporaryFile(prefix="keras-audit-")  # noqa: SIM115 (closed by close())
         except OSError as exc:
             raise self._error(exc) from None
 
     def add(self, model: ModelReport) -> None:
-        """Render the next model's part and put it on disk."""
-        data = self._pieces.model(model, len(self._sizes) + 1, options=self._options)
-        encoded = data.encode("utf-8")
+        """Render the next model's part (and overview row) and put them on disk."""
+        index = len(self._sizes) + 1
+        part = self._pieces.model(model, index, options=self._options).encode("utf-8")
+        row = b""
+        if self._pieces.row is not None:
+            row = self._pieces.row(model, index, options=self._options).encode("utf-8")
         try:
-            self._file.write(encoded)
+            self._file.write(part + row)
         except OSError as exc:
             raise self._error(exc) from None
-        self._sizes.append(len(encoded))
+        self._sizes.append((len(part), len(row)))
 
     def document(self, report: Report) -> Iterator[str]:
         """The whole output in pieces; `report` is that of the run that fed the spool: it
@@ -60,7 +63,9 @@ class Spool:
                 f"{len(report.models)}, but {len(self._sizes)} were spooled; expected the "
                 "report of the run that fed this spool"
             )
-        return self._pieces.document(report, self, options=self._options)
+        if self._pieces.row is None:
+            return self._pieces.document(report, self, options=self._options)
+        return self._pieces.document(report, self, rows=_Rows(self), options=self._options)
 
     def close(self) -> None:
         self._file.close()
@@ -74,16 +79,34 @@ class Spool:
     def __iter__(self) -> Iterator[str]:
         """The parts, in order, read back from disk (each iteration reads them again: a
         document may read its parts twice)."""
+        return self._read(rows=False)
+
+    def _read(self, *, rows: bool) -> Iterator[str]:
         self._file.flush()
         self._file.seek(0)
-        for size in self._sizes:
-            yield self._file.read(size).decode("utf-8")
+        for part, row in self._sizes:
+            if rows:
+                self._file.seek(part, 1)
+                yield self._file.read(row).decode("utf-8")
+            else:
+                yield self._file.read(part).decode("utf-8")
+                self._file.seek(row, 1)
 
     def _error(self, exc: OSError) -> UsageError:
         return UsageError(
             f"cannot keep the {self._label} output in a temporary file ({exc.strerror}); "
             "expected a writable temporary folder (set TMPDIR)"
         )
+
+
+class _Rows:
+    """A spool's overview rows, in order, read back from disk on each iteration."""
+
+    def __init__(self, spool: Spool) -> None:
+        self._spool = spool
+
+    def __iter__(self) -> Iterator[str]:
+        return self._spool._read(rows=True)
 
 
 class Spools:
