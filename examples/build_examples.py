@@ -1,15 +1,19 @@
-"""Build the example models with the classic regularization mistakes.
+"""Build the example models: the classic regularization mistakes, and models that once
+drew false findings and now audit as they should.
 
-Run with the `[keras]` extra installed:  python examples/build_examples.py
-Writes examples/models/<name>.keras and .h5 (each well under 2 MB). Each model is trained
-for a few steps on synthetic data (nothing is downloaded), so that its weights look like a
-trained model's; `reset_weights` is the exception on purpose. `make demo` audits these files.
+Run with the `[keras]` extra installed:  python examples/build_examples.py [NAME ...]
+Writes examples/models/<name>.keras and .h5 (each well under 2 MB), every model or the
+ones named. Each model is trained for a few steps on synthetic data (nothing is
+downloaded), from a seed of its own, so that its weights look like a trained model's;
+`reset_weights` is the exception on purpose. Two more files are written by hand in the
+layouts of standalone Keras 2.0 and 2.1 (`keras2_files.py`). `make demo` audits them all.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import zlib
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -18,6 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers, regularizers
+from keras2_files import bidirectional_gru, merged_branches
 
 OUT = Path(__file__).resolve().parent / "models"
 L2 = regularizers.L2(1e-4)
@@ -166,6 +171,82 @@ def reset_weights() -> keras.Model:
     return rebuilt
 
 
+def softmax_head() -> keras.Model:
+    """The mixed-precision guide's classifier head, `Dense(5)` then
+    `Activation("softmax", dtype="float32")`, with a penalty of 1.2 at the stored weights:
+    over 1, under ln 5 = 1.61, so REG010 has nothing to say (it once compared the penalty
+    with 1 because the softmax is not on the output layer itself)."""
+    model = keras.Sequential(
+        [
+            keras.Input((32,)),
+            layers.Dense(64, activation="relu", kernel_regularizer=L2, name="hidden"),
+            layers.Dense(5, name="logits"),
+            layers.Activation("softmax", dtype="float32", name="probabilities"),
+        ],
+        name="softmax_head",
+    )
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    return model
+
+
+def tutorial_cnn() -> keras.Model:
+    """The regularization tutorials' CNN: two regularized `Conv2D`, `Flatten`, and a
+    softmax head left without a penalty on purpose, which REG003 no longer reports."""
+    return keras.Sequential(
+        [
+            keras.Input((12, 12, 1)),
+            layers.Conv2D(8, 3, activation="relu", kernel_regularizer=L2, name="conv1"),
+            layers.Conv2D(8, 3, activation="relu", kernel_regularizer=L2, name="conv2"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(10, activation="softmax", name="head"),
+        ],
+        name="tutorial_cnn",
+    )
+
+
+def dead_units() -> keras.Model:
+    """A layer with two dead output units, of weights 1e-25 and 1e-20: WGT004 calls both
+    dead in plain words (float32 sums of squares once called the first all-zero and missed
+    the second)."""
+    return keras.Sequential(
+        [
+            keras.Input((24,)),
+            layers.Dense(16, activation="relu", kernel_regularizer=L2, name="hidden"),
+            layers.Dense(3, activation="softmax", kernel_regularizer=L2, name="head"),
+        ],
+        name="dead_units",
+    )
+
+
+def softmax_activity() -> keras.Model:
+    """An L1 activity penalty on softmax outputs, whose L1 norm is always 1 (REG013)."""
+    return keras.Sequential(
+        [
+            keras.Input((24,)),
+            layers.Dense(16, activation="relu", kernel_regularizer=L2, name="hidden"),
+            layers.Dense(
+                4, activation="softmax", activity_regularizer=regularizers.L1(0.01), name="head"
+            ),
+        ],
+        name="softmax_activity",
+    )
+
+
+def _penalty_of(model: keras.Model, target: float) -> None:
+    """Scale the regularized kernels so that their L2 penalty is `target`."""
+    kernels = [layer.kernel for layer in model.layers if getattr(layer, "kernel_regularizer", None)]
+    penalty = sum(1e-4 * float(np.sum(k.numpy().astype("f8") ** 2)) for k in kernels)
+    for kernel in kernels:
+        kernel.assign(kernel.numpy() * np.float32((target / penalty) ** 0.5))
+
+
+def _kill_units(model: keras.Model) -> None:
+    kernel = model.get_layer("hidden").kernel
+    values = kernel.numpy()
+    values[:, 3], values[:, 11] = 1e-25, 1e-20
+    kernel.assign(values)
+
+
 def train(model: keras.Model, steps: int = 30) -> None:
     """A few SGD steps on random data, without touching the model's compile settings.
 
@@ -200,25 +281,50 @@ BUILDERS = {
     "adamw_all": adamw_without_exclusions,
     "clean": clean,
     "reset_weights": reset_weights,
+    "softmax_head": softmax_head,
+    "tutorial_cnn": tutorial_cnn,
+    "dead_units": dead_units,
+    "softmax_activity": softmax_activity,
 }
 UNTRAINED = frozenset({"reset_weights"})  # trained before the reset, inside its builder
+AFTER_TRAINING = {"softmax_head": lambda m: _penalty_of(m, 1.2), "dead_units": _kill_units}
+#: Files in old layouts: Keras 2.0's weightless `Merge` (once reported opaque by AUD002),
+#: and a Keras 2.1.6 Bidirectional whose backward penalties were never applied (REG014).
+LEGACY = {
+    "keras206_merge": lambda path: merged_branches(path),
+    "keras216_bidirectional": lambda path: bidirectional_gru(path, "2.1.6", backward=1.0),
+}
 
 
-def main(out: Path = OUT) -> int:
-    out.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(7)
+def main(names: list[str]) -> int:
+    unknown = sorted(set(names) - set(BUILDERS) - set(LEGACY))
+    if unknown:
+        raise SystemExit(
+            f"unknown example(s) {unknown}; expected names from {[*BUILDERS, *LEGACY]}"
+        )
+    OUT.mkdir(parents=True, exist_ok=True)
     for name, build in BUILDERS.items():
+        if names and name not in names:
+            continue
+        keras.utils.set_random_seed(zlib.crc32(name.encode()))
         model = build()
         if name not in UNTRAINED:
             train(model)
+        AFTER_TRAINING.get(name, lambda m: None)(model)
         for suffix in (".keras", ".h5"):
-            path = out / f"{name}{suffix}"
-            model.save(path)
-            size = path.stat().st_size
-            assert size < 2 * 1024 * 1024, f"{path} is {size} bytes; keep examples under 2 MB"
-            print(f"wrote {path.relative_to(out.parent.parent)} ({size:,} bytes)")
+            model.save(OUT / f"{name}{suffix}")
+            _wrote(OUT / f"{name}{suffix}")
+    for name, write in LEGACY.items():
+        if not names or name in names:
+            _wrote(write(OUT / f"{name}.h5"))
     return 0
 
 
+def _wrote(path: Path) -> None:
+    size = path.stat().st_size
+    assert size < 2 * 1024 * 1024, f"{path} is {size} bytes; keep examples under 2 MB"
+    print(f"wrote {path.relative_to(OUT.parent.parent)} ({size:,} bytes)")
+
+
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else OUT))
+    sys.exit(main(sys.argv[1:]))

@@ -87,6 +87,12 @@ def resolve(value: Mapping[str, Any]) -> Resolved | None:
     return Resolved(f"{module}.{class_name}", short, "module")
 
 
+#: Layers of Keras 1 that Keras 2.0-2.1 still loaded from `keras/legacy/layers.py`, and that
+#: no Keras the catalog is built from defines: a file of that time names them without a
+#: module. (A `Merge` whose `mode` is a marshalled function is SEC001's.)
+LEGACY_LAYERS = frozenset({"Merge", "MaxoutDense", "Highway"})
+
+
 @dataclass(frozen=True, slots=True)
 class Catalog:
     """The names of `_keras_names.json` (see tests/keras_catalog.py)."""
@@ -105,7 +111,7 @@ class Catalog:
         if resolved.how == "builtins":
             return resolved.short in self.builtins
         if resolved.how == "legacy":
-            return resolved.name in self.short
+            return resolved.name in self.short or resolved.name in LEGACY_LAYERS
         return resolved.name in self.short  # tf-keras's own registered names (Custom>Adam)
 
 

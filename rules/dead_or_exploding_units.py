@@ -11,6 +11,8 @@ from auditor.graph.model import LayerNode, ModelGraph, Role
 from auditor.numbers import number
 from auditor.results.findings import Finding, Severity
 from auditor.rules.base import Rule, RuleContext, RuleOptions
+from auditor.tensors.initializers import Kind
+from auditor.tensors.stats import TensorStats
 from auditor.tensors.verdict import Verdict, judge
 
 _KERNELS = frozenset(
@@ -24,8 +26,10 @@ class DeadOrExplodingUnits(Rule):
     whose norm is negligible against the median unit norm of the kernel, at most
     `dead_ratio` times it (dead; all-zero units included), and units whose norm exceeds
     `max_ratio` times the median (exploding). Norms are summed in float64, so a unit of
-    1e-25 weights is told from an all-zero one. Kernels still at their initialization are
-    skipped.
+    1e-25 weights is told from an all-zero one. Kernels still at a constant initialization
+    (`zeros`, `ones`) are skipped: their units are alike by construction. A random
+    initializer never gives a dead or exploding unit, so such a unit is reported even
+    where the rest of the kernel still looks initial.
 
     ## Why is this bad?
     A unit with an all-zero kernel computes a constant: its capacity is gone, typically
@@ -77,7 +81,7 @@ class DeadOrExplodingUnits(Rule):
                 continue
             if len(stats.channel_norms) < ctx.options.min_units or stats.nan or stats.inf:
                 continue
-            if stats.init is not None and judge(stats).verdict is Verdict.INITIAL:
+            if _constant_init(stats):
                 continue
             norms = np.asarray(stats.channel_norms, dtype=np.float64)
             median = float(np.median(norms))
@@ -121,6 +125,16 @@ class DeadOrExplodingUnits(Rule):
                     "units": len(norms),
                 },
             )
+
+
+def _constant_init(stats: TensorStats) -> bool:
+    """True for a kernel still at a constant (or per-position constant) initializer."""
+    fit = stats.init
+    return (
+        fit is not None
+        and fit.reference.kind in (Kind.CONSTANT, Kind.PATTERN)
+        and judge(stats).verdict is Verdict.INITIAL
+    )
 
 
 def _units(count: int, total: int) -> str:

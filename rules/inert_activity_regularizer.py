@@ -9,7 +9,7 @@ from pydantic import Field
 
 from auditor.graph.declared import Regularizer
 from auditor.graph.flow import HOMOGENEOUS, consumers, normalizers
-from auditor.graph.heads import predecessor
+from auditor.graph.heads import Parents, parents, predecessor
 from auditor.graph.model import LayerNode, ModelGraph
 from auditor.results.findings import Finding, Severity
 from auditor.rules.base import Rule, RuleContext, RuleOptions
@@ -73,6 +73,7 @@ class InertActivityRegularizer(Rule):
         max_hops: int = Field(default=4, ge=0)
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
+        taken_from = parents(model)
         for container in model.root.walk():
             if not container.is_model or not container.children:
                 continue
@@ -81,11 +82,11 @@ class InertActivityRegularizer(Rule):
                 penalty = layer.activity_regularizer
                 if penalty is None or not penalty.is_penalty:
                     continue
-                softmax = _softmax_source(model, layer)
+                softmax = _softmax_source(taken_from, layer)
                 if softmax is not None and penalty.l1 > 0:
                     yield self._constant(ctx, layer, penalty, softmax)
                     continue
-                if not _rescalable(model, layer):
+                if not _rescalable(taken_from, layer):
                     continue
                 norms = normalizers(layer.name, taken_by, ctx.options.max_hops)
                 if norms:
@@ -125,7 +126,7 @@ class InertActivityRegularizer(Rule):
         )
 
 
-def _softmax_source(model: ModelGraph, layer: LayerNode) -> LayerNode | None:
+def _softmax_source(taken_from: Parents, layer: LayerNode) -> LayerNode | None:
     """The layer whose softmax `layer` outputs, rearranged at most; None otherwise."""
     node: LayerNode | None = layer
     for _ in range(16):  # a hostile config may loop
@@ -137,16 +138,16 @@ def _softmax_source(model: ModelGraph, layer: LayerNode) -> LayerNode | None:
             return None
         if node is layer and node.class_name != "ActivityRegularization":
             return None
-        node = predecessor(model, node)
+        node = predecessor(taken_from, node)
     return None
 
 
-def _rescalable(model: ModelGraph, layer: LayerNode) -> bool:
+def _rescalable(taken_from: Parents, layer: LayerNode) -> bool:
     """True when the output of `layer` scales with its weights: trainable weights and a
     positively homogeneous activation (an `ActivityRegularization` layer passes on its
     input, so the layer before it decides)."""
     if layer.class_name == "ActivityRegularization":
-        before = predecessor(model, layer)
+        before = predecessor(taken_from, layer)
         return before is not None and before is not layer and _scales(before)
     return _scales(layer)
 

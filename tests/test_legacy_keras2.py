@@ -413,7 +413,7 @@ def test_findings_name_weights_as_the_file_stores_them(tmp_path):
     """Keras 2 stores `bidirectional_1/forward_gru_1/kernel:0`, where Keras 3 says
     `.../forward_gru_1/gru_cell/kernel`: messages and the location show the stored name
     (what `h5ls` shows), the details keep the Keras path the rules key on."""
-    from tests.keras2_files import bidirectional_gru
+    from examples.keras2_files import bidirectional_gru
 
     path = bidirectional_gru(tmp_path / "bidi.h5", "2.2.4")
     report = run([path], AuditConfig(select=["WD002", "REG009"]))
@@ -437,7 +437,7 @@ def test_findings_name_weights_as_the_file_stores_them(tmp_path):
 def test_a_weight_finding_locates_the_stored_name(tmp_path):
     """A finding on one weight carries the stored name next to the Keras variable name;
     a `.keras` file, whose names are the Keras paths, carries none."""
-    from tests.keras2_files import bidirectional_gru
+    from examples.keras2_files import bidirectional_gru
 
     path = bidirectional_gru(tmp_path / "bidi.h5", "2.2.4", backward=float("nan"))
     findings = run([path], AuditConfig(select=["WGT003"])).findings

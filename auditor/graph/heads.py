@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from auditor.graph.model import LayerNode, ModelGraph
 from auditor.graph.paths import layer_of
 
-__all__ = ["Head", "output_heads", "output_layers", "predecessor"]
+__all__ = ["Head", "Parents", "output_heads", "output_layers", "parents", "predecessor"]
 
 #: Layers that pass their input on unchanged in what a head computes (shape, noise, an
 #: activity penalty), or only apply an activation.
@@ -87,14 +87,15 @@ def output_layers(model: ModelGraph) -> list[LayerNode]:
 def output_heads(model: ModelGraph) -> list[Head]:
     """The head of each output whose walk back ends at a layer with weights."""
     heads = []
+    taken_from = parents(model)
     for output in output_layers(model):
-        head = _head(model, output)
+        head = _head(taken_from, output)
         if head is not None:
             heads.append(head)
     return heads
 
 
-def _head(model: ModelGraph, output: LayerNode) -> Head | None:
+def _head(taken_from: Parents, output: LayerNode) -> Head | None:
     activation: str | None = None
     via: list[str] = []
     node: LayerNode | None = output
@@ -107,7 +108,7 @@ def _head(model: ModelGraph, output: LayerNode) -> Head | None:
             elif activation is None and node.class_name == "Activation":
                 activation = node.activation
             via.insert(0, node.path)
-            node = predecessor(model, node)
+            node = predecessor(taken_from, node)
             continue
         if not node.weights:
             return None
@@ -122,17 +123,34 @@ def _head(model: ModelGraph, output: LayerNode) -> Head | None:
     return None
 
 
-def predecessor(model: ModelGraph, node: LayerNode) -> LayerNode | None:
-    """The one layer whose output feeds `node` in its container: the previous layer of a
-    Sequential, the single inbound layer of a Functional; None otherwise."""
-    parent_path = node.path.rsplit("/", 1)[0] if "/" in node.path else ""
-    parent = layer_of(model, parent_path)
-    if parent is None:
+class Parents:
+    """Each layer's container, its place there and its siblings by name: built once per
+    model, so that `predecessor` costs the same on a layer of a model of any size."""
+
+    def __init__(self, model: ModelGraph) -> None:
+        self.place: dict[int, tuple[LayerNode, int]] = {}
+        self.named: dict[tuple[int, str], LayerNode] = {}
+        for node in model.root.walk():
+            for index, child in enumerate(node.children):
+                self.place[id(child)] = (node, index)
+                self.named.setdefault((id(node), child.name), child)
+
+
+def parents(model: ModelGraph) -> Parents:
+    """The `Parents` of `model`."""
+    return Parents(model)
+
+
+def predecessor(taken_from: Parents, node: LayerNode) -> LayerNode | None:
+    """The one layer whose output feeds `node` in its container (`taken_from`, from
+    `parents`): the previous layer of a Sequential, the single inbound layer of a
+    Functional; None otherwise."""
+    found = taken_from.place.get(id(node))
+    if found is None:
         return None
-    siblings = parent.children
+    parent, index = found
     if parent.class_name == "Sequential":
-        index = next((i for i, child in enumerate(siblings) if child is node), None)
-        return siblings[index - 1] if index else None
+        return parent.children[index - 1] if index else None
     if len(node.inbound) != 1:
         return None
-    return next((child for child in siblings if child.name == node.inbound[0]), None)
+    return taken_from.named.get((id(parent), node.inbound[0]))

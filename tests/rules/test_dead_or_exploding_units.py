@@ -28,6 +28,10 @@ def models(keras, save_model):
     kernel[:, 4] = 1e-20
     kernel[:, 9] *= 2e-6  # small, and still alive: over 1e-6x the median
     tiny.get_layer("dense").kernel.assign(kernel)
+    fresh = build()  # never trained: a random initializer gives no dead unit
+    fresh_kernel = fresh.get_layer("dense").kernel.numpy()
+    fresh_kernel[:, 5] = 0.0
+    fresh.get_layer("dense").kernel.assign(fresh_kernel)
     inputs = keras.Input((32,))
     at_init = keras.Model(
         inputs, keras.layers.Dense(16, kernel_initializer="zeros", name="dense")(inputs)
@@ -36,6 +40,7 @@ def models(keras, save_model):
         "broken": save_model(broken, "wgt004_broken"),
         "trained": save_model(trained, "wgt004_trained"),
         "tiny": save_model(tiny, "wgt004_tiny"),
+        "fresh": save_model(fresh, "wgt004_fresh"),
         "tiny_norms": np.linalg.norm(kernel.astype(np.float64), axis=0),
         "at_init": save_model(at_init, "wgt004_zeros"),
     }
@@ -80,3 +85,11 @@ def test_dead_ratio_option_moves_the_line(models, fmt):
 @pytest.mark.parametrize("case", ["trained", "at_init"])
 def test_healthy_or_untrained_kernels_stay_clean(models, fmt, case):
     assert_rule(models[case][fmt], "WGT004", set())
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_dead_unit_in_a_kernel_that_looks_initial_fires(models, fmt):
+    """The rest of the kernel passes for Glorot-uniform, but no random initializer gives
+    an all-zero unit; the all-zero kernel of `zeros` (`at_init`) stays skipped."""
+    (finding,) = assert_rule(models["fresh"][fmt], "WGT004", {("dense", "kernel")})
+    assert finding.details["dead"] == [5]

@@ -150,3 +150,14 @@ def test_keras_loads_what_is_registered_under_the_name_whatever_the_module(keras
         assert type(keras.saving.deserialize_keras_object(config)) is Backdoor
     finally:
         keras.saving.get_custom_objects().pop("acme>Backdoor")
+
+
+def test_keras_2_legacy_merge_is_a_keras_layer(tmp_path):
+    """Keras 2.0's `Merge` (from `keras/legacy/layers.py`) is named without a module, as
+    every layer of that time is; an unknown name written the same way is still custom."""
+    from examples.keras2_files import merged_branches
+
+    assert_rule(merged_branches(tmp_path / "merge.h5"), "SEC002", set())
+    gated = merged_branches(tmp_path / "gated.h5", merge_class="GatedMerge")
+    (finding,) = assert_rule(gated, "SEC002", {("merge_1", None)})
+    assert "'GatedMerge': a custom object" in finding.message

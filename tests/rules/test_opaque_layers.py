@@ -1,8 +1,8 @@
 import pytest
 
+from examples.keras2_files import merged_branches
 from tests.conftest import FORMATS
 from tests.harness import assert_rule
-from tests.keras2_files import merged_branches
 
 
 @pytest.fixture(scope="module")

@@ -114,3 +114,33 @@ def test_a_head_behind_weightless_layers_or_a_loss_sets_the_reference(heads, fmt
     assert finding.details["reference_loss"] == pytest.approx(reference)
     assert words in finding.details["reference_basis"]
     assert_rule(heads[name, "clean"][fmt], "REG010", set())
+
+
+@pytest.fixture(scope="module")
+def sequential_heads(keras, save_model):
+    """The mixed-precision idiom in a Sequential, whose layers' paths start with the
+    model's name: the walk back from `act` must find `logits` all the same."""
+    L, R = keras.layers, keras.regularizers
+    saved = {}
+    for level, factor in (("fires", 1.2), ("clean", 0.8)):
+        model = keras.Sequential(
+            [
+                keras.Input((16,)),
+                L.Dense(8, kernel_regularizer=R.L2(np.log(5) * factor / 128), name="hidden"),
+                L.Dense(5, name="logits"),
+                L.Activation("softmax", dtype="float32", name="act"),
+            ],
+            name="seq",
+        )
+        model.get_layer("hidden").kernel.assign(np.ones((16, 8), "f4"))
+        saved[level] = save_model(model, f"reg010_sequential_{level}")
+    return saved
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_sequential_head_behind_an_activation_layer(sequential_heads, fmt):
+    (finding,) = assert_rule(sequential_heads["fires"][fmt], "REG010", {("", None)})
+    assert finding.details["reference_loss"] == pytest.approx(np.log(5))
+    assert "Dense `seq/logits` then `seq/act`" in finding.details["reference_basis"]
+    assert_rule(sequential_heads["clean"][fmt], "REG010", set())
+    assert_rule(sequential_heads["clean"][fmt], "REG003", set())  # the head is spared

@@ -4,8 +4,8 @@ WD002 leave out of a file written before the Bidirectional fix."""
 import pytest
 
 from auditor.graph.version_bugs import VERSION_BUGS, standalone_version
+from examples.keras2_files import bidirectional_gru
 from tests.harness import assert_rule, findings_of
-from tests.keras2_files import bidirectional_gru
 
 BACKWARD = "model/bidirectional_1/backward_gru_1/gru_cell/kernel"
 FORWARD = "model/bidirectional_1/forward_gru_1/gru_cell/kernel"
