@@ -6,7 +6,8 @@ Writes examples/models/<name>.keras and .h5 (each well under 2 MB), every model 
 ones named. Each model is trained for a few steps on synthetic data (nothing is
 downloaded), from a seed of its own, so that its weights look like a trained model's;
 `reset_weights` is the exception on purpose. Two more files are written by hand in the
-layouts of standalone Keras 2.0 and 2.1 (`keras2_files.py`). `make demo` audits them all.
+layouts of standalone Keras 2.0 and 2.1 (`keras2_files.py`), and `clean.weights.h5` holds
+the weights of `clean.keras` alone. `make demo` audits them all.
 """
 
 from __future__ import annotations
@@ -290,6 +291,8 @@ UNTRAINED = frozenset({"reset_weights"})  # trained before the reset, inside its
 AFTER_TRAINING = {"softmax_head": lambda m: _penalty_of(m, 1.2), "dead_units": _kill_units}
 #: Files in old layouts: Keras 2.0's weightless `Merge` (once reported opaque by AUD002),
 #: and a Keras 2.1.6 Bidirectional whose backward penalties were never applied (REG014).
+#: Weights-only files (`save_weights`), from a model built above: weights, no config.
+WEIGHTS_ONLY = {"clean.weights": "clean.keras"}
 LEGACY = {
     "keras206_merge": lambda path: merged_branches(path),
     "keras216_bidirectional": lambda path: bidirectional_gru(path, "2.1.6", backward=1.0),
@@ -297,11 +300,10 @@ LEGACY = {
 
 
 def main(names: list[str]) -> int:
-    unknown = sorted(set(names) - set(BUILDERS) - set(LEGACY))
+    choices = [*BUILDERS, *LEGACY, *WEIGHTS_ONLY]
+    unknown = sorted(set(names) - set(choices))
     if unknown:
-        raise SystemExit(
-            f"unknown example(s) {unknown}; expected names from {[*BUILDERS, *LEGACY]}"
-        )
+        raise SystemExit(f"unknown example(s) {unknown}; expected names from {choices}")
     OUT.mkdir(parents=True, exist_ok=True)
     for name, build in BUILDERS.items():
         if names and name not in names:
@@ -317,6 +319,10 @@ def main(names: list[str]) -> int:
     for name, write in LEGACY.items():
         if not names or name in names:
             _wrote(write(OUT / f"{name}.h5"))
+    for name, source in WEIGHTS_ONLY.items():
+        if not names or name in names:
+            keras.saving.load_model(OUT / source).save_weights(OUT / f"{name}.h5")
+            _wrote(OUT / f"{name}.h5")
     return 0
 
 

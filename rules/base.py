@@ -46,8 +46,8 @@ if TYPE_CHECKING:
 __all__ = ["DOC_SECTIONS", "Requirement", "Rule", "RuleContext", "RuleOptions"]
 
 DOC_SECTIONS = ("What it does", "Why is this bad?", "Example", "Options", "References")
-Requirement = str  # "weights" | "live" | "compile" | "reference"
-REQUIREMENTS = frozenset({"weights", "live", "compile", "reference"})
+Requirement = str  # "weights" | "live" | "compile" | "reference" | "config"
+REQUIREMENTS = frozenset({"weights", "live", "compile", "reference", "config"})
 
 
 class RuleOptions(BaseModel):

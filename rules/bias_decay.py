@@ -42,6 +42,7 @@ class BiasDecay(Rule):
     code: ClassVar[str] = "REG006"
     name: ClassVar[str] = "bias-decay"
     severity: ClassVar[Severity] = Severity.INFO
+    requires: ClassVar[frozenset[str]] = frozenset({"config"})
 
     def check_layer(
         self, layer: LayerNode, model: ModelGraph, ctx: RuleContext

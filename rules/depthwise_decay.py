@@ -46,6 +46,7 @@ class DepthwiseDecay(Rule):
     code: ClassVar[str] = "REG004"
     name: ClassVar[str] = "depthwise-decay"
     severity: ClassVar[Severity] = Severity.WARNING
+    requires: ClassVar[frozenset[str]] = frozenset({"config"})
 
     def check_layer(
         self, layer: LayerNode, model: ModelGraph, ctx: RuleContext

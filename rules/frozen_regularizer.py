@@ -48,6 +48,7 @@ class FrozenRegularizer(Rule):
     code: ClassVar[str] = "REG007"
     name: ClassVar[str] = "frozen-regularizer"
     severity: ClassVar[Severity] = Severity.WARNING
+    requires: ClassVar[frozenset[str]] = frozenset({"config"})
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
         by_root: dict[str, tuple[LayerNode, list[WeightRef]]] = {}

@@ -61,6 +61,7 @@ class InconsistentRegularization(Rule):
     code: ClassVar[str] = "REG003"
     name: ClassVar[str] = "inconsistent-regularization"
     severity: ClassVar[Severity] = Severity.WARNING
+    requires: ClassVar[frozenset[str]] = frozenset({"config"})
 
     class Options(RuleOptions):
         """Thresholds of REG003."""

@@ -66,6 +66,7 @@ class InertActivityRegularizer(Rule):
     code: ClassVar[str] = "REG013"
     name: ClassVar[str] = "inert-activity-regularizer"
     severity: ClassVar[Severity] = Severity.WARNING
+    requires: ClassVar[frozenset[str]] = frozenset({"config"})
 
     class Options(RuleOptions):
         """Thresholds of REG013."""

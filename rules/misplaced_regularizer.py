@@ -53,6 +53,7 @@ class MisplacedRegularizer(Rule):
     code: ClassVar[str] = "REG011"
     name: ClassVar[str] = "misplaced-regularizer"
     severity: ClassVar[Severity] = Severity.ERROR
+    requires: ClassVar[frozenset[str]] = frozenset({"config"})
 
     def check_layer(
         self, layer: LayerNode, model: ModelGraph, ctx: RuleContext

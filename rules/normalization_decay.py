@@ -50,6 +50,7 @@ class NormalizationDecay(Rule):
     code: ClassVar[str] = "REG005"
     name: ClassVar[str] = "normalization-decay"
     severity: ClassVar[Severity] = Severity.WARNING
+    requires: ClassVar[frozenset[str]] = frozenset({"config"})
     applies_to: ClassVar[tuple[str, ...]] = tuple(sorted(NORMALIZATION_CLASSES))
 
     def check_layer(

@@ -15,7 +15,8 @@ class OpaqueLayers(Rule):
     """## What it does
     Lists subclassed models and custom or unknown layers whose config does not say which
     weights they create or how they are regularized, with the weights and parameters the
-    audit therefore could not judge.
+    audit therefore could not judge. For a weights-only file (`save_weights`), which holds
+    no config at all, one finding says what such an audit cannot judge.
 
     ## Why is this bad?
     keras-audit reads configs, never code. A subclassed model's config holds only what its
@@ -50,10 +51,29 @@ class OpaqueLayers(Rule):
     severity: ClassVar[Severity] = Severity.INFO
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
+        if not model.has_config:
+            yield self._weights_only(model, ctx)
         for node in model.root.walk():
             if node.opaque is None:
                 continue
             yield self._finding(node, ctx)
+
+    def _weights_only(self, model: ModelGraph, ctx: RuleContext) -> Finding:
+        weights = list(model.weights())
+        layers = sum(1 for node in model.layers() if node.weights)
+        return self.finding(
+            ctx,
+            f"A weights-only file holds no model config: {layers} layer(s) with "
+            f"{len(weights)} weight(s) ({number(sum(w.size for w in weights))} parameters) "
+            "were recognised from the stored tensors, but their regularizers, initializers, "
+            "settings and optimizer are not recorded, so the regularization and "
+            "weight-decay rules cannot judge them. The weights themselves were checked "
+            "(WGT001 against Keras's default initializers).",
+            layer_path="",
+            layer_class=model.root.class_name,
+            fix="Audit the full model (`model.save('model.keras')`) to judge its regularization.",
+            details={"layers": layers, "weights": len(weights)},
+        )
 
     def _finding(self, node: LayerNode, ctx: RuleContext) -> Finding:
         weights = list(node.all_weights())

@@ -67,7 +67,7 @@ class PenaltyDominates(Rule):
     code: ClassVar[str] = "REG010"
     name: ClassVar[str] = "penalty-dominates"
     severity: ClassVar[Severity] = Severity.WARNING
-    requires: ClassVar[frozenset[str]] = frozenset({"weights"})
+    requires: ClassVar[frozenset[str]] = frozenset({"weights", "config"})
 
     class Options(RuleOptions):
         """Thresholds of REG010."""

@@ -52,6 +52,7 @@ class RegularizerDroppedByVersion(Rule):
     code: ClassVar[str] = "REG014"
     name: ClassVar[str] = "regularizer-dropped-by-version"
     severity: ClassVar[Severity] = Severity.WARNING
+    requires: ClassVar[frozenset[str]] = frozenset({"config"})
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
         version = model.source.keras_version

@@ -50,6 +50,7 @@ class ScaleInvariantDecay(Rule):
     code: ClassVar[str] = "REG008"
     name: ClassVar[str] = "scale-invariant-decay"
     severity: ClassVar[Severity] = Severity.INFO
+    requires: ClassVar[frozenset[str]] = frozenset({"config"})
 
     class Options(RuleOptions):
         """Thresholds of REG008."""

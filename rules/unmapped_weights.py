@@ -45,6 +45,7 @@ class UnmappedWeights(Rule):
     code: ClassVar[str] = "AUD003"
     name: ClassVar[str] = "unmapped-weights"
     severity: ClassVar[Severity] = Severity.WARNING
+    requires: ClassVar[frozenset[str]] = frozenset({"config"})
 
     def check_layer(
         self, layer: LayerNode, model: ModelGraph, ctx: RuleContext

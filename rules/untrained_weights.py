@@ -8,11 +8,16 @@ from typing import ClassVar
 from pydantic import Field
 
 from auditor.graph.model import LayerNode, ModelGraph, WeightRef
+from auditor.numbers import number
 from auditor.results.findings import Confidence, Finding, Severity
 from auditor.rules.base import Rule, RuleContext, RuleOptions
 from auditor.tensors.verdict import KS_ALPHA, SIGMAS, Judgement, Verdict, judge
 
 _RANK = {"low": 0, "medium": 1, "high": 2}
+_ASSUMED = (
+    "A weights-only file declares no initializer: each was assumed to be Keras's default "
+    "(glorot_uniform kernels, orthogonal recurrent kernels, zero biases)."
+)
 
 
 class UntrainedWeights(Rule):
@@ -27,6 +32,11 @@ class UntrainedWeights(Rule):
     version that wrote the model computes them; a Kolmogorov-Smirnov test against the exact
     distribution. Small tensors carry little evidence, so their findings have low
     confidence.
+
+    A weights-only file declares no initializer: Keras's default for each kind of variable
+    is assumed, and the findings say so. The stored optimizer state's iteration count, when
+    there is one, is quoted in the model-level finding (0: the optimizer never took a
+    step).
 
     ## Why is this bad?
     A model whose weights are at initialization was never trained, or was reset: the
@@ -81,7 +91,7 @@ class UntrainedWeights(Rule):
                 continue
             at_init += 1
             at_init_paths.append(layer.path)
-            yield self._layer_finding(layer, verdicts, ctx, severity)
+            yield self._layer_finding(model, layer, verdicts, ctx, severity)
         if at_init:
             yield self._summary(model, ctx, severity, judged, at_init_paths)
 
@@ -98,6 +108,7 @@ class UntrainedWeights(Rule):
 
     def _layer_finding(
         self,
+        model: ModelGraph,
         layer: LayerNode,
         verdicts: list[tuple[WeightRef, Judgement]],
         ctx: RuleContext,
@@ -105,9 +116,11 @@ class UntrainedWeights(Rule):
     ) -> Finding:
         confidence = max((j.confidence for _, j in verdicts), key=_RANK.__getitem__)
         evidence = "; ".join(f"{w.name}: {j.evidence}" for w, j in verdicts)
+        assumed = "" if model.has_config else f" {_ASSUMED}"
         return self.finding(
             ctx,
-            f"`{layer.path}` ({layer.class_name}) is still at its initialization. {evidence}.",
+            f"`{layer.path}` ({layer.class_name}) is still at its initialization. "
+            f"{evidence}.{assumed}",
             layer=layer,
             severity=severity,
             confidence=Confidence(confidence),
@@ -134,6 +147,15 @@ class UntrainedWeights(Rule):
             if whole
             else "These layers were never trained, or were re-created after training."
         )
+        steps = model.training_steps
+        if steps is not None:
+            cause += (
+                " The stored optimizer state records no training step."
+                if steps == 0
+                else f" The stored optimizer state records {number(steps)} training steps."
+            )
+        if not model.has_config:
+            cause += f" {_ASSUMED}"
         return self.finding(
             ctx,
             f"{len(paths)} of {judged} layers with weights are at initialization. {cause}",
@@ -143,5 +165,9 @@ class UntrainedWeights(Rule):
             fix="Restore the trained weights (`model.load_weights(...)`), and add "
             "regularization in place with `auditor.fix.apply_regularization(model, ...)` "
             "instead of reloading the config.",
-            details={"at_initialization": paths[:500], "layers_judged": judged},
+            details={
+                "at_initialization": paths[:500],
+                "layers_judged": judged,
+                "training_steps": steps,
+            },
         )

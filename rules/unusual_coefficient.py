@@ -55,6 +55,7 @@ class UnusualCoefficient(Rule):
     code: ClassVar[str] = "REG009"
     name: ClassVar[str] = "unusual-coefficient"
     severity: ClassVar[Severity] = Severity.WARNING
+    requires: ClassVar[frozenset[str]] = frozenset({"config"})
 
     class Options(RuleOptions):
         """Thresholds of REG009."""

@@ -20,7 +20,7 @@ from auditor.engine.runner import run
 from auditor.reports import RENDERERS, RenderOptions
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "models"
-SEEDS = {"bytes": 1200, "json": 1000, "h5attrs": 800, "names": 400}  # 3,400 cases
+SEEDS = {"bytes": 1200, "json": 1000, "h5attrs": 800, "names": 400, "weights": 300}
 #: Names a file may give its layers: lone surrogates, control characters and escape
 #: sequences, workflow commands, markup, bidirectional overrides, paths, the empty name,
 #: a very long one, and the names of Keras objects and of other layers.
@@ -95,7 +95,8 @@ def _check(path: Path, *, render: bool = False) -> None:
 
 @pytest.fixture(scope="module")
 def sources():
-    return {name: (EXAMPLES / name).read_bytes() for name in ("clean.keras", "clean.h5")}
+    names = ("clean.keras", "clean.h5", "clean.weights.h5")
+    return {name: (EXAMPLES / name).read_bytes() for name in names}
 
 
 def test_bit_flips_and_truncations(sources, tmp_path):
@@ -142,6 +143,49 @@ def test_hdf5_attribute_mutations(sources, tmp_path):
                 target = rng.choice([group, *[group[k] for k in group]])
                 key = rng.choice(["layer_names", "weight_names", "keras_version", "backend"])
                 target.attrs[key] = rng.choice([b"", ["a", "b"], 7, "x" * 100])
+        _check(path)
+        path.unlink()
+
+
+def test_weights_file_structure_mutations(sources, tmp_path):
+    """A weights-only file's config is rebuilt from its groups: renamed, moved and deleted
+    groups and datasets, and odd `name` attributes, never crash the audit."""
+    rng = random.Random(5)
+    for index in range(SEEDS["weights"]):
+        path = tmp_path / f"{index}.weights.h5"
+        path.write_bytes(sources["clean.weights.h5"])
+        with h5py.File(path, "r+") as f:
+            groups: list[str] = []
+            f.visit(lambda name, found=groups: found.append(name))
+            for _ in range(rng.randint(1, 3)):
+                target = rng.choice(groups)
+                if target not in f:
+                    continue
+                choice = rng.random()
+                if choice < 0.3:
+                    del f[target]
+                elif choice < 0.6:
+                    new = (
+                        target.rsplit("/", 1)[0]
+                        + "/"
+                        + rng.choice(
+                            [
+                                "dense_7",
+                                "conv2d_x",
+                                "layers",
+                                "vars",
+                                "0",
+                                "batch_normalization",
+                                "?",
+                            ]
+                        )
+                    )
+                    if new not in f and "/" in target:
+                        f.move(target, new)
+                elif choice < 0.8 and isinstance(f[target], h5py.Group):
+                    f[target].attrs["name"] = rng.choice([b"\xff", "x" * 300, 7, "../up"])
+                else:
+                    f.create_dataset(f"{target}_extra" if "/" in target else "stray", data=[1])
         _check(path)
         path.unlink()
 

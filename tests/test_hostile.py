@@ -176,13 +176,15 @@ def test_unreadable_file(tmp_path):
     assert "cannot open the file" in report.findings[0].message
 
 
-def test_weights_only_h5_file(tmp_path):
+def test_an_hdf5_file_of_no_keras_layout(tmp_path):
+    """Neither a full model (`model_config`) nor a weights file (`layers/...` or
+    `layer_names`): AUD001, saying what was looked for."""
     path = tmp_path / "weights.h5"
     with h5py.File(path, "w") as f:
         f["dense/kernel"] = np.zeros((2, 2), "f4")
     report = run([path], AuditConfig())
     (message,) = [f.message for f in report.findings if f.code == "AUD001"]
-    assert "no model_config attribute" in message
+    assert "neither a model_config attribute nor the groups of a weights file" in message
 
 
 def _reference_values(value) -> int:

@@ -289,7 +289,7 @@ class SourceInfo:
     """Where a model came from."""
 
     path: str
-    format: str  # "keras" | "h5" | "live"
+    format: str  # "keras" | "h5" | "weights" (a weights-only file) | "live"
     keras_version: str | None = None
     backend: str | None = None
     sha256: str | None = None
@@ -320,6 +320,8 @@ class ModelGraph:
         documents: the file's parsed JSON documents by name (`config.json`; a legacy
             file's `model_config` and `training_config`), as read: the security rules
             search them whole, wherever a dangerous reference hides.
+        training_steps: int | None, the optimizer's stored iteration count (0: never
+            trained with it), None when the file stores no optimizer state.
     """
 
     root: LayerNode
@@ -330,6 +332,13 @@ class ModelGraph:
     weights_read: bool = False
     live: bool = False
     documents: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)
+    training_steps: int | None = None
+
+    @property
+    def has_config(self) -> bool:
+        """False for a weights-only file: its config was rebuilt from the tensors, so it
+        declares no regularizer, initializer or setting a rule could judge."""
+        return self.source.format != "weights"
 
     @property
     def readable(self) -> bool:

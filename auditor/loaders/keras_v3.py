@@ -21,11 +21,12 @@ from auditor.loaders.compile import parse_compile
 from auditor.loaders.config_tree import build_tree
 from auditor.loaders.drafts import DraftLayer
 from auditor.loaders.loaded import LoadedModel, attach, discover_opaque
+from auditor.loaders.optimizer_state import training_steps
 from auditor.loaders.safe_hdf5 import H5Scan, MiB, group_text, scan_h5
 from auditor.loaders.safe_json import parse_json
 from auditor.loaders.safe_zip import SafeZip
 
-__all__ = ["load_keras"]
+__all__ = ["VarsNames", "attach_vars", "load_keras"]
 
 
 def load_keras(raw: BinaryIO, source: SourceInfo, limits: Limits) -> LoadedModel:
@@ -70,6 +71,7 @@ def _load(archive: SafeZip, stack: ExitStack, source: SourceInfo, limits: Limits
     issues: list[LoadIssue] = list(archive.issues)
     unclaimed: list[str] = []
     weights_read = False
+    steps = None
     if archive.has("model.weights.h5"):
         view = archive.open_view("model.weights.h5")
         stack.callback(view.file.close)
@@ -81,8 +83,9 @@ def _load(archive: SafeZip, stack: ExitStack, source: SourceInfo, limits: Limits
         scan = scan_h5(h5, limits)
         scan.window = view.window
         issues.extend(scan.issues)
-        unclaimed = _attach_all(root, scan, _VarsNames(h5, scan))
+        unclaimed = attach_vars(root, scan, VarsNames(h5, scan))
         weights_read = True
+        steps = training_steps(scan)
     elif archive.has("model.weights.npz"):
         issues.append(
             LoadIssue(
@@ -102,11 +105,12 @@ def _load(archive: SafeZip, stack: ExitStack, source: SourceInfo, limits: Limits
         unclaimed=tuple(unclaimed),
         weights_read=weights_read,
         documents=(("config.json", config),),
+        training_steps=steps,
     )
     return LoadedModel(graph, stack)
 
 
-def _attach_all(root: DraftLayer, scan: H5Scan, names: _VarsNames) -> list[str]:
+def attach_vars(root: DraftLayer, scan: H5Scan, names: VarsNames) -> list[str]:
     """Attach every stored tensor to its draft weight; return the unclaimed dataset paths."""
     claimed: set[str] = set()
     for layer in root.walk():
@@ -127,7 +131,7 @@ def _attach_all(root: DraftLayer, scan: H5Scan, names: _VarsNames) -> list[str]:
     )
 
 
-class _VarsNames:
+class VarsNames:
     """The layer names Keras >= 3.6 writes on `vars` groups (a `name` attribute), read on
     demand: each weighted layer's own group, and every `vars` group only once a layer and
     its group disagree. Reading them all cost EfficientNetB7 about 0.1 s (libhdf5 reads the
@@ -158,7 +162,7 @@ class _VarsNames:
         return self._groups_by_name.get(name, [])
 
 
-def _resolve_vars_group(layer: DraftLayer, names: _VarsNames) -> str:
+def _resolve_vars_group(layer: DraftLayer, names: VarsNames) -> str:
     """The layer's `vars` group: Keras's naming algorithm, cross-checked with name attrs."""
     computed = f"{layer.group}/vars"
     written = names.of(computed)

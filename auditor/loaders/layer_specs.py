@@ -11,6 +11,7 @@ tests/test_loading.py.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,14 @@ from typing import Any
 from auditor.graph.model import Role
 from auditor.loaders.serialized import class_ref, snake_case
 
-__all__ = ["MODEL_CLASSES", "SubSpec", "VarSpec", "own_vars", "sublayers"]
+__all__ = [
+    "MODEL_CLASSES",
+    "SubSpec",
+    "VarSpec",
+    "known_layer_classes",
+    "own_vars",
+    "sublayers",
+]
 
 Config = Mapping[str, Any]
 
@@ -275,6 +283,14 @@ _MHA_PROJECTIONS = (
     ("value_dense", "value"),
     ("output_dense", "attention_output"),
 )
+
+
+@functools.cache
+def known_layer_classes() -> dict[str, str]:
+    """The layer classes with variables this table describes, by the snake-case name Keras
+    gives their groups in weights files (`conv2d` -> `Conv2D`)."""
+    classes = [*_OWN_VARS, *_RNN_CELLS, "MultiHeadAttention", "Bidirectional", "RNN"]
+    return {snake_case(name): name for name in classes}
 
 
 def own_vars(class_name: str, config: Config) -> tuple[VarSpec, ...] | None:

@@ -30,7 +30,7 @@ from auditor.loaders.loaded import LoadedModel, attach
 from auditor.loaders.safe_hdf5 import H5Scan, scan_h5, string_values, text_value
 from auditor.loaders.safe_json import parse_json
 
-__all__ = ["load_legacy_h5", "read_attr_list"]
+__all__ = ["attach_named", "load_legacy_h5", "read_attr_list", "text_attr"]
 
 _SUFFIX = re.compile(r":\d+$")
 
@@ -55,30 +55,29 @@ def load_legacy_h5(path: str, source: SourceInfo, limits: Limits) -> LoadedModel
 
 
 def _load(f: h5py.File, stack: ExitStack, source: SourceInfo, limits: Limits) -> LoadedModel:
-    model_config_raw = _text_attr(f.id, "model_config", limits)
+    model_config_raw = text_attr(f.id, "model_config", limits)
     if model_config_raw is None:
-        raise ModelLoadError(
-            "HDF5 file has no model_config attribute: a weights-only file (save_weights) "
-            "or not a Keras model"
-        )
+        from auditor.loaders.weights_file import load_weights_file  # it uses this module
+
+        return load_weights_file(f, stack, source, limits)
     model_config = parse_json(_bytes(model_config_raw), "model_config", limits)
     if not isinstance(model_config, Mapping) or not isinstance(model_config.get("class_name"), str):
         raise ModelLoadError("model_config does not describe a Keras model (no class_name)")
-    training_raw = _text_attr(f.id, "training_config", limits)
+    training_raw = text_attr(f.id, "training_config", limits)
     training = (
         parse_json(_bytes(training_raw), "training_config", limits) if (training_raw) else None
     )
     source = SourceInfo(
         path=source.path,
         format="h5",
-        keras_version=_text_attr(f.id, "keras_version", limits),
-        backend=_text_attr(f.id, "backend", limits),
+        keras_version=text_attr(f.id, "keras_version", limits),
+        backend=text_attr(f.id, "backend", limits),
         size_bytes=source.size_bytes,
     )
     root = build_tree(model_config)
     scan = scan_h5(f, limits)
     scan.window = file_window(f)
-    unclaimed = _attach_all(f, root, scan, limits)
+    unclaimed = attach_named(f, root, scan, limits)
     graph = ModelGraph(
         root=root.freeze(),
         source=source,
@@ -132,7 +131,7 @@ def _read_attr(oid: h5py.h5g.GroupID, key: str, limits: Limits) -> Any:
         raise ModelLoadError(f"attribute {key!r} is unreadable ({first_line(exc)})") from None
 
 
-def _text_attr(oid: h5py.h5g.GroupID, key: str, limits: Limits) -> str | None:
+def text_attr(oid: h5py.h5g.GroupID, key: str, limits: Limits) -> str | None:
     """A string attribute; None when absent or not text."""
     value = _read_attr(oid, key, limits)
     return text_value(value) if value is not None else None
@@ -159,12 +158,18 @@ def _as_list(value: Any) -> list[Any]:
     return [value] if isinstance(value, bytes | str) else []
 
 
-def _attach_all(f: h5py.File, root: DraftLayer, scan: H5Scan, limits: Limits) -> list[str]:
-    if "model_weights" not in scan.groups:
+def attach_named(
+    f: h5py.File, root: DraftLayer, scan: H5Scan, limits: Limits, base: str = "model_weights"
+) -> list[str]:
+    """Attach the tensors each layer group under `base` lists in its `weight_names` (a
+    full model's `model_weights`, or the root of a Keras 2 weights file, `""`); return
+    the unclaimed dataset paths under `base`."""
+    if base and base not in scan.groups:
         return []
+    prefix = f"{base}/" if base else ""
     claimed: set[str] = set()
     for layer in root.children:
-        group_path = f"model_weights/{layer.name}"
+        group_path = f"{prefix}{layer.name}"
         if group_path not in scan.groups:
             continue
         group = h5py.h5o.open(f.id, group_path.encode("utf-8", "surrogateescape"))
@@ -178,9 +183,7 @@ def _attach_all(f: h5py.File, root: DraftLayer, scan: H5Scan, limits: Limits) ->
             attach(weight, dataset_path, scan)
             weight.stored_name = dataset_path.removeprefix(f"{group_path}/")
             claimed.add(dataset_path)
-    return sorted(
-        path for path in scan.datasets if path.startswith("model_weights/") and path not in claimed
-    )
+    return sorted(path for path in scan.datasets if path.startswith(prefix) and path not in claimed)
 
 
 def _claim_opaque(

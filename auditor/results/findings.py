@@ -126,7 +126,7 @@ class Source(ReportModel):
     """The audited model: file or live object."""
 
     path: str
-    format: Literal["keras", "h5", "live", "unknown"]
+    format: Literal["keras", "h5", "weights", "live", "unknown"]
     keras_version: str | None = None
     backend: str | None = None
     sha256: str | None = None
