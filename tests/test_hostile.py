@@ -122,7 +122,7 @@ def test_no_name_from_a_file_injects_into_an_output(corpus, report, fmt):
         ("external_storage.keras", "SEC003", "external storage"),
         ("gadget_system.keras", "SEC002", "os.system"),
         ("custom_module.keras", "SEC002", "acme_layers"),
-        ("folder.keras", "AUD001", "is a directory, not a model file"),
+        ("folder.keras", "AUD001", "is a folder, not a model"),
         ("empty.keras", "AUD001", "empty"),
         ("empty.h5", "AUD001", "empty"),
     ],

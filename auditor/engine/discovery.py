@@ -1,12 +1,13 @@
 """The model files a run audits: folders searched and glob patterns expanded, within
 bounds.
 
-A folder is searched for `*.keras`, `*.h5` and `*.hdf5`; a pattern (`models/**/*.keras`)
-is matched as `glob` matches it, `**` standing for any number of folders. Neither follows
-a symbolic link to a folder (a link to a file is a file), so a link back up the tree
-(`x -> .`) cannot make the search endless; and a search that lists more than
-`limits.max_discovered_entries`, or takes longer than the per-file time limit, stops with
-a usage error that says so.
+A folder is searched for `*.keras`, `*.h5` and `*.hdf5`, and for model folders (an
+unzipped `.keras`: `config.json` and `model.weights.h5`), each one model whose files are
+not searched again; a pattern (`models/**/*.keras`) is matched as `glob` matches it, `**`
+standing for any number of folders. Neither follows a symbolic link to a folder (a link
+to a file is a file), so a link back up the tree (`x -> .`) cannot make the search
+endless; and a search that lists more than `limits.max_discovered_entries`, or takes
+longer than the per-file time limit, stops with a usage error that says so.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from auditor.errors import UsageError
-from auditor.loaders import MODEL_SUFFIXES
+from auditor.loaders import MODEL_SUFFIXES, is_model_folder
 from auditor.numbers import number
 from auditor.text import display_path
 
@@ -52,12 +53,16 @@ def discover(
         path = Path(text)
         if not path.exists() and is_glob(text):
             found.extend(_matches(text, max_entries, seconds))
-        elif path.is_dir() and path.suffix.lower() not in MODEL_SUFFIXES:
+        elif (
+            path.is_dir()
+            and path.suffix.lower() not in MODEL_SUFFIXES
+            and not (is_model_folder(path))
+        ):
             found.extend(
                 sorted(
-                    file
-                    for file, folder in _entries(text, text, max_entries, seconds)
-                    if not folder and file.lower().endswith(MODEL_SUFFIXES)
+                    entry
+                    for entry, kind in _entries(text, text, max_entries, seconds)
+                    if kind == _MODEL or (kind == _FILE and entry.lower().endswith(MODEL_SUFFIXES))
                 )
             )
         else:
@@ -72,20 +77,25 @@ def _matches(pattern: str, max_entries: int, seconds: float | None) -> list[str]
     files: list[str] = []
     # `models/**` names the folder `models` itself too, as `glob` matches it.
     folders = [root] if root != "." and pattern.rstrip(os.sep).endswith(f"{os.sep}**") else []
-    for entry, folder in _entries(root, pattern, max_entries, seconds):
+    for entry, kind in _entries(root, pattern, max_entries, seconds):
+        model = kind == _MODEL or (kind == _FILE and entry.lower().endswith(MODEL_SUFFIXES))
         if regex.fullmatch(entry):
-            (folders if folder else files).append(entry)
-        elif not folder and entry.lower().endswith(MODEL_SUFFIXES):
+            (folders if kind == _FOLDER else files).append(entry)
+        elif model:
             files.extend(entry for top in folders if entry.startswith(top + os.sep))
     return sorted(files)
 
 
+_FILE, _FOLDER, _MODEL = "file", "folder", "model folder"
+
+
 def _entries(
     root: str, asked: str, max_entries: int, seconds: float | None
-) -> Iterator[tuple[str, bool]]:
-    """(path, is a folder) for everything below `root`, each folder before what it holds;
-    links to files are files, links to folders are not followed. Paths are `root` joined
-    with the entry's, without a leading `./`. `asked` names the search in errors."""
+) -> Iterator[tuple[str, str]]:
+    """(path, kind) for everything below `root`, each folder before what it holds; links
+    to files are files, links to folders are not followed, and a model folder is one
+    entry whose files are not listed. Paths are `root` joined with the entry's, without
+    a leading `./`. `asked` names the search in errors."""
     deadline = None if seconds is None else time.monotonic() + seconds
     listed = 0
     folders = [root]
@@ -105,11 +115,14 @@ def _entries(
                 )
             path = entry.path[2:] if folder == "." else entry.path
             try:
-                is_folder = entry.is_dir(follow_symlinks=False)
-                if is_folder:
-                    folders.append(path)
-                if is_folder or entry.is_file():
-                    yield path, is_folder
+                if entry.is_dir(follow_symlinks=False):
+                    if is_model_folder(path):
+                        yield path, _MODEL
+                    else:
+                        folders.append(path)
+                        yield path, _FOLDER
+                elif entry.is_file():
+                    yield path, _FILE
             except OSError:
                 continue
         if deadline is not None and time.monotonic() > deadline:

@@ -23,10 +23,17 @@ from auditor.graph.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
 from auditor.limits import Limits
 from auditor.loaders.digest import FileDigest
 from auditor.loaders.loaded import LoadedModel
+from auditor.loaders.safe_folder import is_model_folder
 from auditor.loaders.sniff import Half, Layout, sniff
 from auditor.text import display_path
 
-__all__ = ["MODEL_SUFFIXES", "LoadedModel", "format_from_suffix", "open_model"]
+__all__ = [
+    "MODEL_SUFFIXES",
+    "LoadedModel",
+    "format_from_suffix",
+    "is_model_folder",
+    "open_model",
+]
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 
@@ -84,8 +91,13 @@ def _open(path: Path, source: SourceInfo, limits: Limits, digest: bool) -> Loade
     except OSError as exc:
         raise ModelLoadError(f"cannot stat the file ({exc.strerror or exc})") from None
     if path.is_dir():
+        if is_model_folder(path):
+            from auditor.loaders.keras_v3 import load_keras_folder
+
+            return load_keras_folder(path, dataclasses.replace(source, format="keras"), limits)
         raise ModelLoadError(
-            "is a directory, not a model file (unzipped .keras folders are not supported)"
+            "is a folder, not a model: a model folder (model.save(path, zipped=False)) "
+            "holds config.json and model.weights.h5"
         )
     if stat.st_size > limits.max_file_bytes:
         raise ModelLoadError(

@@ -1,4 +1,5 @@
-"""Front-end for Keras 3 `.keras` archives (config.json + metadata.json + model.weights.h5).
+"""Front-end for Keras 3 `.keras` archives (config.json + metadata.json + model.weights.h5),
+zipped or unzipped (a folder with the same members, `loaders.safe_folder`).
 
 The weights file is handed to h5py as a zero-copy window onto the STORED zip member and is
 walked once for metadata (`safe_hdf5.scan_h5`); each config layer is then mapped to its HDF5
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import ExitStack
+from pathlib import Path
 from typing import BinaryIO
 
 import h5py
@@ -22,11 +24,12 @@ from auditor.loaders.config_tree import build_tree
 from auditor.loaders.drafts import DraftLayer
 from auditor.loaders.loaded import LoadedModel, attach, discover_opaque
 from auditor.loaders.optimizer_state import training_steps
+from auditor.loaders.safe_folder import SafeFolder
 from auditor.loaders.safe_hdf5 import H5Scan, MiB, group_text, scan_h5
 from auditor.loaders.safe_json import parse_json
 from auditor.loaders.safe_zip import SafeZip
 
-__all__ = ["VarsNames", "attach_vars", "load_keras"]
+__all__ = ["VarsNames", "attach_vars", "load_keras", "load_keras_folder"]
 
 
 def load_keras(raw: BinaryIO, source: SourceInfo, limits: Limits) -> LoadedModel:
@@ -45,7 +48,23 @@ def load_keras(raw: BinaryIO, source: SourceInfo, limits: Limits) -> LoadedModel
         raise
 
 
-def _load(archive: SafeZip, stack: ExitStack, source: SourceInfo, limits: Limits) -> LoadedModel:
+def load_keras_folder(path: Path, source: SourceInfo, limits: Limits) -> LoadedModel:
+    """Read an unzipped `.keras` folder (`model.save(path, zipped=False)`) as an archive.
+
+    Raises:
+        ModelLoadError: when it is not a readable Keras 3 model folder.
+    """
+    stack = ExitStack()
+    try:
+        return _load(SafeFolder(path, limits), stack, source, limits)
+    except BaseException:
+        stack.close()
+        raise
+
+
+def _load(
+    archive: SafeZip | SafeFolder, stack: ExitStack, source: SourceInfo, limits: Limits
+) -> LoadedModel:
     if not archive.has("config.json"):
         raise ModelLoadError("zip archive has no config.json: not a Keras 3 .keras file")
     config = parse_json(

@@ -1,0 +1,121 @@
+"""A model folder opened for hostile input: what `model.save(path, zipped=False)` writes
+(`config.json`, `metadata.json`, `model.weights.h5`, `assets/`), read through the same
+interface as a `.keras` archive (`safe_zip.SafeZip`).
+
+Only regular files directly in the folder are members: a symbolic link is never followed
+(it is reported, and the member counts as absent), nor is anything outside the folder.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+from pathlib import Path
+
+from auditor.errors import ModelLoadError
+from auditor.graph.model import IssueKind, LoadIssue
+from auditor.limits import Limits
+from auditor.loaders.safe_hdf5 import Window
+from auditor.loaders.safe_zip import MemberView
+
+__all__ = ["SafeFolder", "is_model_folder"]
+
+
+def is_model_folder(path: str | os.PathLike[str]) -> bool:
+    """True for a folder holding an unzipped `.keras` model: a `config.json` file and a
+    `model.weights.h5` entry (a link in its place is reported when the folder is read,
+    never followed)."""
+    folder = Path(path)
+    try:
+        config = stat.S_ISREG((folder / "config.json").lstat().st_mode)
+        return config and os.path.lexists(folder / "model.weights.h5")
+    except OSError:
+        return False
+
+
+class SafeFolder:
+    """An unzipped `.keras` folder, with `SafeZip`'s members interface.
+
+    Raises:
+        ModelLoadError: when the folder cannot be listed, or lists more entries than the
+            archive-member cap.
+    """
+
+    def __init__(self, path: Path, limits: Limits) -> None:
+        self._path = path
+        self._limits = limits
+        self.issues: list[LoadIssue] = []
+        self._members: dict[str, int] = {}
+        try:
+            with os.scandir(path) as entries:
+                for count, entry in enumerate(entries, 1):
+                    if count > limits.max_members:
+                        raise ModelLoadError(
+                            f"the model folder lists over {limits.max_members:,} entries, "
+                            "the archive-member cap",
+                            IssueKind.OVER_LIMIT,
+                        )
+                    self._add(entry)
+        except OSError as exc:
+            raise ModelLoadError(f"cannot list the model folder ({exc.strerror})") from None
+
+    def _add(self, entry: os.DirEntry[str]) -> None:
+        if entry.is_symlink():
+            self.issues.append(
+                LoadIssue(
+                    IssueKind.EXTERNAL_REFERENCE,
+                    f"{entry.name!r} is a symbolic link (not followed)",
+                    where=entry.name,
+                )
+            )
+        elif entry.is_file(follow_symlinks=False):
+            self._members[entry.name] = entry.stat(follow_symlinks=False).st_size
+
+    def has(self, name: str) -> bool:
+        """True when the folder holds a regular file of that name."""
+        return name in self._members
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._members)
+
+    def read(self, name: str, cap: int) -> bytes:
+        """A whole member, after the size check."""
+        size = self._members[name]
+        if size > cap:
+            raise ModelLoadError(
+                f"{name!r} is {size:,} bytes, over the {cap:,}-byte cap", IssueKind.OVER_LIMIT
+            )
+        try:
+            with self._open(name) as file:
+                data = file.read(cap + 1)
+        except OSError as exc:
+            raise ModelLoadError(f"cannot read {name!r} ({exc.strerror})") from None
+        if len(data) > cap:  # it grew since it was listed
+            raise ModelLoadError(f"{name!r} is over the {cap:,}-byte cap", IssueKind.OVER_LIMIT)
+        return data
+
+    def open_view(self, name: str) -> MemberView:
+        """A member opened for h5py, with its whole extent as the direct-read window. The
+        caller closes `view.file`."""
+        if self._members[name] > self._limits.max_file_bytes:
+            raise ModelLoadError(
+                f"{name!r} is {self._members[name]:,} bytes, over the "
+                f"{self._limits.max_file_bytes:,}-byte cap",
+                IssueKind.OVER_LIMIT,
+            )
+        try:
+            file = self._open(name)
+        except OSError as exc:
+            raise ModelLoadError(f"cannot open {name!r} ({exc.strerror})") from None
+        size = os.fstat(file.fileno()).st_size
+        return MemberView(file, Window(file.fileno(), 0, size))
+
+    def _open(self, name: str) -> io.BufferedReader:
+        # O_NOFOLLOW: a member swapped for a link after the listing is refused, not read.
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+        return io.BufferedReader(io.FileIO(os.open(self._path / name, flags), "rb"))
+
+    def close(self) -> None:
+        """Nothing stays open: each member is opened by its reader."""
