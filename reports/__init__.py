@@ -77,6 +77,8 @@ class RuleInfo:
         summary: str, one sentence.
         docs: str, the full Markdown documentation.
         mode: str, `file`, `file+w` or `live`.
+        formats: str, the source formats it judges: `all`, or their names
+            (`savedmodel,export`).
     """
 
     code: str
@@ -85,6 +87,7 @@ class RuleInfo:
     summary: str
     docs: str
     mode: str = "file"
+    formats: str = "all"
 
     @property
     def help_uri(self) -> str:

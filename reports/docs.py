@@ -28,16 +28,19 @@ def rules_reference(rules: list[RuleInfo]) -> str:
         "",
         "Generated from the rule docstrings by `audit rules --format markdown`; do not edit.",
         "`audit rule CODE` prints one of them in a terminal. Severities are defaults: "
-        "configure them per rule (`[tool.keras-audit.severity]`).",
+        "configure them per rule (`[tool.keras-audit.severity]`). Formats are the sources a "
+        "rule judges: `keras` (a `.keras` archive or its folder), `h5` (a legacy full "
+        "model), `weights` (weights only, sharded too), `savedmodel` (tf.keras 2), `export` "
+        "(a SavedModel without Keras metadata), `live`; `all` is every one.",
         "",
-        "| code | name | severity | mode | summary |",
-        "|---|---|---|---|---|",
+        "| code | name | severity | mode | formats | summary |",
+        "|---|---|---|---|---|---|",
     ]
     for rule in rules:
         summary = rule.summary.replace("|", "\\|")
         lines.append(
             f"| [{rule.code}](#{anchor(rule.code, rule.name)}) | {rule.name} | "
-            f"{rule.severity} | {rule.mode} | {summary} |"
+            f"{rule.severity} | {rule.mode} | {rule.formats} | {summary} |"
         )
     for rule in rules:
         body = re.sub(r"^## ", "### ", rule.docs, flags=re.M)
@@ -45,7 +48,8 @@ def rules_reference(rules: list[RuleInfo]) -> str:
             "",
             f"## {rule.code} {rule.name}",
             "",
-            f"Severity: **{rule.severity}**. Mode: {rule.mode}, {_MODES.get(rule.mode, '')}.",
+            f"Severity: **{rule.severity}**. Mode: {rule.mode}, {_MODES.get(rule.mode, '')}. "
+            f"Formats: {rule.formats}.",
             "",
             body,
         ]

@@ -52,6 +52,7 @@ from auditor.rules.scale_invariant_decay import ScaleInvariantDecay
 from auditor.rules.stale_batchnorm_statistics import StaleBatchnormStatistics
 from auditor.rules.unmapped_weights import UnmappedWeights
 from auditor.rules.unreadable_model import UnreadableModel
+from auditor.rules.unsafe_graph_op import UnsafeGraphOp
 from auditor.rules.untrained_weights import UntrainedWeights
 from auditor.rules.unusual_coefficient import UnusualCoefficient
 from auditor.rules.unusual_weight_decay import UnusualWeightDecay
@@ -88,6 +89,7 @@ BUILTIN_RULES: tuple[type[Rule], ...] = (
     ForeignModuleReference,
     ExternalDataReference,
     MalformedArchive,
+    UnsafeGraphOp,
     UnreadableModel,
     OpaqueLayers,
     UnmappedWeights,

@@ -43,11 +43,17 @@ from auditor.results.findings import Confidence, Finding, Location, Severity
 if TYPE_CHECKING:
     from auditor.tensors.stats import TensorStats
 
-__all__ = ["DOC_SECTIONS", "Requirement", "Rule", "RuleContext", "RuleOptions"]
+__all__ = [
+    "DOC_SECTIONS",
+    "Requirement",
+    "Rule",
+    "RuleContext",
+    "RuleOptions",
+]
 
 DOC_SECTIONS = ("What it does", "Why is this bad?", "Example", "Options", "References")
-Requirement = str  # "weights" | "live" | "compile" | "reference" | "config"
-REQUIREMENTS = frozenset({"weights", "live", "compile", "reference", "config"})
+Requirement = str  # "weights" | "live" | "compile" | "reference" | "config" | "graph"
+REQUIREMENTS = frozenset({"weights", "live", "compile", "reference", "config", "graph"})
 
 
 class RuleOptions(BaseModel):

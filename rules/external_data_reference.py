@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from auditor.graph.model import IssueKind, ModelGraph
 from auditor.results.findings import Finding, Severity
@@ -12,13 +12,26 @@ from auditor.rules._security import issue_findings, located_objects, where
 from auditor.rules.base import Rule, RuleContext
 
 _LOOKUPS = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
+#: What keras_hub tokenizers open as a file when given a string (WordPiece and BytePair
+#: vocabularies and merges, a SentencePiece model): a preset stores them as assets and
+#: leaves these null.
+_HUB_FILES = ("vocabulary", "merges", "proto")
+
+
+def _is_hub(value: Mapping[str, Any]) -> bool:
+    registered, module = value.get("registered_name"), value.get("module")
+    return (isinstance(registered, str) and registered.startswith("keras_hub>")) or (
+        isinstance(module, str) and module.split(".", 1)[0] == "keras_hub"
+    )
 
 
 class ExternalDataReference(Rule):
     """## What it does
     Reports content that points outside the model file: HDF5 soft and external links,
-    datasets with external storage, virtual datasets, and lookup layers whose vocabulary
-    is a file path. None of them is followed or read.
+    datasets with external storage, virtual datasets, lookup layers whose vocabulary is a
+    file path, and keras_hub tokenizers (in a preset's `tokenizer.json`,
+    `preprocessor.json` or `task.json`) whose vocabulary, merges or SentencePiece proto is
+    a path or URL. None of them is followed or read.
 
     ## Why is this bad?
     h5py follows an external-storage dataset to any file on the machine, so reading the
@@ -41,7 +54,8 @@ class ExternalDataReference(Rule):
 
     ## References
     - CVE-2026-1669 (HDF5 external storage read through model loading)
-    - CVE-2025-12058 (file paths in preprocessing-layer configs)
+    - CVE-2025-12058 (file paths in preprocessing-layer configs; keras_hub tokenizers
+      open a string vocabulary the same way)
     """
 
     code: ClassVar[str] = "SEC003"
@@ -61,7 +75,12 @@ class ExternalDataReference(Rule):
         )
         for document, path, value, layer_path, layer_class in located_objects(model):
             config = value.get("config")
-            if keras_class(value, _LOOKUPS) is None or not isinstance(config, Mapping):
+            if not isinstance(config, Mapping):
+                continue
+            if _is_hub(value):
+                yield from self._hub_files(ctx, document, path, value, config)
+                continue
+            if keras_class(value, _LOOKUPS) is None:
                 continue
             vocabulary = config.get("vocabulary")
             if isinstance(vocabulary, str):
@@ -76,3 +95,29 @@ class ExternalDataReference(Rule):
                     "instead of a path.",
                     details={"path": vocabulary},
                 )
+
+    def _hub_files(
+        self,
+        ctx: RuleContext,
+        document: str,
+        path: str,
+        value: Mapping[str, Any],
+        config: Mapping[str, Any],
+    ) -> Iterator[Finding]:
+        for key in _HUB_FILES:
+            target = config.get(key)
+            if not isinstance(target, str):
+                continue
+            name = value.get("class_name")
+            yield self.finding(
+                ctx,
+                f"keras_hub `{name}` opens the file {target!r} as its `{key}` when loaded: "
+                "a path or URL chosen by the preset's author. Received: "
+                f"{key}={target!r}",
+                layer_path="",
+                layer_class=name if isinstance(name, str) else None,
+                config_key=where(document, f"{path}.config.{key}" if path else f"config.{key}"),
+                fix="Use a preset that stores its vocabulary as an asset (`save_to_preset` "
+                f"leaves `{key}` null), or pass the vocabulary yourself.",
+                details={"path": target, "key": key},
+            )

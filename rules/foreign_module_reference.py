@@ -91,7 +91,9 @@ class ForeignModuleReference(Rule):
             keys = [key for key, _, _, _ in places]
             layers = sorted({layer for _, layer, _, _ in places})
             many = len(places) > 1
-            where_text = f" in {len(places)} objects ({paths_text(layers)})" if many else ""
+            named = [layer for layer in layers if layer]
+            where_text = f" in {len(places)} objects" if many else ""
+            where_text += f" ({paths_text(named)})" if many and named else ""
             yield self.finding(
                 ctx,
                 f"The config references {name!r}{where_text}: {why}. keras-audit did not "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from auditor.graph.model import LayerNode, ModelGraph
+from auditor.graph.model import NO_CONFIG, LayerNode, ModelGraph
 from auditor.numbers import number
 from auditor.results.findings import Finding, Severity
 from auditor.rules.base import Rule, RuleContext
@@ -15,8 +15,9 @@ class OpaqueLayers(Rule):
     """## What it does
     Lists subclassed models and custom or unknown layers whose config does not say which
     weights they create or how they are regularized, with the weights and parameters the
-    audit therefore could not judge. For a weights-only file (`save_weights`), which holds
-    no config at all, one finding says what such an audit cannot judge.
+    audit therefore could not judge. For a weights-only file (`save_weights`) or a
+    SavedModel written by `export()`, which hold no Keras config at all, one finding says
+    what such an audit cannot judge.
 
     ## Why is this bad?
     keras-audit reads configs, never code. A subclassed model's config holds only what its
@@ -59,11 +60,12 @@ class OpaqueLayers(Rule):
             yield self._finding(node, ctx)
 
     def _weights_only(self, model: ModelGraph, ctx: RuleContext) -> Finding:
+        reason = NO_CONFIG.get(model.source.format, "the source holds no model config")
         weights = list(model.weights())
         layers = sum(1 for node in model.layers() if node.weights)
         return self.finding(
             ctx,
-            f"A weights-only file holds no model config: {layers} layer(s) with "
+            f"{reason[0].upper()}{reason[1:]}: {layers} layer(s) with "
             f"{len(weights)} weight(s) ({number(sum(w.size for w in weights))} parameters) "
             "were recognised from the stored tensors, but their regularizers, initializers, "
             "settings and optimizer are not recorded, so the regularization and "

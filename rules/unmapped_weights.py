@@ -17,7 +17,8 @@ class UnmappedWeights(Rule):
     Checks that the config and the weights file agree: every variable the config implies
     is stored in the weights file, and every stored tensor belongs to a layer of the
     config. One finding per layer with missing weights, and one listing the stored tensors
-    no layer claims.
+    no layer claims. A keras_hub preset's `metadata.json` declares the backbone's
+    `parameter_count`: it must be what `model.weights.h5` holds.
 
     ## Why is this bad?
     A mismatch means the file was assembled from parts that do not belong together (a
@@ -45,12 +46,11 @@ class UnmappedWeights(Rule):
     code: ClassVar[str] = "AUD003"
     name: ClassVar[str] = "unmapped-weights"
     severity: ClassVar[Severity] = Severity.WARNING
-    requires: ClassVar[frozenset[str]] = frozenset({"config"})
 
     def check_layer(
         self, layer: LayerNode, model: ModelGraph, ctx: RuleContext
     ) -> Iterator[Finding]:
-        if not model.weights_read:
+        if not model.weights_read or not model.has_config:
             return
         missing = [w for w in layer.weights if w.storage is None]
         if missing:
@@ -71,6 +71,18 @@ class UnmappedWeights(Rule):
             )
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
+        count = model.parameter_check
+        if model.weights_read and count is not None and count.declared != count.stored:
+            yield self.finding(
+                ctx,
+                f"{count.where} declares {number(count.declared)} parameters, but "
+                f"{count.counted} holds {number(count.stored)}: the weights are not the "
+                "ones the preset describes.",
+                layer_path="",
+                config_key=f"{count.where}:parameter_count",
+                fix="Re-save the preset with `save_to_preset()` from the model it describes.",
+                details={"declared": count.declared, "stored": count.stored},
+            )
         if not model.weights_read or not model.unclaimed:
             return
         unclaimed = list(model.unclaimed)

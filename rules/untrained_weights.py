@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from auditor.graph.model import LayerNode, ModelGraph, WeightRef
+from auditor.graph.model import NO_CONFIG, LayerNode, ModelGraph, WeightRef
 from auditor.numbers import number
 from auditor.results.findings import Confidence, Finding, Severity
 from auditor.rules.base import Rule, RuleContext, RuleOptions
@@ -15,9 +15,14 @@ from auditor.tensors.verdict import KS_ALPHA, SIGMAS, Judgement, Verdict, judge
 
 _RANK = {"low": 0, "medium": 1, "high": 2}
 _ASSUMED = (
-    "A weights-only file declares no initializer: each was assumed to be Keras's default "
+    "{source}, so no initializer: each was assumed to be Keras's default "
     "(glorot_uniform kernels, orthogonal recurrent kernels, zero biases)."
 )
+
+
+def _assumed(model: ModelGraph) -> str:
+    reason = NO_CONFIG.get(model.source.format, "the source declares no config")
+    return _ASSUMED.format(source=reason[0].upper() + reason[1:])
 
 
 class UntrainedWeights(Rule):
@@ -33,10 +38,10 @@ class UntrainedWeights(Rule):
     distribution. Small tensors carry little evidence, so their findings have low
     confidence.
 
-    A weights-only file declares no initializer: Keras's default for each kind of variable
-    is assumed, and the findings say so. The stored optimizer state's iteration count, when
-    there is one, is quoted in the model-level finding (0: the optimizer never took a
-    step).
+    A weights-only file or an exported SavedModel declares no initializer: Keras's default
+    for each kind of variable is assumed, and the findings say so. The stored optimizer
+    state's iteration count, when there is one, is quoted in the model-level finding (0:
+    the optimizer never took a step).
 
     ## Why is this bad?
     A model whose weights are at initialization was never trained, or was reset: the
@@ -116,7 +121,7 @@ class UntrainedWeights(Rule):
     ) -> Finding:
         confidence = max((j.confidence for _, j in verdicts), key=_RANK.__getitem__)
         evidence = "; ".join(f"{w.name}: {j.evidence}" for w, j in verdicts)
-        assumed = "" if model.has_config else f" {_ASSUMED}"
+        assumed = "" if model.has_config else f" {_assumed(model)}"
         return self.finding(
             ctx,
             f"`{layer.path}` ({layer.class_name}) is still at its initialization. "
@@ -155,7 +160,7 @@ class UntrainedWeights(Rule):
                 else f" The stored optimizer state records {number(steps)} training steps."
             )
         if not model.has_config:
-            cause += f" {_ASSUMED}"
+            cause += f" {_assumed(model)}"
         return self.finding(
             ctx,
             f"{len(paths)} of {judged} layers with weights are at initialization. {cause}",

@@ -131,3 +131,14 @@ def browser() -> Iterator[Any]:
     driver = webdriver.Chrome(service=Service(DRIVER), options=options)
     yield driver
     driver.quit()
+
+
+@pytest.fixture(scope="session")
+def tf_keras_savedmodels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of genuine tf.keras 2 SavedModels (tests/savedmodels.py), built once."""
+    pytest.importorskip("tf_keras", reason="the [test] extra installs tf-keras")
+    from tests.savedmodels import build_tf_keras_savedmodels
+
+    out = tmp_path_factory.mktemp("savedmodels")
+    build_tf_keras_savedmodels(out)
+    return out

@@ -26,6 +26,7 @@ import h5py
 import numpy as np
 
 from tests.harness import rewrite_config
+from tests.savedmodels import build_graph_module
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "models"
 CLEAN_KERAS = EXAMPLES / "clean.keras"
@@ -189,6 +190,14 @@ GADGETS: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "eval": ("builtins.eval", {"module": "builtins", "class_name": "function", "config": "eval"}),
 }
+
+
+def _edit_index(src: Path, dst: Path, edit: Callable[[bytes], bytes]) -> Path:
+    """Copy a SavedModel with its `variables/variables.index` edited."""
+    shutil.copytree(src, dst)
+    index = dst / "variables" / "variables.index"
+    index.write_bytes(edit(index.read_bytes()))
+    return dst
 
 
 def build_corpus(keras: Any, root: Path) -> Corpus:
@@ -427,6 +436,31 @@ def build_corpus(keras: Any, root: Path) -> Corpus:
         noise = root / f"random{src.suffix}"
         noise.write_bytes(np.random.default_rng(0).bytes(16_384))
         add(noise, "random bytes", "AUD001")
+    shard = root / "shard_escape_00000.weights.h5"
+    shutil.copyfile(EXAMPLES / "clean.weights.h5", shard)
+    groups: list[str] = []
+    with h5py.File(shard, "r") as f:
+        f.visit(lambda name: groups.append(name) if name.endswith("vars") else None)
+    weight_map = {f"/{group}": [shard.name] for group in groups}
+    weight_map["/layers/dense/vars"] += ["../secret.bin", str(secret)]
+    index = root / "shard_escape.weights.json"
+    index.write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    add(index, "sharded weights whose map names ../secret.bin and an absolute path", "SEC004")
+    reader = root / "read_file_savedmodel"
+    build_graph_module(reader, read=str(secret))
+    add(reader, "SavedModel whose serving function reads a file (a ReadFile op)", "SEC005")
+    add(
+        _edit_index(reader, root / "bad_crc_savedmodel", lambda b: bytes([b[0] ^ 1]) + b[1:]),
+        "SavedModel whose variables.index fails its block checksum",
+        "AUD001",
+        "SEC005",
+    )
+    add(
+        _edit_index(reader, root / "truncated_index_savedmodel", lambda b: b[: len(b) // 2]),
+        "SavedModel whose variables.index is cut in half",
+        "AUD001",
+        "SEC005",
+    )
     folder = root / "folder.keras"
     folder.mkdir(exist_ok=True)
     add(folder, "a directory named like a model", "AUD001")

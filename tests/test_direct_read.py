@@ -199,13 +199,13 @@ def test_a_large_tensor_is_read_ahead_on_a_thread_that_ends_with_the_caller(tmp_
     from auditor.loaders import h5tensor
 
     readers: list[str] = []
-    real = h5tensor._pread_into
+    real = h5tensor.pread_into
 
     def recording(fd, buffer, offset):
         readers.append(threading.current_thread().name)
         real(fd, buffer, offset)
 
-    monkeypatch.setattr(h5tensor, "_pread_into", recording)
+    monkeypatch.setattr(h5tensor, "pread_into", recording)
     path = tmp_path / "weights.h5"
     _write_h5(path)
     with h5py.File(path, "r") as f:

@@ -136,6 +136,7 @@ def test_npz_weights_are_not_read_and_weight_rules_are_not_applicable(files):
         ("REG002", live_only),
         ("REG010", no_tensor),
         ("REG012", live_only),
+        ("SEC005", "reads a SavedModel's graph; this source holds none"),
         *[(code, uncompiled) for code in ("WD001", "WD002", "WD003")],
         ("WD004", live_only),
         *[(code, uncompiled) for code in ("WD005", "WD006")],

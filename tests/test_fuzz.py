@@ -9,6 +9,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -20,7 +21,14 @@ from auditor.engine.runner import run
 from auditor.reports import RENDERERS, RenderOptions
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "models"
-SEEDS = {"bytes": 1200, "json": 1000, "h5attrs": 800, "names": 400, "weights": 300}
+SEEDS = {
+    "bytes": 1200,
+    "json": 1000,
+    "h5attrs": 800,
+    "names": 400,
+    "weights": 300,
+    "layouts": 300,
+}
 #: Names a file may give its layers: lone surrogates, control characters and escape
 #: sequences, workflow commands, markup, bidirectional overrides, paths, the empty name,
 #: a very long one, and the names of Keras objects and of other layers.
@@ -190,6 +198,62 @@ def test_weights_file_structure_mutations(sources, tmp_path):
         path.unlink()
 
 
+@pytest.fixture(scope="module")
+def layouts(keras, tmp_path_factory, tf_keras_savedmodels):
+    """Genuine files of the layouts that are more than one file: sharded weights, an
+    unzipped `.keras` folder, a tf.keras 2 SavedModel and a keras_hub preset."""
+    root = tmp_path_factory.mktemp("layouts")
+    shutil.copytree(tf_keras_savedmodels / "cnn_sm", root / "savedmodel")
+    import keras_hub
+
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=8, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16
+    )
+    tokenizer = keras_hub.models.BertTokenizer(
+        vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    )
+    backbone.save_to_preset(root / "preset")
+    tokenizer.save_to_preset(root / "preset")
+    model = keras.saving.load_model(EXAMPLES / "depthwise_decay.keras")
+    (root / "sharded").mkdir()
+    model.save_weights(root / "sharded" / "m.weights.json", max_shard_size=0.000005)
+    model.save(root / "folder", zipped=False)
+    return root
+
+
+def test_layouts_of_several_files_mutated(layouts, tmp_path):
+    """A sharded index's weight map and metadata, its shards' bytes, a model folder's
+    config.json and weights, every file of a SavedModel (its graph, Keras metadata,
+    bundle index and data), and a keras_hub preset's JSON and weights mutated: always a
+    report."""
+    rng = random.Random(6)
+    for index in range(SEEDS["layouts"]):
+        kind = rng.choice(["sharded", "folder", "savedmodel", "preset"])
+        work = tmp_path / f"{index}"
+        shutil.copytree(layouts / kind, work)
+        if kind == "savedmodel":
+            member = rng.choice(sorted(p for p in work.rglob("*") if p.is_file()))
+            member.write_bytes(_flip(member.read_bytes(), rng))
+            _check(work)
+            shutil.rmtree(work)
+            continue
+        document_name = {
+            "sharded": "m.weights.json",
+            "preset": rng.choice(["config.json", "metadata.json", "tokenizer.json"]),
+        }.get(kind, "config.json")
+        document = work / document_name
+        if rng.random() < 0.6:
+            text = json.loads(document.read_text())
+            for _ in range(rng.randint(1, 4)):
+                text = _mutate_json(text, rng)
+            document.write_text(json.dumps(text))
+        else:
+            member = rng.choice(sorted(work.glob("*.weights.h5")))
+            member.write_bytes(_flip(member.read_bytes(), rng))
+        _check(work / document_name if kind == "sharded" else work)
+        shutil.rmtree(work)
+
+
 def test_name_encoding_and_file_name_mutations(tmp_path):
     """Layers renamed to hostile names, config.json in every encoding json.loads takes,
     and hostile file names: every output renders what comes out."""
@@ -223,7 +287,9 @@ def _rss_mb() -> float:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def rss_before() -> float:
+def rss_before(layouts) -> float:
+    """Taken once the fixtures that build models in this process (`layouts`) are built:
+    what the fuzzing itself adds is measured, not what building them took."""
     return _rss_mb()
 
 

@@ -88,7 +88,7 @@ def test_a_plain_folder_is_no_model(tmp_path):
     assert issue.fatal
     assert issue.message == (
         "is a folder, not a model: a model folder (model.save(path, zipped=False)) holds "
-        "config.json and model.weights.h5"
+        "config.json and model.weights.h5, a SavedModel saved_model.pb"
     )
 
 

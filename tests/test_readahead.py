@@ -344,7 +344,7 @@ def test_an_audit_reads_large_tensors_ahead_with_the_same_statistics(
     )
     paths = save_model(model, "readahead")
     readers: list[tuple[int, str]] = []
-    real = h5tensor._pread_into
+    real = h5tensor.pread_into
     lent: list[np.ndarray] = []  # every buffer ReadAhead lent
     into_lent: list[bool] = []  # for each read on the thread, whether it filled one
     real_lend = readahead.ReadAhead._lend
@@ -361,7 +361,7 @@ def test_an_audit_reads_large_tensors_ahead_with_the_same_statistics(
         lent.extend([buffer] if buffer is not None else [])
         return buffer
 
-    monkeypatch.setattr(h5tensor, "_pread_into", recording)
+    monkeypatch.setattr(h5tensor, "pread_into", recording)
     monkeypatch.setattr(readahead.ReadAhead, "_lend", lend)
     for fmt, path in paths.items():
         with open_model(path, digest=False) as loaded:
@@ -379,7 +379,7 @@ def test_an_audit_reads_large_tensors_ahead_with_the_same_statistics(
             monkeypatch.setattr(readahead.ReadAhead, "plan", lambda *a: False)
             alone, _ = read_stats(loaded.graph, None)
             monkeypatch.undo()
-            monkeypatch.setattr(h5tensor, "_pread_into", recording)
+            monkeypatch.setattr(h5tensor, "pread_into", recording)
             monkeypatch.setattr(readahead.ReadAhead, "_lend", lend)
             lent.clear()
             into_lent.clear()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from auditor.cli.common import EXIT_CLEAN, Parser, mode, rule_infos, usage, write
+from auditor.cli.common import EXIT_CLEAN, Parser, formats, mode, rule_infos, usage, write
 
 __all__ = ["rule_command", "rules_command", "schema_command"]
 
@@ -30,6 +30,7 @@ def rules_command(argv: Sequence[str]) -> int:
             "name": rule.name,
             "severity": rule.severity.value,
             "mode": mode(rule.requires),
+            "formats": formats(rule.requires),
             "enabled": True,
             "summary": rule.summary(),
             "options": rule.option_defaults(),
@@ -47,7 +48,7 @@ def rules_command(argv: Sequence[str]) -> int:
     write(
         (
             f"{row['code']}  {row['name']:<30} {row['severity']:<8} {row['mode']:<6} "
-            f"{row['summary']}\n"
+            f"{row['formats']:<24} {row['summary']}\n"
             for row in rows
         ),
         None,
@@ -68,7 +69,10 @@ def rule_command(argv: Sequence[str]) -> int:
         usage(str(exc))
     from auditor.reports import DOCS_URL, anchor
 
-    header = f"# {found.code} {found.name} ({found.severity.value})\n\n"
+    header = (
+        f"# {found.code} {found.name} ({found.severity.value})\n\n"
+        f"Formats: {formats(found.requires)}.\n\n"
+    )
     link = DOCS_URL.format(anchor=anchor(found.code, found.name))
     write(header + found.docs() + f"\n\nOnline: {link}\n", None)
     return EXIT_CLEAN

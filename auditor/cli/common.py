@@ -101,6 +101,14 @@ def mode(requires: frozenset[str]) -> str:
     return "file+w" if "weights" in requires else "file"
 
 
+def formats(requires: frozenset[str]) -> str:
+    """The source formats a rule judges, for people: `all`, or their names."""
+    from auditor.graph.model import ALL_FORMATS, source_formats
+
+    found = source_formats(requires)
+    return "all" if found == ALL_FORMATS else ",".join(found)
+
+
 def rule_infos(registry: Registry | None = None) -> dict[str, RuleInfo]:
     """Every registered rule's metadata, for the renderers."""
     from auditor.engine.registry import load_registry
@@ -114,6 +122,7 @@ def rule_infos(registry: Registry | None = None) -> dict[str, RuleInfo]:
             summary=rule.summary(),
             docs=rule.docs(),
             mode=mode(rule.requires),
+            formats=formats(rule.requires),
         )
         for rule in (registry or load_registry()).rules
     }

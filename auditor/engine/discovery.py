@@ -1,13 +1,15 @@
 """The model files a run audits: folders searched and glob patterns expanded, within
 bounds.
 
-A folder is searched for `*.keras`, `*.h5` and `*.hdf5`, and for model folders (an
-unzipped `.keras`: `config.json` and `model.weights.h5`), each one model whose files are
-not searched again; a pattern (`models/**/*.keras`) is matched as `glob` matches it, `**`
-standing for any number of folders. Neither follows a symbolic link to a folder (a link
-to a file is a file), so a link back up the tree (`x -> .`) cannot make the search
-endless; and a search that lists more than `limits.max_discovered_entries`, or takes
-longer than the per-file time limit, stops with a usage error that says so.
+A folder is searched for `*.keras`, `*.h5`, `*.hdf5` and sharded-weights indexes
+(`*.weights.json`, whose `NAME_00000.weights.h5` shards are not audited again), and for
+model folders (an unzipped `.keras`: `config.json` and `model.weights.h5`; a SavedModel:
+`saved_model.pb`), each one model whose files are not searched again; a pattern
+(`models/**/*.keras`) is matched as `glob` matches it, `**` standing for any number of
+folders. Neither follows a symbolic link to a folder (a link to a file is a file), so a
+link back up the tree (`x -> .`) cannot make the search endless; and a search that lists
+more than `limits.max_discovered_entries`, or takes longer than the per-file time limit,
+stops with a usage error that says so.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from auditor.errors import UsageError
-from auditor.loaders import MODEL_SUFFIXES, is_model_folder
+from auditor.loaders import MODEL_SUFFIXES, is_model_folder, is_saved_model
 from auditor.numbers import number
 from auditor.text import display_path
 
@@ -53,11 +55,7 @@ def discover(
         path = Path(text)
         if not path.exists() and is_glob(text):
             found.extend(_matches(text, max_entries, seconds))
-        elif (
-            path.is_dir()
-            and path.suffix.lower() not in MODEL_SUFFIXES
-            and not (is_model_folder(path))
-        ):
+        elif path.is_dir() and path.suffix.lower() not in MODEL_SUFFIXES and not _is_model(path):
             found.extend(
                 sorted(
                     entry
@@ -67,7 +65,23 @@ def discover(
             )
         else:
             found.append(text)
-    return list(dict.fromkeys(found))
+    return _without_shards(list(dict.fromkeys(found)))
+
+
+_SHARD = re.compile(r"(.+)_\d+\.weights\.h5", re.IGNORECASE)
+
+
+def _without_shards(found: list[str]) -> list[str]:
+    """`found` less the shards of sharded weights found with their index: `NAME_00000.
+    weights.h5` beside a `NAME.weights.json` that is audited (with its shards)."""
+    indexes = {f.lower() for f in found if f.lower().endswith(".weights.json")}
+    kept = []
+    for path in found:
+        match = _SHARD.fullmatch(path)
+        if match and f"{match.group(1)}.weights.json".lower() in indexes:
+            continue
+        kept.append(path)
+    return kept
 
 
 def _matches(pattern: str, max_entries: int, seconds: float | None) -> list[str]:
@@ -87,6 +101,11 @@ def _matches(pattern: str, max_entries: int, seconds: float | None) -> list[str]
 
 
 _FILE, _FOLDER, _MODEL = "file", "folder", "model folder"
+
+
+def _is_model(path: str | Path) -> bool:
+    """A folder that is one model: an unzipped `.keras` or a SavedModel."""
+    return is_model_folder(path) or is_saved_model(path)
 
 
 def _entries(
@@ -116,7 +135,7 @@ def _entries(
             path = entry.path[2:] if folder == "." else entry.path
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    if is_model_folder(path):
+                    if _is_model(path):
                         yield path, _MODEL
                     else:
                         folders.append(path)

@@ -19,8 +19,17 @@ from pydantic import ValidationError
 from auditor.engine.config import AuditConfig, describe
 from auditor.engine.registry import Registry, load_registry
 from auditor.errors import UsageError
-from auditor.graph.model import IssueKind, LoadIssue, ModelGraph, TensorSource, WeightRef
+from auditor.graph.model import (
+    GRAPH_FORMATS,
+    NO_CONFIG,
+    IssueKind,
+    LoadIssue,
+    ModelGraph,
+    TensorSource,
+    WeightRef,
+)
 from auditor.results.findings import (
+    SOURCE_FORMATS,
     Finding,
     ModelReport,
     ModelSummary,
@@ -86,8 +95,10 @@ def _not_applicable(rule: Rule, graph: ModelGraph, reference: ModelGraph | None)
         return "needs a live keras.Model (auditor.audit(model)); a file cannot show it"
     if "weights" in rule.requires and not graph.has_tensors():
         return "no weight tensor could be read from this source"
+    if "graph" in rule.requires and graph.source.format not in GRAPH_FORMATS:
+        return "reads a SavedModel's graph; this source holds none"
     if "config" in rule.requires and not graph.has_config:
-        return "a weights-only file holds no config: no layer setting to judge"
+        return f"{NO_CONFIG[graph.source.format]}: no layer setting to judge"
     if "compile" in rule.requires and (graph.compile is None or graph.optimizer is None):
         return "the model was not compiled: there is no optimizer to judge"
     if "reference" in rule.requires and reference is None:
@@ -218,7 +229,7 @@ def _source(graph: ModelGraph, sha256: str | None) -> Source:
     src = graph.source
     return Source(
         path=display_path(src.path),
-        format=src.format if src.format in ("keras", "h5", "weights", "live") else "unknown",
+        format=src.format if src.format in SOURCE_FORMATS else "unknown",
         keras_version=src.keras_version,
         backend=src.backend,
         sha256=sha256,

@@ -18,21 +18,36 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from auditor.graph.declared import Initializer, Regularizer, UnusedRegularizer
+from auditor.graph.source import (
+    ALL_FORMATS,
+    GRAPH_FORMATS,
+    NO_CONFIG,
+    GraphOp,
+    ParameterCount,
+    SourceInfo,
+    source_formats,
+)
 
 if TYPE_CHECKING:
     import numpy as np
 
 __all__ = [
+    "ALL_FORMATS",
+    "GRAPH_FORMATS",
+    "NO_CONFIG",
     "CompileSpec",
+    "GraphOp",
     "IssueKind",
     "LayerNode",
     "LoadIssue",
     "ModelGraph",
     "OptimizerSpec",
+    "ParameterCount",
     "Role",
     "SourceInfo",
     "TensorSource",
     "WeightRef",
+    "source_formats",
 ]
 
 
@@ -285,26 +300,6 @@ class LoadIssue:
 
 
 @dataclass(frozen=True, slots=True)
-class SourceInfo:
-    """Where a model came from."""
-
-    path: str
-    format: str  # "keras" | "h5" | "weights" (a weights-only file) | "live"
-    keras_version: str | None = None
-    backend: str | None = None
-    sha256: str | None = None
-    size_bytes: int | None = None
-
-    @property
-    def keras_major(self) -> int | None:
-        """The major Keras version that wrote the file, when known."""
-        if not self.keras_version:
-            return None
-        head = self.keras_version.split(".", 1)[0]
-        return int(head) if head.isdigit() else None
-
-
-@dataclass(frozen=True, slots=True)
 class ModelGraph:
     """A whole model: its layer tree, compile config, where it came from, load issues.
 
@@ -322,6 +317,10 @@ class ModelGraph:
             search them whole, wherever a dangerous reference hides.
         training_steps: int | None, the optimizer's stored iteration count (0: never
             trained with it), None when the file stores no optimizer state.
+        ops: a SavedModel's graph ops, by function (empty for other sources).
+        parameter_check: ParameterCount | None, a parameter count the file declares
+            beside its weights (a keras_hub preset's `metadata.json`) and what the weights
+            it counts hold; None when it declares none.
     """
 
     root: LayerNode
@@ -333,12 +332,15 @@ class ModelGraph:
     live: bool = False
     documents: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)
     training_steps: int | None = None
+    ops: tuple[GraphOp, ...] = ()
+    parameter_check: ParameterCount | None = None
 
     @property
     def has_config(self) -> bool:
-        """False for a weights-only file: its config was rebuilt from the tensors, so it
-        declares no regularizer, initializer or setting a rule could judge."""
-        return self.source.format != "weights"
+        """False for a weights-only file or an exported SavedModel: its config was rebuilt
+        from the tensors, so it declares no regularizer, initializer or setting a rule
+        could judge."""
+        return self.source.format not in NO_CONFIG
 
     @property
     def readable(self) -> bool:

@@ -23,7 +23,7 @@ from auditor.graph.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
 from auditor.limits import Limits
 from auditor.loaders.digest import FileDigest
 from auditor.loaders.loaded import LoadedModel
-from auditor.loaders.safe_folder import is_model_folder
+from auditor.loaders.safe_folder import is_model_folder, is_saved_model
 from auditor.loaders.sniff import Half, Layout, sniff
 from auditor.text import display_path
 
@@ -32,10 +32,11 @@ __all__ = [
     "LoadedModel",
     "format_from_suffix",
     "is_model_folder",
+    "is_saved_model",
     "open_model",
 ]
 
-MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".weights.json")
 
 
 def open_model(
@@ -78,6 +79,8 @@ def format_from_suffix(path: str) -> str:
     lowered = path.lower()
     if lowered.endswith(".keras"):
         return "keras"
+    if lowered.endswith((".weights.h5", ".weights.json")):
+        return "weights"
     if lowered.endswith((".h5", ".hdf5")):
         return "h5"
     return "unknown"
@@ -95,9 +98,13 @@ def _open(path: Path, source: SourceInfo, limits: Limits, digest: bool) -> Loade
             from auditor.loaders.keras_v3 import load_keras_folder
 
             return load_keras_folder(path, dataclasses.replace(source, format="keras"), limits)
+        if is_saved_model(path):
+            from auditor.loaders.saved_model import load_saved_model
+
+            return load_saved_model(path, source, limits)
         raise ModelLoadError(
             "is a folder, not a model: a model folder (model.save(path, zipped=False)) "
-            "holds config.json and model.weights.h5"
+            "holds config.json and model.weights.h5, a SavedModel saved_model.pb"
         )
     if stat.st_size > limits.max_file_bytes:
         raise ModelLoadError(
@@ -106,6 +113,10 @@ def _open(path: Path, source: SourceInfo, limits: Limits, digest: bool) -> Loade
         )
     if stat.st_size == 0:
         raise ModelLoadError("file is empty")
+    if path.name.lower().endswith(".weights.json"):
+        from auditor.loaders.sharded import load_sharded
+
+        return load_sharded(path, dataclasses.replace(source, size_bytes=stat.st_size), limits)
     try:
         raw = path.open("rb")
     except OSError as exc:

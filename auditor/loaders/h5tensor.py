@@ -21,7 +21,7 @@ from auditor.loaders.safe_hdf5 import StoredDataset
 from auditor.loaders.safe_zip import Window
 from auditor.tensors.readahead import Read, read_in_order
 
-__all__ = ["WHOLE_CHUNK_BYTES", "H5Tensor", "file_window"]
+__all__ = ["WHOLE_CHUNK_BYTES", "H5Tensor", "file_window", "pread_into"]
 
 
 def file_window(f: h5py.File) -> Window | None:
@@ -48,7 +48,7 @@ def _direct_start(stored: StoredDataset, window: Window | None) -> tuple[int, in
     return window.fd, window.start + offset
 
 
-def _pread_into(fd: int, buffer: memoryview, offset: int) -> None:
+def pread_into(fd: int, buffer: memoryview, offset: int) -> None:
     done = 0
     while done < len(buffer):
         got = os.preadv(fd, [buffer[done:]], offset + done)
@@ -168,7 +168,7 @@ class H5Tensor:
         whole tensor) through libhdf5."""
         if self._direct is not None:
             fd, offset = self._direct
-            _pread_into(fd, memoryview(out).cast("B"), offset + first_row * self._row_bytes())
+            pread_into(fd, memoryview(out).cast("B"), offset + first_row * self._row_bytes())
         else:
             self._stored.open().read(h5py.h5s.ALL, h5py.h5s.ALL, out)
 

@@ -9,7 +9,7 @@ checked against the `vars.attrs["name"]` that Keras >= 3.6 writes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 from typing import BinaryIO
@@ -24,7 +24,7 @@ from auditor.loaders.config_tree import build_tree
 from auditor.loaders.drafts import DraftLayer
 from auditor.loaders.loaded import LoadedModel, attach, discover_opaque
 from auditor.loaders.optimizer_state import training_steps
-from auditor.loaders.safe_folder import SafeFolder
+from auditor.loaders.safe_folder import SafeFolder, is_preset_config
 from auditor.loaders.safe_hdf5 import H5Scan, MiB, group_text, scan_h5
 from auditor.loaders.safe_json import parse_json
 from auditor.loaders.safe_zip import SafeZip
@@ -72,6 +72,10 @@ def _load(
     )
     if not isinstance(config, Mapping) or not isinstance(config.get("class_name"), str):
         raise ModelLoadError("config.json does not describe a Keras object (no class_name)")
+    if isinstance(archive, SafeFolder) and is_preset_config(config):
+        from auditor.loaders.preset import load_preset
+
+        return load_preset(archive.path, archive, config, stack, source, limits)
     keras_version = None
     if archive.has("metadata.json"):
         metadata = parse_json(
@@ -102,7 +106,7 @@ def _load(
         scan = scan_h5(h5, limits)
         scan.window = view.window
         issues.extend(scan.issues)
-        unclaimed = attach_vars(root, scan, VarsNames(h5, scan))
+        unclaimed = attach_vars(root, scan, VarsNames(lambda g: group_text(h5, g, "name"), scan))
         weights_read = True
         steps = training_steps(scan)
     elif archive.has("model.weights.npz"):
@@ -156,8 +160,8 @@ class VarsNames:
     its group disagree. Reading them all cost EfficientNetB7 about 0.1 s (libhdf5 reads the
     weights member through a Python file object)."""
 
-    def __init__(self, f: h5py.File, scan: H5Scan) -> None:
-        self._f = f
+    def __init__(self, read_name: Callable[[str], str | None], scan: H5Scan) -> None:
+        self._read_name = read_name  # a group's `name` attribute, read from its file
         self._scan = scan
         self._names: dict[str, str | None] = {}
         self._groups_by_name: dict[str, list[str]] | None = None
@@ -166,7 +170,7 @@ class VarsNames:
         """The name written on a group; None when it has none (or does not exist)."""
         if group not in self._names:
             found = group in self._scan.groups
-            self._names[group] = group_text(self._f, group, "name") if found else None
+            self._names[group] = self._read_name(group) if found else None
         return self._names[group]
 
     def groups_named(self, name: str) -> list[str]:

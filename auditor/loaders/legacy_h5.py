@@ -30,7 +30,7 @@ from auditor.loaders.loaded import LoadedModel, attach
 from auditor.loaders.safe_hdf5 import H5Scan, scan_h5, string_values, text_value
 from auditor.loaders.safe_json import parse_json
 
-__all__ = ["attach_named", "load_legacy_h5", "read_attr_list", "text_attr"]
+__all__ = ["attach_named", "load_legacy_h5", "match_names", "read_attr_list", "text_attr"]
 
 _SUFFIX = re.compile(r":\d+$")
 
@@ -179,7 +179,7 @@ def attach_named(
             _claim_opaque(layer, stored, scan, claimed)
             continue
         candidates = [w for node in layer.walk() for w in node.weights]
-        for weight, dataset_path in _match(stored, candidates):
+        for weight, dataset_path in match_names(stored, candidates):
             attach(weight, dataset_path, scan)
             weight.stored_name = dataset_path.removeprefix(f"{group_path}/")
             claimed.add(dataset_path)
@@ -205,7 +205,7 @@ def _claim_opaque(
         claimed.add(dataset_path)
 
 
-def _match(
+def match_names(
     stored: list[tuple[str, str]], candidates: list[DraftWeight]
 ) -> list[tuple[DraftWeight, str]]:
     """Pair stored weight names with the variables the config implies.

@@ -58,7 +58,9 @@ class LoadedModel:
 def attach(weight: DraftWeight, dataset_path: str, scan: H5Scan) -> None:
     """Point a draft weight at a stored dataset (checked by the scan, or rejected by it)."""
     if dataset_path in scan.datasets:
-        tensor = H5Tensor(scan.datasets[dataset_path], scan.window)
+        tensor = H5Tensor(
+            scan.datasets[dataset_path], scan.window_of.get(dataset_path, scan.window)
+        )
         weight.tensor = tensor
         weight.shape = tensor.shape
         weight.dtype = tensor.dtype

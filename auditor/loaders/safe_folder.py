@@ -11,7 +11,9 @@ from __future__ import annotations
 import io
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from auditor.errors import ModelLoadError
 from auditor.graph.model import IssueKind, LoadIssue
@@ -19,19 +21,37 @@ from auditor.limits import Limits
 from auditor.loaders.safe_hdf5 import Window
 from auditor.loaders.safe_zip import MemberView
 
-__all__ = ["SafeFolder", "is_model_folder"]
+__all__ = ["SafeFolder", "is_model_folder", "is_preset_config", "is_saved_model"]
 
 
 def is_model_folder(path: str | os.PathLike[str]) -> bool:
-    """True for a folder holding an unzipped `.keras` model: a `config.json` file and a
-    `model.weights.h5` entry (a link in its place is reported when the folder is read,
-    never followed)."""
+    """True for a folder holding an unzipped `.keras` model or a keras_hub preset: a
+    `config.json` file and a `model.weights.h5` (or sharded `model.weights.json`) entry (a
+    link in its place is reported when the folder is read, never followed)."""
     folder = Path(path)
     try:
         config = stat.S_ISREG((folder / "config.json").lstat().st_mode)
-        return config and os.path.lexists(folder / "model.weights.h5")
     except OSError:
         return False
+    return config and any(
+        os.path.lexists(folder / name) for name in ("model.weights.h5", "model.weights.json")
+    )
+
+
+def is_saved_model(path: str | os.PathLike[str]) -> bool:
+    """True for a SavedModel folder: one holding a `saved_model.pb` file (not a link)."""
+    try:
+        return stat.S_ISREG((Path(path) / "saved_model.pb").lstat().st_mode)
+    except OSError:
+        return False
+
+
+def is_preset_config(config: Mapping[str, Any]) -> bool:
+    """True for the `config.json` of a keras_hub preset (a `keras_hub>` object)."""
+    registered, module = config.get("registered_name"), config.get("module")
+    return (isinstance(registered, str) and registered.startswith("keras_hub>")) or (
+        isinstance(module, str) and module.split(".", 1)[0] == "keras_hub"
+    )
 
 
 class SafeFolder:
@@ -71,6 +91,10 @@ class SafeFolder:
             )
         elif entry.is_file(follow_symlinks=False):
             self._members[entry.name] = entry.stat(follow_symlinks=False).st_size
+
+    @property
+    def path(self) -> Path:
+        return self._path
 
     def has(self, name: str) -> bool:
         """True when the folder holds a regular file of that name."""

@@ -11,7 +11,7 @@ opened. The datasets that pass are read by `auditor.loaders.h5tensor`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import h5py
@@ -114,12 +114,15 @@ class H5Scan:
         issues: one per rejected link or dataset.
         window: Window | None, where the HDF5 file lies in an open file, when its
             contiguous datasets may be read directly (set by the loaders).
+        window_of: dataset path -> its own window, for a scan that merges several files
+            (the shards of sharded weights); `window` for the others.
     """
 
     datasets: dict[str, StoredDataset]
     groups: set[str]
     issues: list[LoadIssue]
     window: Window | None = None
+    window_of: dict[str, Window] = field(default_factory=dict)
 
 
 def scan_h5(f: h5py.File, limits: Limits) -> H5Scan:

@@ -21,22 +21,28 @@ from auditor.loaders.keras_v3 import VarsNames, attach_vars
 from auditor.loaders.legacy_h5 import attach_named, read_attr_list, text_attr
 from auditor.loaders.loaded import LoadedModel
 from auditor.loaders.optimizer_state import training_steps
-from auditor.loaders.safe_hdf5 import H5Scan, group_text, scan_h5
+from auditor.loaders.safe_hdf5 import H5Scan, Window, group_text, scan_h5
 from auditor.loaders.weights_only import Rebuilt, keras2_config, keras3_config, layout
 
-__all__ = ["load_weights_file"]
+__all__ = ["load_weights_file", "tree"]
 
 
 def load_weights_file(
-    f: h5py.File, stack: ExitStack, source: SourceInfo, limits: Limits
+    f: h5py.File,
+    stack: ExitStack,
+    source: SourceInfo,
+    limits: Limits,
+    *,
+    window: Window | None = None,
 ) -> LoadedModel:
-    """Read an open HDF5 file that has no `model_config` as a weights-only file.
+    """Read an open HDF5 file that has no `model_config` as a weights-only file (`window`:
+    where its bytes lie for direct reads, when it was opened through a file object).
 
     Raises:
         ModelLoadError: when it is not a weights file either.
     """
     scan = scan_h5(f, limits)
-    scan.window = file_window(f)
+    scan.window = window or file_window(f)
     kind = layout(scan, {str(key) for key in f.attrs})
     if kind is None:
         raise ModelLoadError(
@@ -45,12 +51,12 @@ def load_weights_file(
         )
     if kind == "keras3":
         rebuilt = keras3_config(scan, lambda group: _name(f, scan, group))
-        root = _tree(rebuilt)
-        unclaimed = attach_vars(root, scan, VarsNames(f, scan))
+        root = tree(rebuilt)
+        unclaimed = attach_vars(root, scan, VarsNames(lambda g: _name(f, scan, g), scan))
         version = None
     else:
         rebuilt = keras2_config(_keras2_layers(f, scan, limits))
-        root = _tree(rebuilt)
+        root = tree(rebuilt)
         unclaimed = attach_named(f, root, scan, limits, base="")
         version = text_attr(f.id, "keras_version", limits)
     graph = ModelGraph(
@@ -74,7 +80,7 @@ def _name(f: h5py.File, scan: H5Scan, group: str) -> str | None:
     return group_text(f, group, "name") if group in scan.groups else None
 
 
-def _tree(rebuilt: Rebuilt) -> DraftLayer:
+def tree(rebuilt: Rebuilt) -> DraftLayer:
     """The draft tree of a rebuilt config, with the layers whose variables cannot be told
     apart made opaque (their tensors are then claimed with no role)."""
     root = build_tree(rebuilt.config)

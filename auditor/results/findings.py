@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 __all__ = [
     "FAIL_ON",
     "SCHEMA_VERSION",
+    "SOURCE_FORMATS",
     "Confidence",
     "FailOn",
     "Finding",
@@ -42,6 +43,14 @@ SCHEMA_VERSION = 1
 #: What makes a run fail: findings at or above a severity, or `never`.
 FailOn = Literal["error", "warning", "info", "never"]
 FAIL_ON: tuple[str, ...] = get_args(FailOn)
+
+#: What a model was read from: a `.keras` archive (or its unzipped folder), a legacy
+#: `.h5`, weights only, a tf.keras 2 SavedModel, a SavedModel from `export()`, a
+#: keras_hub preset, a live model.
+SourceFormat = Literal[
+    "keras", "h5", "weights", "savedmodel", "export", "preset", "live", "unknown"
+]
+SOURCE_FORMATS: tuple[str, ...] = get_args(SourceFormat)
 
 
 class Severity(StrEnum):
@@ -126,7 +135,7 @@ class Source(ReportModel):
     """The audited model: file or live object."""
 
     path: str
-    format: Literal["keras", "h5", "weights", "live", "unknown"]
+    format: SourceFormat
     keras_version: str | None = None
     backend: str | None = None
     sha256: str | None = None

@@ -19,7 +19,7 @@ from auditor.engine.judge import read_stats
 from auditor.graph.model import LayerNode, ModelGraph, WeightRef
 from auditor.limits import Limits
 from auditor.results.comparison import CheckpointComparison, ComparisonSummary, LayerChange
-from auditor.results.findings import Source
+from auditor.results.findings import SOURCE_FORMATS, Source
 from auditor.tensors.stats import TensorStats
 from auditor.tensors.verdict import Verdict, judge
 from auditor.text import display_path
@@ -53,7 +53,7 @@ def _source(graph: ModelGraph) -> Source:
     src = graph.source
     return Source(
         path=display_path(src.path),
-        format=src.format if src.format in ("keras", "h5") else "unknown",
+        format=src.format if src.format in SOURCE_FORMATS and src.format != "live" else "unknown",
         keras_version=src.keras_version,
         model_name=graph.root.name,
         model_class=graph.root.class_name,

@@ -1,0 +1,199 @@
+"""Front-end for sharded weights: `NAME.weights.json` and the shards it maps, as Keras
+>= 3.10 writes them (`save_weights("NAME.weights.json", max_shard_size=...)`) and
+keras_hub presets store large models.
+
+The index is `{"metadata": {...}, "weight_map": {"/layers/dense/vars": "NAME_00000.weights.h5"
+or a list of shards}}`: a layer's variables may span shards. Each shard is a Keras 3
+weights file of the usual tree, so the shards are scanned as one (each tensor keeps the
+direct-read window of its own file) and read as a weights-only model. A shard is a file
+name in the index's own folder: a path that leads elsewhere is reported (SEC004) and not
+opened, and a link is never followed.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Mapping
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import h5py
+
+from auditor.errors import ModelLoadError, first_line
+from auditor.graph.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
+from auditor.limits import Limits
+from auditor.loaders.h5tensor import file_window
+from auditor.loaders.keras_v3 import VarsNames, attach_vars
+from auditor.loaders.loaded import LoadedModel
+from auditor.loaders.optimizer_state import training_steps
+from auditor.loaders.safe_hdf5 import H5Scan, group_text, scan_h5
+from auditor.loaders.safe_json import parse_json
+from auditor.loaders.weights_file import tree
+from auditor.loaders.weights_only import keras3_config
+
+__all__ = ["SHARDED_SUFFIX", "load_sharded"]
+
+SHARDED_SUFFIX = ".weights.json"
+
+
+def load_sharded(path: Path, source: SourceInfo, limits: Limits) -> LoadedModel:
+    """Read a sharded-weights index and its shards as one weights-only model.
+
+    Raises:
+        ModelLoadError: for an unreadable index, or one that maps no weights.
+    """
+    stack = ExitStack()
+    try:
+        return _load(path, stack, source, limits)
+    except BaseException:
+        stack.close()
+        raise
+
+
+def _load(path: Path, stack: ExitStack, source: SourceInfo, limits: Limits) -> LoadedModel:
+    index = parse_json(_read(path, limits.max_json_bytes), path.name, limits, detect=True)
+    weight_map = index.get("weight_map") if isinstance(index, Mapping) else None
+    if not isinstance(weight_map, Mapping):
+        raise ModelLoadError(
+            f"{path.name} has no weight_map object: not the index of sharded Keras weights"
+        )
+    issues: list[LoadIssue] = []
+    shards = _shards(weight_map, issues, limits)
+    merged = H5Scan(datasets={}, groups=set(), issues=issues)
+    owner: dict[str, h5py.File] = {}  # group -> the first shard that holds it
+    for name in shards:
+        shard = _open_shard(path.parent / name, name, issues, stack)
+        if shard is not None:
+            _merge(merged, owner, shard, name, limits)
+    rebuilt = keras3_config(merged, lambda group: _name(owner, group))
+    root = tree(rebuilt)
+    unclaimed = attach_vars(root, merged, VarsNames(lambda group: _name(owner, group), merged))
+    graph = ModelGraph(
+        root=root.freeze(),
+        source=SourceInfo(path=source.path, format="weights", size_bytes=source.size_bytes),
+        issues=tuple(merged.issues),
+        unclaimed=tuple(unclaimed),
+        weights_read=bool(owner),
+        documents=((path.name, index),),
+        training_steps=training_steps(merged),
+    )
+    return LoadedModel(graph, stack)
+
+
+def _read(path: Path, cap: int) -> bytes:
+    try:
+        with path.open("rb") as file:
+            data = file.read(cap + 1)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read the file ({exc.strerror})") from None
+    if len(data) > cap:
+        raise ModelLoadError(f"{path.name} is over the {cap:,}-byte cap", IssueKind.OVER_LIMIT)
+    return data
+
+
+def _shards(weight_map: Mapping[str, Any], issues: list[LoadIssue], limits: Limits) -> list[str]:
+    """The shard names the map gives, in order, each once; names that leave the folder
+    (or are not names) are reported and left out."""
+    found: dict[str, None] = {}
+    for group, value in weight_map.items():
+        for name in value if isinstance(value, list) else [value]:
+            if not isinstance(name, str) or not name:
+                issues.append(
+                    LoadIssue(
+                        IssueKind.MALFORMED,
+                        f"weight_map[{group!r}] names a shard that is not a file name "
+                        f"(received {type(name).__name__})",
+                        where=str(group),
+                    )
+                )
+            elif _leaves_folder(name):
+                issues.append(
+                    LoadIssue(
+                        IssueKind.UNSAFE_ARCHIVE,
+                        f"shard {name!r} of weight_map[{group!r}] leads out of the folder "
+                        "(expected a file name beside the index); not opened",
+                        where=str(group),
+                    )
+                )
+            else:
+                found[name] = None
+    if len(found) > limits.max_members:
+        raise ModelLoadError(
+            f"the index maps {len(found):,} shards, over the {limits.max_members:,} cap",
+            IssueKind.OVER_LIMIT,
+        )
+    return list(found)
+
+
+def _leaves_folder(name: str) -> bool:
+    return (
+        "/" in name
+        or "\\" in name
+        or "\x00" in name
+        or name in (".", "..")
+        or (len(name) > 1 and name[1] == ":")
+    )
+
+
+def _open_shard(
+    path: Path, name: str, issues: list[LoadIssue], stack: ExitStack
+) -> h5py.File | None:
+    try:
+        mode = path.lstat().st_mode
+    except OSError:
+        issues.append(LoadIssue(IssueKind.UNREADABLE, f"shard {name!r} is missing", where=name))
+        return None
+    if stat.S_ISLNK(mode) or not stat.S_ISREG(mode):
+        what = "a symbolic link (not followed)" if stat.S_ISLNK(mode) else "not a file"
+        issues.append(LoadIssue(IssueKind.EXTERNAL_REFERENCE, f"shard {name!r} is {what}", name))
+        return None
+    try:
+        shard = h5py.File(os.fspath(path), "r")
+    except (OSError, ValueError) as exc:
+        issues.append(
+            LoadIssue(
+                IssueKind.UNREADABLE,
+                f"shard {name!r} is not a readable HDF5 file ({first_line(exc)})",
+                name,
+            )
+        )
+        return None
+    stack.callback(shard.close)
+    return shard
+
+
+def _merge(
+    merged: H5Scan, owner: dict[str, h5py.File], shard: h5py.File, name: str, limits: Limits
+) -> None:
+    scan = scan_h5(shard, limits)
+    window = file_window(shard)
+    merged.issues.extend(scan.issues)
+    for group in scan.groups:
+        merged.groups.add(group)
+        owner.setdefault(group, shard)
+    for dataset, stored in scan.datasets.items():
+        if dataset in merged.datasets:
+            merged.issues.append(
+                LoadIssue(
+                    IssueKind.MALFORMED,
+                    f"{dataset!r} is stored in more than one shard (kept the first; "
+                    f"{name!r} repeats it)",
+                    where=dataset,
+                )
+            )
+            continue
+        merged.datasets[dataset] = stored
+        if window is not None:
+            merged.window_of[dataset] = window
+    if len(merged.datasets) + len(merged.groups) > limits.max_h5_objects:
+        raise ModelLoadError(
+            f"the shards hold over {limits.max_h5_objects:,} HDF5 objects together, the object cap",
+            IssueKind.OVER_LIMIT,
+        )
+
+
+def _name(owner: Mapping[str, h5py.File], group: str) -> str | None:
+    shard = owner.get(group)
+    return group_text(shard, group, "name") if shard is not None else None
