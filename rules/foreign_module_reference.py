@@ -12,6 +12,21 @@ from auditor.rules._references import judge, resolve
 from auditor.rules._security import located_objects, where
 from auditor.rules.base import Rule, RuleContext
 
+#: What pickling NumPy arrays (and dicts of them) imports: NumPy's array and scalar
+#: reconstructors under both of NumPy's module names, and the bytes decoder of pickle
+#: protocols 0-2.
+NUMPY_PICKLE_GLOBALS = frozenset(
+    {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }
+)
+
 
 class ForeignModuleReference(Rule):
     """## What it does
@@ -28,6 +43,10 @@ class ForeignModuleReference(Rule):
     wrap a model from outside the file (`TFSMLayer`, `TorchModuleWrapper`). Warnings:
     custom registered objects, other packages, and `keras` names no Keras version
     keras-audit knows defines. Nothing is imported.
+
+    An npz weights member (`model.weights.npz`) holds pickles: every global they would
+    import other than NumPy's array reconstructors is an error, found by walking the
+    pickle opcodes (never unpickling), as fickling and picklescan do.
 
     ## Why is this bad?
     Loading a model imports the modules its config names and calls what it references.
@@ -56,6 +75,8 @@ class ForeignModuleReference(Rule):
       `NON_MODELING_APIS`; the legacy `class_and_config_for_serialized_keras_object`
     - CVE-2025-1550, CVE-2025-8747, CVE-2025-9906, CVE-2026-1462 (safe-mode bypasses
       through module and function references)
+    - Python `pickletools`; trailofbits/fickling and mmaitre314/picklescan (pickle
+      import scanning)
     """
 
     code: ClassVar[str] = "SEC002"
@@ -63,6 +84,21 @@ class ForeignModuleReference(Rule):
     severity: ClassVar[Severity] = Severity.ERROR
 
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
+        for found in model.pickle_globals:
+            if (found.module, found.name) in NUMPY_PICKLE_GLOBALS:
+                continue
+            name = f"{found.module}.{found.name}"
+            yield self.finding(
+                ctx,
+                f"The pickle in `{found.member}` of the npz weights imports {name!r}: "
+                "loading the weights with allow_pickle=True runs it. keras-audit did not "
+                f"unpickle it. Received: module={found.module!r}, name={found.name!r}",
+                layer_path="",
+                config_key=f"model.weights.npz:{found.member}",
+                fix="Do not load these weights; re-save the model as `.keras` with the "
+                "default HDF5 weights.",
+                details={"member": found.member, "module": found.module, "name": found.name},
+            )
         # Each dangerous object is a finding of its own; the objects that name the same
         # custom or unknown code are one finding, wherever they are.
         repeated: dict[tuple[str, str], list[tuple[str, str, str, str | None]]] = {}

@@ -192,6 +192,35 @@ GADGETS: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
+class _System:
+    """Pickles as a call of os.system (never unpickled by the tests or keras-audit)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.system, ("echo unpickled",))
+
+
+def system_call_npz(src: Path, dst: Path, member: str) -> Path:
+    """Copy a `.keras` with npz weights, one `.npy` member of its npz replaced by an
+    object array whose pickle calls os.system."""
+    import pickle
+
+    def edit(members: dict[str, bytes]) -> None:
+        with zipfile.ZipFile(io.BytesIO(members["model.weights.npz"])) as npz:
+            arrays = {info.filename: npz.read(info) for info in npz.infolist()}
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(
+            header, {"descr": "|O", "fortran_order": False, "shape": (1,)}
+        )
+        arrays[member] = header.getvalue() + pickle.dumps([_System()], protocol=4)
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as npz:
+            for name, data in arrays.items():
+                npz.writestr(name, data)
+        members["model.weights.npz"] = out.getvalue()
+
+    return rezip(src, dst, edit)
+
+
 def _edit_index(src: Path, dst: Path, edit: Callable[[bytes], bytes]) -> Path:
     """Copy a SavedModel with its `variables/variables.index` edited."""
     shutil.copytree(src, dst)
@@ -446,6 +475,18 @@ def build_corpus(keras: Any, root: Path) -> Corpus:
     index = root / "shard_escape.weights.json"
     index.write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
     add(index, "sharded weights whose map names ../secret.bin and an absolute path", "SEC004")
+    from keras.src.saving import saving_lib
+
+    npz = root / "npz_source.keras"
+    model = keras.saving.load_model(CLEAN_KERAS, compile=False)
+    saving_lib.save_model(model, npz, weights_format="npz")
+    add(
+        system_call_npz(npz, root / "npz_system_call.keras", "layers/dense.npy"),
+        "npz weights whose pickle calls os.system (never unpickled)",
+        "AUD001",
+        "SEC002",
+    )
+    npz.unlink()
     reader = root / "read_file_savedmodel"
     build_graph_module(reader, read=str(secret))
     add(reader, "SavedModel whose serving function reads a file (a ReadFile op)", "SEC005")

@@ -25,6 +25,9 @@ TF_KERAS_SAVEDMODELS = (
     + r"""
 model.save(os.path.join(out, "tfk2_sm"))
 mobilenet.save(os.path.join(out, "mobilenet_sm"))
+stack = K.Sequential([L.Dense(4, input_shape=(3,), name="first"), L.Dense(2)], name="stack")
+stack.save(os.path.join(out, "stack_sm"))
+stack.save(os.path.join(out, "stack.h5"))
 
 inp = K.Input((8, 8, 3))
 x = L.Conv2D(4, 3, kernel_regularizer=R.l2(1e-4), name="conv")(inp)

@@ -30,11 +30,11 @@ def _view(path):
         return graph, weights
 
 
-@pytest.mark.parametrize("name", ["tfk2", "mobilenet", "cnn"])
+@pytest.mark.parametrize("name", ["tfk2", "mobilenet", "cnn", "stack"])
 def test_a_savedmodel_reads_as_its_h5(tf_keras_savedmodels, name):
     """Every weight of the SavedModel is mapped to the layer and variable the `.h5` of
     the same model maps it to, with the same values (nested models, RNN cells,
-    Bidirectional, attention, depthwise, frozen layers)."""
+    Bidirectional, attention, depthwise, frozen layers, a Sequential root)."""
     graph, found = _view(tf_keras_savedmodels / f"{name}_sm")
     _, expected = _view(tf_keras_savedmodels / f"{name}.h5")
     assert found == expected

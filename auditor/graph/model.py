@@ -24,6 +24,7 @@ from auditor.graph.source import (
     NO_CONFIG,
     GraphOp,
     ParameterCount,
+    PickleGlobal,
     SourceInfo,
     source_formats,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "ModelGraph",
     "OptimizerSpec",
     "ParameterCount",
+    "PickleGlobal",
     "Role",
     "SourceInfo",
     "TensorSource",
@@ -321,6 +323,8 @@ class ModelGraph:
         parameter_check: ParameterCount | None, a parameter count the file declares
             beside its weights (a keras_hub preset's `metadata.json`) and what the weights
             it counts hold; None when it declares none.
+        pickle_globals: what the pickles in the file would import (an npz weights
+            member), found without unpickling.
     """
 
     root: LayerNode
@@ -334,6 +338,7 @@ class ModelGraph:
     training_steps: int | None = None
     ops: tuple[GraphOp, ...] = ()
     parameter_check: ParameterCount | None = None
+    pickle_globals: tuple[PickleGlobal, ...] = ()
 
     @property
     def has_config(self) -> bool:

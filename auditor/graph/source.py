@@ -11,6 +11,7 @@ __all__ = [
     "NO_CONFIG",
     "GraphOp",
     "ParameterCount",
+    "PickleGlobal",
     "SourceInfo",
     "source_formats",
 ]
@@ -85,3 +86,14 @@ class SourceInfo:
             return None
         head = self.keras_version.split(".", 1)[0]
         return int(head) if head.isdigit() else None
+
+
+@dataclass(frozen=True, slots=True)
+class PickleGlobal:
+    """A global a pickle in the file would import when unpickled: the member holding the
+    pickle, and the module and name (`?` where the pickle computes them in a way a
+    static walk does not follow)."""
+
+    member: str
+    module: str
+    name: str

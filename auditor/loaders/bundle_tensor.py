@@ -37,7 +37,11 @@ class BundleTensor:
         return "bfloat16" if self._entry.dtype == "bfloat16" else str(np.dtype(self._entry.dtype))
 
     def iter_chunks(self, max_bytes: int) -> Iterator[np.ndarray]:
-        yield from read_in_order(self.planned_reads(max_bytes))
+        reads = self.planned_reads(max_bytes)
+        if len(reads) == 1:  # read whole: no thread to read ahead on
+            yield reads[0](None)
+        else:
+            yield from read_in_order(reads)
 
     def planned_reads(self, max_bytes: int) -> list[Read]:
         shape = self._entry.shape

@@ -61,6 +61,7 @@ class StoredVariable:
 class _Node:
     children: tuple[tuple[str, int], ...]
     variable: tuple[str, str] | None  # (checkpoint key, full name)
+    by_name: dict[str, int]  # the first child of each local name
 
 
 class CheckpointGraph:
@@ -117,7 +118,7 @@ class CheckpointGraph:
             return None
         current = 0
         for part in parts[1:]:
-            current = next((i for name, i in self._node(current).children if name == part), -1)
+            current = self._node(current).by_name.get(part, -1)
             if not 0 <= current < len(self._raw):
                 return None
         return current
@@ -171,7 +172,10 @@ def _decode(raw: memoryview) -> _Node:
         found = message(attribute)
         if _first_text(found, 1) == "VARIABLE_VALUE":
             variable = (_first_text(found, 3), _first_text(found, 2))
-    return _Node(tuple(children), variable)
+    by_name: dict[str, int] = {}
+    for name, target in children:
+        by_name.setdefault(name, target)
+    return _Node(tuple(children), variable, by_name)
 
 
 def _first_text(found: dict, number: int) -> str:

@@ -17,12 +17,13 @@ from typing import BinaryIO
 import h5py
 
 from auditor.errors import ModelLoadError
-from auditor.graph.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
+from auditor.graph.model import IssueKind, LoadIssue, ModelGraph, PickleGlobal, SourceInfo
 from auditor.limits import Limits
 from auditor.loaders.compile import parse_compile
 from auditor.loaders.config_tree import build_tree
 from auditor.loaders.drafts import DraftLayer
 from auditor.loaders.loaded import LoadedModel, attach, discover_opaque
+from auditor.loaders.npz_scan import pickle_globals
 from auditor.loaders.optimizer_state import training_steps
 from auditor.loaders.safe_folder import SafeFolder, is_preset_config
 from auditor.loaders.safe_hdf5 import H5Scan, MiB, group_text, scan_h5
@@ -95,6 +96,7 @@ def _load(
     unclaimed: list[str] = []
     weights_read = False
     steps = None
+    imports: tuple[PickleGlobal, ...] = ()
     if archive.has("model.weights.h5"):
         view = archive.open_view("model.weights.h5")
         stack.callback(view.file.close)
@@ -118,6 +120,12 @@ def _load(
                 where="model.weights.npz",
             )
         )
+        view = archive.open_view("model.weights.npz")
+        stack.callback(view.file.close)
+        found, note = pickle_globals(view.file, "model.weights.npz", limits)
+        imports = tuple(found)
+        if note:
+            issues.append(LoadIssue(IssueKind.UNREADABLE, note, where="model.weights.npz"))
     elif any(True for _ in root.walk() if _.weights):
         issues.append(LoadIssue(IssueKind.UNREADABLE, "archive has no weights member", where=""))
     graph = ModelGraph(
@@ -129,6 +137,7 @@ def _load(
         weights_read=weights_read,
         documents=(("config.json", config),),
         training_steps=steps,
+        pickle_globals=imports,
     )
     return LoadedModel(graph, stack)
 

@@ -254,22 +254,28 @@ def _str(value: Any) -> str | None:
 def _attach_layers(
     root: DraftLayer, nodes: list[MetadataNode], stored: _Stored, limits: Limits
 ) -> None:
-    """Give each layer the variables its object links to, matched by name."""
+    """Give each layer the variables its object links to, matched by name. A node's
+    draft layer is found by its name under its parent's (the tree's paths are not the
+    names joined: a Sequential root's layers carry its name)."""
     layers = {node.path: node for node in nodes if node.identifier in _LAYER_KINDS}
-    names = {"root": ""}
+    drafts: dict[str, DraftLayer] = {"root": root}
+    named: dict[str, dict[str, DraftLayer]] = {}  # a draft's children by name
     for path in sorted(layers, key=lambda p: p.count(".")):
         parent, _, _ = path.rpartition(".")
-        if parent not in names or path == "root":
+        if parent not in drafts or path == "root":
             continue
+        if parent not in named:
+            named[parent] = {}
+            for child in drafts[parent].children:
+                named[parent].setdefault(child.name, child)
         name = _json(layers[path], limits).get("name")
-        if isinstance(name, str):
-            names[path] = f"{names[parent]}/{name}" if names[parent] else name
-    drafts = {layer.path: layer for layer in root.walk()}
+        found = named[parent].get(name) if isinstance(name, str) else None
+        if found is not None:
+            drafts[path] = found
     layer_objects = {stored.graph.find(path) for path in layers} - {None}
-    for path, draft_path in names.items():
-        draft = drafts.get(draft_path)
+    for path, draft in drafts.items():
         found = stored.graph.find(path)
-        if draft is None or found is None:
+        if found is None:
             continue
         variables = stored.graph.variables_of(found, stop=layer_objects)
         _attach(draft, variables, stored)

@@ -97,20 +97,27 @@ def op_census(data: bytes | memoryview) -> Counter[tuple[str, str]]:
 
 def _count_function(function: memoryview, counts: Counter[tuple[str, str]]) -> None:
     name = ""
-    ops: list[str] = []
+    ops: Counter[str] = Counter()
     for number, wire, value in fields(function):
         if wire != LENGTH:
             continue
         assert isinstance(value, memoryview)
-        if number == 1:  # signature: OpDef, name = 1
+        if number == 3:  # node_def
+            ops[_op(value)] += 1
+        elif number == 1:  # signature: OpDef, name = 1
             name = _text(message(value), 1)
-        elif number == 3:  # node_def
-            ops.append(_op(value))
-    for op in ops:
-        counts[(name or "?", op)] += 1
+    for op, count in ops.items():
+        counts[(name or "?", op)] += count
 
 
 def _op(node: memoryview) -> str:
+    """A NodeDef's op (field 2). TensorFlow writes fields in number order, so the op is
+    read right after the name without walking the inputs and attributes."""
+    if len(node) > 2 and node[0] == 0x0A and node[1] < 0x80:  # name, under 128 bytes
+        start = 2 + node[1]
+        end = start + 2 + node[start + 1] if start + 1 < len(node) else len(node) + 1
+        if end <= len(node) and node[start] == 0x12 and node[start + 1] < 0x80:
+            return bytes(node[start + 2 : end]).decode("utf-8", "surrogateescape")
     for number, wire, value in fields(node):
         if number == 2 and wire == LENGTH:
             return text(value)

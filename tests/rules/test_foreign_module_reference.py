@@ -3,6 +3,7 @@ import pytest
 from auditor.results.findings import Severity
 from tests.conftest import FORMATS
 from tests.harness import assert_rule, findings_of, rewrite_config
+from tests.hostile_corpus import system_call_npz
 
 GADGETS = {
     "os_system": {"module": "os", "class_name": "function", "config": "system"},
@@ -161,3 +162,41 @@ def test_keras_2_legacy_merge_is_a_keras_layer(tmp_path):
     gated = merged_branches(tmp_path / "gated.h5", merge_class="GatedMerge")
     (finding,) = assert_rule(gated, "SEC002", {("merge_1", None)})
     assert "'GatedMerge': a custom object" in finding.message
+
+
+@pytest.fixture(scope="module")
+def npz_models(keras, tmp_path_factory):
+    """A genuine `.keras` with npz weights (Keras 3's `weights_format="npz"`), and the
+    same with one layer's pickle replaced by one that calls os.system."""
+    from keras.src.saving import saving_lib
+
+    out = tmp_path_factory.mktemp("sec002_npz")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="head")], name="m")
+    genuine = out / "genuine.keras"
+    saving_lib.save_model(model, genuine, weights_format="npz")
+    return genuine, system_call_npz(genuine, out / "hostile.keras", "layers/dense.npy")
+
+
+def test_an_npz_pickle_that_imports_a_system_call_is_an_error(npz_models):
+    _, hostile = npz_models
+    found = [
+        f
+        for f in findings_of(hostile, "SEC002")
+        if f.location.config_key == "model.weights.npz:layers/dense.npy"
+    ]
+    assert [f.message for f in found] == [
+        "The pickle in `layers/dense.npy` of the npz weights imports 'posix.system': "
+        "loading the weights with allow_pickle=True runs it. keras-audit did not unpickle "
+        "it. Received: module='posix', name='system'"
+    ]
+
+
+def test_genuine_npz_weights_import_keras_variables_not_system_calls(npz_models):
+    """Keras 3 pickles its variables into npz weights: their pickles import Keras and
+    TensorFlow classes and `functools.partial` (each reported; Keras itself now loads
+    npz weights with allow_pickle=False), never a system call."""
+    genuine, _ = npz_models
+    found = [f for f in findings_of(genuine, "SEC002")]
+    modules = {f.details["module"].split(".")[0] for f in found}
+    assert modules == {"keras", "tensorflow", "functools"}
+    assert all(f.location.config_key.startswith("model.weights.npz:") for f in found)
