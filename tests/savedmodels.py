@@ -42,6 +42,7 @@ import numpy as np
 cnn.fit(np.ones((4, 8, 8, 3)), np.eye(2)[[0, 1, 0, 1]], verbose=0)
 cnn.save(os.path.join(out, "cnn_sm"))
 cnn.save(os.path.join(out, "cnn.h5"))
+cnn.save_weights(os.path.join(out, "cnn_weights.h5"))  # Keras 2 weights only
 
 # TensorFlow < 2.5: the Keras metadata of each object in SavedUserObject.metadata.
 import shutil

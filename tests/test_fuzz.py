@@ -1,5 +1,7 @@
-"""Fuzzing: mutated .keras and .h5 files (bit flips, truncations, JSON and HDF5-attribute
-mutations, hostile names, encodings and file names) always end in a report, with an
+"""Fuzzing: mutated files of every format keras-audit reads (`.keras` archives and
+folders, legacy `.h5`, Keras 3 and Keras 2 weights files, sharded weights, SavedModels
+and exports, keras_hub presets): bit flips, truncations, JSON and HDF5-attribute
+mutations, hostile names, encodings and file names always end in a report, with an
 AUD001/SEC finding where they cannot be read: no exception, no rule crash, no hang
 (per-file time limit), bounded memory, and every output format renders it."""
 
@@ -19,6 +21,7 @@ import pytest
 from auditor.engine.config import AuditConfig
 from auditor.engine.runner import run
 from auditor.reports import RENDERERS, RenderOptions
+from tests.savedmodels import build_export
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "models"
 SEEDS = {
@@ -27,7 +30,7 @@ SEEDS = {
     "h5attrs": 800,
     "names": 400,
     "weights": 300,
-    "layouts": 300,
+    "layouts": 450,
 }
 #: Names a file may give its layers: lone surrogates, control characters and escape
 #: sequences, workflow commands, markup, bidirectional overrides, paths, the empty name,
@@ -200,10 +203,14 @@ def test_weights_file_structure_mutations(sources, tmp_path):
 
 @pytest.fixture(scope="module")
 def layouts(keras, tmp_path_factory, tf_keras_savedmodels):
-    """Genuine files of the layouts that are more than one file: sharded weights, an
-    unzipped `.keras` folder, a tf.keras 2 SavedModel and a keras_hub preset."""
+    """Genuine files of the layouts that are more than one file (sharded weights, an
+    unzipped `.keras` folder, a tf.keras 2 SavedModel, a Keras 3 export, a keras_hub
+    preset) and a Keras 2 `save_weights` file."""
     root = tmp_path_factory.mktemp("layouts")
     shutil.copytree(tf_keras_savedmodels / "cnn_sm", root / "savedmodel")
+    (root / "keras2_weights").mkdir()
+    shutil.copyfile(tf_keras_savedmodels / "cnn_weights.h5", root / "keras2_weights" / "w.h5")
+    build_export(keras, root / "export")
     import keras_hub
 
     backbone = keras_hub.models.BertBackbone(
@@ -223,18 +230,18 @@ def layouts(keras, tmp_path_factory, tf_keras_savedmodels):
 
 def test_layouts_of_several_files_mutated(layouts, tmp_path):
     """A sharded index's weight map and metadata, its shards' bytes, a model folder's
-    config.json and weights, every file of a SavedModel (its graph, Keras metadata,
-    bundle index and data), and a keras_hub preset's JSON and weights mutated: always a
-    report."""
+    config.json and weights, every file of a SavedModel and of an export (graph, Keras
+    metadata, bundle index and data), a keras_hub preset's JSON and weights, and a Keras
+    2 weights file mutated: always a report."""
     rng = random.Random(6)
     for index in range(SEEDS["layouts"]):
-        kind = rng.choice(["sharded", "folder", "savedmodel", "preset"])
+        kind = rng.choice(["sharded", "folder", "savedmodel", "export", "preset", "keras2_weights"])
         work = tmp_path / f"{index}"
         shutil.copytree(layouts / kind, work)
-        if kind == "savedmodel":
+        if kind in ("savedmodel", "export", "keras2_weights"):
             member = rng.choice(sorted(p for p in work.rglob("*") if p.is_file()))
             member.write_bytes(_flip(member.read_bytes(), rng))
-            _check(work)
+            _check(work / "w.h5" if kind == "keras2_weights" else work)
             shutil.rmtree(work)
             continue
         document_name = {

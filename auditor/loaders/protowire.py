@@ -99,14 +99,15 @@ def message(data: bytes | memoryview) -> Fields:
 
 
 def text(value: int | memoryview) -> str:
-    """A string field's text (invalid UTF-8 kept as surrogates, for callers to make inert).
+    """A string field's text, made safe as HDF5 text is: bytes that are not UTF-8 are
+    replaced (U+FFFD), so that no name read from a file carries a lone surrogate.
 
     Raises:
         ProtoError: when the field is not length-delimited.
     """
     if not isinstance(value, memoryview):
         raise ProtoError(f"expected a string field, found the number {value}")
-    return bytes(value).decode("utf-8", "surrogateescape")
+    return bytes(value).decode("utf-8", "replace")
 
 
 def packed_varints(value: int | memoryview) -> list[int]:

@@ -240,8 +240,7 @@ def _keras_model(
 
 
 def _json(node: MetadataNode, limits: Limits) -> Mapping[str, Any]:
-    raw = node.metadata.encode("utf-8", "surrogateescape")
-    value = parse_json(raw, f"the Keras metadata of {node.path}", limits)
+    value = parse_json(node.metadata, f"the Keras metadata of {node.path}", limits)
     if not isinstance(value, Mapping):
         raise ModelLoadError(f"the Keras metadata of {node.path} is not a JSON object")
     return value

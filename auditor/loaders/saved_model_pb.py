@@ -33,7 +33,7 @@ class MetadataNode:
 
     path: str
     identifier: str
-    metadata: str
+    metadata: bytes  # JSON, as stored (parsed and checked by `safe_json`)
 
 
 def keras_metadata(data: bytes | memoryview) -> list[MetadataNode]:
@@ -51,10 +51,15 @@ def keras_metadata(data: bytes | memoryview) -> list[MetadataNode]:
             MetadataNode(
                 path=_text(node, 3),
                 identifier=_text(node, 4),
-                metadata=_text(node, 5),
+                metadata=_bytes(node, 5),
             )
         )
     return nodes
+
+
+def _bytes(found: dict, number: int) -> bytes:
+    values = found.get(number)
+    return bytes(values[-1]) if values and isinstance(values[-1], memoryview) else b""
 
 
 def _text(found: dict, number: int) -> str:
@@ -117,7 +122,7 @@ def _op(node: memoryview) -> str:
         start = 2 + node[1]
         end = start + 2 + node[start + 1] if start + 1 < len(node) else len(node) + 1
         if end <= len(node) and node[start] == 0x12 and node[start + 1] < 0x80:
-            return bytes(node[start + 2 : end]).decode("utf-8", "surrogateescape")
+            return bytes(node[start + 2 : end]).decode("utf-8", "replace")
     for number, wire, value in fields(node):
         if number == 2 and wire == LENGTH:
             return text(value)
@@ -167,7 +172,7 @@ def _walk(nodes: list[memoryview], max_nodes: int) -> list[MetadataNode]:
         user = node.get(4)
         if user and isinstance(user[-1], memoryview):
             detail = message(user[-1])
-            identifier, metadata = _text(detail, 1), _text(detail, 3)
+            identifier, metadata = _text(detail, 1), _bytes(detail, 3)
             if identifier.startswith("_tf_keras_") and metadata:
                 found.append(MetadataNode(paths[node_id], identifier, metadata))
         for child in node.get(1, []):

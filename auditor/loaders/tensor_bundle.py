@@ -143,7 +143,7 @@ def _parse(data: memoryview, limits: Limits) -> Bundle:
                     f"variables.index holds over {limits.max_h5_objects:,} tensors, the object cap",
                     IssueKind.OVER_LIMIT,
                 )
-            name = bytes(key).decode("utf-8", "surrogateescape")
+            name = bytes(key).decode("utf-8", "replace")
             found = _entry(name, entry, issues, limits)
             if found is not None:
                 (strings if found.dtype == "string" else entries)[name] = found
