@@ -22,7 +22,7 @@ from auditor.limits import Limits
 from auditor.loaders.compile import parse_compile
 from auditor.loaders.config_tree import build_tree
 from auditor.loaders.drafts import DraftLayer
-from auditor.loaders.loaded import LoadedModel, attach, discover_opaque
+from auditor.loaders.loaded import LoadedModel, attach, discover_opaque, loading
 from auditor.loaders.npz_scan import pickle_globals
 from auditor.loaders.optimizer_state import training_steps
 from auditor.loaders.safe_folder import SafeFolder, is_preset_config
@@ -40,13 +40,12 @@ def load_keras(raw: BinaryIO, source: SourceInfo, limits: Limits) -> LoadedModel
         ModelLoadError: when the archive is not a readable Keras model.
     """
     archive = SafeZip(raw, source.size_bytes or 0, limits)
-    stack = ExitStack()
-    stack.callback(archive.close)
-    try:
+
+    def load(stack: ExitStack) -> LoadedModel:
+        stack.callback(archive.close)
         return _load(archive, stack, source, limits)
-    except BaseException:
-        stack.close()
-        raise
+
+    return loading(load)
 
 
 def load_keras_folder(path: Path, source: SourceInfo, limits: Limits) -> LoadedModel:
@@ -55,12 +54,7 @@ def load_keras_folder(path: Path, source: SourceInfo, limits: Limits) -> LoadedM
     Raises:
         ModelLoadError: when it is not a readable Keras 3 model folder.
     """
-    stack = ExitStack()
-    try:
-        return _load(SafeFolder(path, limits), stack, source, limits)
-    except BaseException:
-        stack.close()
-        raise
+    return loading(lambda stack: _load(SafeFolder(path, limits), stack, source, limits))
 
 
 def _load(

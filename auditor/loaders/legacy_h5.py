@@ -26,7 +26,7 @@ from auditor.loaders.config_tree import build_tree
 from auditor.loaders.drafts import DraftLayer, DraftWeight
 from auditor.loaders.h5tensor import file_window
 from auditor.loaders.layer_specs import VarSpec
-from auditor.loaders.loaded import LoadedModel, attach
+from auditor.loaders.loaded import LoadedModel, attach, loading
 from auditor.loaders.safe_hdf5 import H5Scan, scan_h5, string_values, text_value
 from auditor.loaders.safe_json import parse_json
 
@@ -41,17 +41,16 @@ def load_legacy_h5(path: str, source: SourceInfo, limits: Limits) -> LoadedModel
     Raises:
         ModelLoadError: when it is not a readable Keras full-model file.
     """
-    stack = ExitStack()
-    try:
+
+    def load(stack: ExitStack) -> LoadedModel:
         try:
             f = h5py.File(path, "r")
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"not a readable HDF5 file ({first_line(exc)})") from None
         stack.callback(f.close)
         return _load(f, stack, source, limits)
-    except BaseException:
-        stack.close()
-        raise
+
+    return loading(load)
 
 
 def _load(f: h5py.File, stack: ExitStack, source: SourceInfo, limits: Limits) -> LoadedModel:

@@ -13,7 +13,7 @@ from auditor.loaders.h5tensor import H5Tensor
 from auditor.loaders.layer_specs import VarSpec
 from auditor.loaders.safe_hdf5 import H5Scan
 
-__all__ = ["LoadedModel", "attach", "discover_opaque"]
+__all__ = ["LoadedModel", "attach", "discover_opaque", "loading"]
 
 
 class LoadedModel:
@@ -53,6 +53,17 @@ class LoadedModel:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def loading(load: Callable[[ExitStack], LoadedModel]) -> LoadedModel:
+    """Run a loader that registers what it opens on the stack it is given: the model it
+    returns owns them; if it raises, they are closed before the error goes on."""
+    stack = ExitStack()
+    try:
+        return load(stack)
+    except BaseException:
+        stack.close()
+        raise
 
 
 def attach(weight: DraftWeight, dataset_path: str, scan: H5Scan) -> None:

@@ -37,7 +37,7 @@ from auditor.loaders.compile import parse_compile
 from auditor.loaders.config_tree import build_tree
 from auditor.loaders.drafts import DraftLayer
 from auditor.loaders.legacy_h5 import match_names
-from auditor.loaders.loaded import LoadedModel
+from auditor.loaders.loaded import LoadedModel, loading
 from auditor.loaders.protowire import ProtoError
 from auditor.loaders.safe_folder import SafeFolder
 from auditor.loaders.safe_json import parse_json
@@ -73,12 +73,7 @@ def load_saved_model(path: Path, source: SourceInfo, limits: Limits) -> LoadedMo
     Raises:
         ModelLoadError: when it is not a readable SavedModel.
     """
-    stack = ExitStack()
-    try:
-        return _load(path, stack, source, limits)
-    except BaseException:
-        stack.close()
-        raise
+    return loading(lambda stack: _load(path, stack, source, limits))
 
 
 def _load(path: Path, stack: ExitStack, source: SourceInfo, limits: Limits) -> LoadedModel:

@@ -26,7 +26,7 @@ from auditor.graph.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
 from auditor.limits import Limits
 from auditor.loaders.h5tensor import file_window
 from auditor.loaders.keras_v3 import VarsNames, attach_vars
-from auditor.loaders.loaded import LoadedModel
+from auditor.loaders.loaded import LoadedModel, loading
 from auditor.loaders.optimizer_state import training_steps
 from auditor.loaders.safe_hdf5 import H5Scan, group_text, scan_h5
 from auditor.loaders.safe_json import parse_json
@@ -44,12 +44,7 @@ def load_sharded(path: Path, source: SourceInfo, limits: Limits) -> LoadedModel:
     Raises:
         ModelLoadError: for an unreadable index, or one that maps no weights.
     """
-    stack = ExitStack()
-    try:
-        return _load(path, stack, source, limits)
-    except BaseException:
-        stack.close()
-        raise
+    return loading(lambda stack: _load(path, stack, source, limits))
 
 
 def _load(path: Path, stack: ExitStack, source: SourceInfo, limits: Limits) -> LoadedModel:
