@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["DECLARED_DIGITS", "number", "percent"]
+__all__ = ["DECLARED_DIGITS", "number", "percent", "size_text"]
 
 #: Significant digits of a value a config declares (a regularizer's coefficient): as many
 #: as a float32 holds reliably, so the value echoes what was typed (`0.000125`), while
@@ -38,3 +38,12 @@ def percent(share: float | None, decimals: int = 1, *, signed: bool = False) -> 
     if share is None:
         return "-"
     return f"{share:{'+' if signed else ''}.{decimals}%}"
+
+
+def size_text(size: int) -> str:
+    """A byte count as people read it, in decimal units (`41 KB`, `1.0 GB`, `512 B`)."""
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
+        if size >= scale:
+            value = size / scale
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:,.0f} {unit}"
+    return f"{size} B"

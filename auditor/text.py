@@ -13,7 +13,7 @@ import os
 import re
 from typing import Any
 
-__all__ = ["display_path", "has_surrogates", "safe_text", "safe_tree"]
+__all__ = ["display_path", "has_surrogates", "is_url", "redact_url", "safe_text", "safe_tree"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -58,6 +58,29 @@ def safe_tree(value: Any) -> Any:
     return root[0]
 
 
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+_QUERY_VALUE = re.compile(r"=[^&#]*")
+
+
+def is_url(text: str) -> bool:
+    """True for `scheme://...` (what fsspec opens), False for a local path."""
+    return _URL.match(text) is not None
+
+
+def redact_url(url: str) -> str:
+    """A URL with its credentials hidden: the user and password (`user:secret@`) and the
+    value of every query parameter (a signed URL's signature and token) become `***`."""
+    url = _USERINFO.sub(r"\1***@", url)
+    head, mark, rest = url.partition("?")
+    if not mark:
+        return url
+    query, hash_mark, fragment = rest.partition("#")
+    return f"{head}?{_QUERY_VALUE.sub('=***', query)}{hash_mark}{fragment}"
+
+
 def display_path(path: str | os.PathLike[str]) -> str:
-    """A file name as a report shows it: bytes that are not UTF-8 as `\\xff` escapes."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    """A file name as a report shows it: bytes that are not UTF-8 as `\\xff` escapes; a
+    URL with its credentials redacted (`redact_url`)."""
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return redact_url(text) if is_url(text) else text

@@ -16,8 +16,9 @@ import importlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from auditor.numbers import number
+from auditor.numbers import number, size_text
 from auditor.results.findings import Finding, ModelReport, Report, Severity
+from auditor.text import is_url
 
 __all__ = [
     "DEFAULT_OPTIONS",
@@ -57,12 +58,18 @@ def worst_finding(model: ModelReport) -> Finding | None:
 
 
 def source_label(model: ModelReport) -> str:
-    """`keras, Keras 3.15.1, 2,826 parameters`: what a model is, for headings."""
+    """`keras, Keras 3.15.1, 2,826 parameters`: what a model is, for headings; for a URL
+    also what the audit fetched (`read 41 KB of 1.0 GB`)."""
     src = model.source
+    summary = model.summary
+    remote = is_url(src.path) and summary.bytes_read is not None and src.size_bytes
     parts = (
         src.format,
         f"Keras {src.keras_version}" if src.keras_version else "",
-        f"{number(model.summary.parameters)} parameters" if model.summary.parameters else "",
+        f"{number(summary.parameters)} parameters" if summary.parameters else "",
+        f"read {size_text(summary.bytes_read or 0)} of {size_text(src.size_bytes or 0)}"
+        if remote
+        else "",
     )
     return ", ".join(part for part in parts if part)
 

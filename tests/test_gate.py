@@ -186,8 +186,11 @@ def test_unreadable_baseline(project, capsys):
 
 def test_jobs_give_the_same_report(capsys):
     def report(*extra):
+        """The report less its measurements: time, and what each process read."""
         code, data = _json(capsys, EXAMPLES, *extra)
         data["summary"]["duration_seconds"] = 0
+        for model in data["models"]:
+            model["summary"]["bytes_read"] = model["summary"]["requests"] = None
         return code, data
 
     assert report("--jobs", "1") == report("--jobs", "2")

@@ -38,7 +38,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "auditor.tensors": (*_MODEL, "auditor.numbers"),
     "auditor.loaders": (*_BOTTOM, "auditor.graph", "auditor.tensors"),
     "auditor.rules": ("auditor.numbers", *_MODEL, "auditor.tensors"),
-    "auditor.reports": ("auditor.numbers", "auditor.results"),
+    "auditor.reports": ("auditor.numbers", "auditor.text", "auditor.results"),
     "auditor.fix": (*_BOTTOM, "auditor.graph", "auditor.loaders"),
     "auditor.engine": (*_BOTTOM, *_MODEL, *_READING, "auditor.rules"),
     "auditor.training": (*_BOTTOM, *_MODEL, *_READING, "auditor.engine"),

@@ -28,6 +28,7 @@ from auditor.cli.common import (
 from auditor.cli.startup import end_of_startup
 from auditor.reports import FORMATS, RenderOptions, needs
 from auditor.results.findings import FAIL_ON
+from auditor.text import is_url
 
 if TYPE_CHECKING:
     from auditor.cli.spools import Spools
@@ -109,6 +110,13 @@ def _parser(prog: str) -> Parser:
         "--exit-zero", action="store_true", help="exit 0 even when findings are reported"
     )
     parser.add_argument(
+        "--no-weights",
+        action="store_true",
+        default=None,
+        help="read no tensor (the weight rules do not run): a configuration audit that "
+        "fetches kilobytes of a remote model",
+    )
+    parser.add_argument(
         "--expect-pretrained",
         action="store_true",
         default=None,
@@ -153,6 +161,7 @@ def check_command(argv: Sequence[str]) -> int:
             ("extend_select", args.extend_select),
             ("fail_on", args.fail_on),
             ("expect_pretrained", args.expect_pretrained),
+            ("no_weights", args.no_weights),
             ("baseline", args.baseline),
             ("jobs", args.jobs),
             ("timeout", args.timeout),
@@ -169,9 +178,15 @@ def check_command(argv: Sequence[str]) -> int:
     if not args.paths:
         usage("give at least one model file or folder (or --show-settings)")
     for path in args.paths:
+        if is_url(path):
+            continue  # opened (or reported as AUD001) like any model
         if not Path(path).exists() and not Path(path).is_symlink() and not is_glob(path):
             usage(f"no such file or folder. Received: {path!r}")
-    if args.reference is not None and not Path(args.reference).is_file():
+    if (
+        args.reference is not None
+        and not is_url(args.reference)
+        and not Path(args.reference).is_file()
+    ):
         usage(f"no such reference model file. Received: --reference {args.reference!r}")
     try:
         files = discover(

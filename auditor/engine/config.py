@@ -98,6 +98,9 @@ class AuditConfig(BaseModel):
         digest: bool, hash each file with SHA-256 (JSON, SARIF and HTML show the hash).
             The CLI turns it off when no requested format shows it: on a multi-gigabyte
             file the hash costs more CPU than reading every tensor.
+        no_weights: bool, read no tensor at all (`--no-weights`): the rules that judge
+            the weights are not applicable. Without it, tensors are read only when a
+            selected rule or a requested format needs them.
     """
 
     model_config = ConfigDict(
@@ -118,6 +121,7 @@ class AuditConfig(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     inventory: bool = True
     digest: bool = True
+    no_weights: bool = False
 
 
 class ConfigFile(BaseModel):

@@ -23,7 +23,7 @@ from pathlib import Path
 from auditor.errors import UsageError
 from auditor.loaders import MODEL_SUFFIXES, is_model_folder, is_saved_model
 from auditor.numbers import number
-from auditor.text import display_path
+from auditor.text import display_path, is_url
 
 __all__ = ["discover", "is_glob"]
 
@@ -53,7 +53,9 @@ def discover(
     for raw in paths:
         text = os.fspath(raw)
         path = Path(text)
-        if not path.exists() and is_glob(text):
+        if is_url(text):
+            found.append(text)  # an object: opened by range, not searched here
+        elif not path.exists() and is_glob(text):
             found.extend(_matches(text, max_entries, seconds))
         elif path.is_dir() and path.suffix.lower() not in MODEL_SUFFIXES and not _is_model(path):
             found.extend(

@@ -10,6 +10,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from auditor.engine.config import AuditConfig
@@ -17,9 +18,11 @@ from auditor.engine.judge import PreparedRules, audit_graph
 from auditor.errors import UsageError
 from auditor.graph.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
 from auditor.limits import Limits
-from auditor.loaders import format_from_suffix, open_model
+from auditor.loaders import format_from_suffix, open_model, preload
+from auditor.loaders.loaded import LoadedModel
 from auditor.numbers import number
 from auditor.results.findings import ModelReport
+from auditor.text import is_url
 
 __all__ = [
     "FileTimeout",
@@ -87,6 +90,8 @@ def audit_file(
             sends it then: closing an HDF5 file of a thousand tensors takes 30-50 ms).
     """
     try:
+        _preload()
+        before = _io_counters()
         with (
             _time_limit(config.timeout),
             open_model(path, config.limits, digest=config.digest) as loaded,
@@ -99,11 +104,60 @@ def audit_file(
                 sha256=loaded.sha256,
                 reference=reference,
             )
+            report = _with_reads(report, loaded, before, remote=is_url(path))
             if on_report is not None:
                 on_report(report)
             return report
     except FileTimeout:
         return unreadable_report(path, over_time(config), prepared, config)
+
+
+def _preload() -> None:
+    """Load now what the first audit in a process would load lazily (the front-ends, the
+    Keras name catalog, NumPy's masked arrays, zipfile's name codec), so that what an
+    audit reads counts the model's bytes and not keras-audit's own files."""
+    import codecs
+
+    import numpy.ma  # noqa: F401  (NumPy imports it lazily inside some reductions)
+
+    from auditor.rules._references import catalog
+
+    preload()
+    catalog()
+    codecs.lookup("cp437")
+
+
+def _io_counters() -> tuple[int, int] | None:
+    """This process's bytes returned by read calls and the count of those calls
+    (`rchar`, `syscr` of /proc/self/io), or None where there is no such file."""
+    try:
+        text = Path("/proc/self/io").read_text()
+    except OSError:
+        return None
+    fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+    try:
+        return int(fields["rchar"]), int(fields["syscr"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _with_reads(
+    report: ModelReport, loaded: LoadedModel, before: tuple[int, int] | None, *, remote: bool
+) -> ModelReport:
+    """The report with what the audit read: the range requests of a remote object, or
+    the read calls of this process while it audited a local file (each file is audited
+    alone in its process)."""
+    if loaded.io is not None:
+        counted: tuple[int, int] | None = (loaded.io.bytes_fetched, loaded.io.requests)
+    elif remote:
+        counted = None  # the object could not be opened: nothing of it was counted
+    else:
+        after = _io_counters()
+        counted = (after[0] - before[0], after[1] - before[1]) if after and before else None
+    if counted is None:
+        return report
+    summary = report.summary.model_copy(update={"bytes_read": counted[0], "requests": counted[1]})
+    return report.model_copy(update={"summary": summary})
 
 
 def over_time(config: AuditConfig) -> str:

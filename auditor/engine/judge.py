@@ -87,12 +87,16 @@ def prepare(config: AuditConfig, registry: Registry | None = None) -> PreparedRu
     return PreparedRules(entries)
 
 
-def _not_applicable(rule: Rule, graph: ModelGraph, reference: ModelGraph | None) -> str | None:
+def _not_applicable(
+    rule: Rule, graph: ModelGraph, reference: ModelGraph | None, no_weights: bool = False
+) -> str | None:
     """Why a rule cannot judge this source, or None when it can."""
     if not graph.readable:
         return None if rule.judges_unreadable else "the model could not be read"
     if "live" in rule.requires and not graph.live:
         return "needs a live keras.Model (auditor.audit(model)); a file cannot show it"
+    if "weights" in rule.requires and no_weights:
+        return "no tensor was read (--no-weights)"
     if "weights" in rule.requires and not graph.has_tensors():
         return "no weight tensor could be read from this source"
     if "graph" in rule.requires and graph.source.format not in GRAPH_FORMATS:
@@ -169,8 +173,13 @@ def audit_graph(
             thread meanwhile; see `auditor.loaders.digest`).
         reference: ModelGraph | None, a reference model to compare the tensors with.
     """
+    tensors = not config.no_weights and (
+        config.inventory or any("weights" in rule.requires for rule, _, _ in prepared.entries)
+    )
     stats, read_failures = (
-        read_stats(graph, reference, inventory=config.inventory) if graph.readable else ({}, [])
+        read_stats(graph, reference, inventory=config.inventory)
+        if graph.readable and tensors
+        else ({}, [])
     )
     if read_failures:
         extra = tuple(LoadIssue(IssueKind.UNREADABLE, msg) for msg in read_failures)
@@ -181,7 +190,7 @@ def audit_graph(
     skipped: list[NotApplicable] = []
     runs: list[tuple[Rule, RuleContext]] = []
     for rule, options, severity in prepared.entries:
-        reason = _not_applicable(rule, graph, reference)
+        reason = _not_applicable(rule, graph, reference, config.no_weights)
         if reason is not None:
             skipped.append(NotApplicable(code=rule.code, reason=reason))
             continue

@@ -25,7 +25,7 @@ from auditor.loaders.digest import FileDigest
 from auditor.loaders.loaded import LoadedModel
 from auditor.loaders.safe_folder import is_model_folder, is_saved_model
 from auditor.loaders.sniff import Half, Layout, sniff
-from auditor.text import display_path
+from auditor.text import display_path, is_url
 
 __all__ = [
     "MODEL_SUFFIXES",
@@ -34,6 +34,7 @@ __all__ = [
     "is_model_folder",
     "is_saved_model",
     "open_model",
+    "preload",
 ]
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".weights.json")
@@ -60,6 +61,8 @@ def open_model(
     text = os.fspath(path)
     source = SourceInfo(path=text, format=format_from_suffix(text))
     try:
+        if is_url(text):
+            return _open_url(text, source, limits)
         return _open(Path(text), source, limits, digest)
     except ModelLoadError as exc:
         issue = LoadIssue(IssueKind(exc.kind), str(exc), fatal=True)
@@ -72,6 +75,27 @@ def open_model(
             fatal=True,
         )
     return LoadedModel(ModelGraph.unreadable(source, issue))
+
+
+def preload() -> None:
+    """Import every front-end now: the loaders import them on first use, and a process
+    that measures what an audit reads (`engine.file_audit`) must not count the reading of
+    their code as reading the model."""
+    import importlib
+
+    for name in _FRONT_ENDS:
+        importlib.import_module(f"auditor.loaders.{name}")
+
+
+_FRONT_ENDS = (
+    "keras_v3",
+    "legacy_h5",
+    "weights_file",
+    "sharded",
+    "saved_model",
+    "preset",
+    "remote",
+)
 
 
 def format_from_suffix(path: str) -> str:
@@ -145,6 +169,37 @@ def _open(path: Path, source: SourceInfo, limits: Limits, digest: bool) -> Loade
             graph, documents=graph.documents + documents, issues=(*graph.issues, issue)
         )
     loaded.digest = hashing
+    return loaded
+
+
+def _open_url(url: str, source: SourceInfo, limits: Limits) -> LoadedModel:
+    """A model file at a URL, read by byte range (`loaders.remote`): sniffed and loaded
+    as a local file is, from the remote file object (no digest: that would read it all).
+    The loaded model's `io` counts the requests and bytes."""
+    from auditor.loaders.remote import open_url, over_limit
+
+    raw = open_url(url)
+    if raw.size > limits.max_file_bytes:
+        raise over_limit(url, raw.size, limits.max_file_bytes)
+    if raw.size == 0:
+        raise ModelLoadError("file is empty")
+    source = dataclasses.replace(source, size_bytes=raw.size)
+    try:
+        layout = sniff(raw, raw.size)
+    except OSError as exc:
+        raise ModelLoadError(first_line(exc)) from None
+    half = layout.loaded_by_keras(source.format)
+    if half is None:
+        raise ModelLoadError("not a Keras model file (neither a .keras zip nor an HDF5 file)")
+    if half == "zip":
+        from auditor.loaders.keras_v3 import load_keras
+
+        loaded = load_keras(raw, source, limits)
+    else:
+        from auditor.loaders.legacy_h5 import load_legacy_h5
+
+        loaded = load_legacy_h5(raw, source, limits)
+    loaded.io = raw
     return loaded
 
 

@@ -41,7 +41,7 @@ def _direct_start(stored: StoredDataset, window: Window | None) -> tuple[int, in
     """(fd, absolute offset) of a dataset that may be read as raw bytes, else None."""
     nbytes = math.prod(stored.shape) * stored.dtype.itemsize
     offset = stored.offset
-    if window is None or nbytes == 0 or offset is None:
+    if window is None or window.fd < 0 or nbytes == 0 or offset is None:
         return None
     if offset < 0 or offset + nbytes > window.size:
         return None  # not allocated, or not wholly inside the file: h5py decides

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, BinaryIO
 
 import h5py
 import numpy as np
@@ -35,8 +35,9 @@ __all__ = ["attach_named", "load_legacy_h5", "match_names", "read_attr_list", "t
 _SUFFIX = re.compile(r":\d+$")
 
 
-def load_legacy_h5(path: str, source: SourceInfo, limits: Limits) -> LoadedModel:
-    """Read a legacy `.h5` model file.
+def load_legacy_h5(path: str | BinaryIO, source: SourceInfo, limits: Limits) -> LoadedModel:
+    """Read a legacy `.h5` model file, by its path or from an open file object (a remote
+    object; the caller owns it).
 
     Raises:
         ModelLoadError: when it is not a readable Keras full-model file.

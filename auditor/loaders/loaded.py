@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from types import TracebackType
+from typing import Protocol
 
 from auditor.graph.model import ModelGraph, Role
 from auditor.loaders.digest import FileDigest
@@ -13,7 +14,14 @@ from auditor.loaders.h5tensor import H5Tensor
 from auditor.loaders.layer_specs import VarSpec
 from auditor.loaders.safe_hdf5 import H5Scan
 
-__all__ = ["LoadedModel", "attach", "discover_opaque", "loading"]
+__all__ = ["LoadedModel", "ReadCounts", "attach", "discover_opaque", "loading"]
+
+
+class ReadCounts(Protocol):
+    """What reading an object by ranges cost (`loaders.remote.RangeFile`)."""
+
+    requests: int
+    bytes_fetched: int
 
 
 class LoadedModel:
@@ -27,6 +35,7 @@ class LoadedModel:
         self.graph = graph
         self._resources = resources or ExitStack()
         self.digest: FileDigest | None = None
+        self.io: ReadCounts | None = None  # what reading a remote object cost
 
     def sha256(self) -> str | None:
         """The file's SHA-256 (waits for the hashing thread), or None when unknown."""

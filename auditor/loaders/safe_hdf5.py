@@ -61,7 +61,8 @@ def disable_hdf5_plugins() -> None:
 class Window(NamedTuple):
     """The byte range `[start, start + size)` of an open file that an HDF5 file occupies
     (a STORED zip member, or a deflated one inflated into a temporary file), for reading
-    contiguous datasets without going through h5py's Python file-object driver."""
+    contiguous datasets without going through h5py's Python file-object driver. `fd` is
+    -1 for a file without a descriptor (a remote object): nothing is read directly."""
 
     fd: int
     start: int

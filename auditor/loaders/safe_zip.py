@@ -220,7 +220,7 @@ class SafeZip:
         # and each seek refills the buffer (1 MiB cost EfficientNetB7 888 MB of copying);
         # reads larger than the buffer go straight through.
         file = io.BufferedReader(OffsetFile(self._raw, start, info.compress_size), 16 * KiB)
-        return MemberView(file, Window(self._raw.fileno(), start, info.compress_size))
+        return MemberView(file, Window(_fileno(self._raw), start, info.compress_size))
 
     def _inflate(self, name: str) -> MemberView:
         import shutil  # only compressed members, which Keras never writes, need these
@@ -265,3 +265,12 @@ class SafeZip:
 
     def close(self) -> None:
         self._zip.close()
+
+
+def _fileno(raw: BinaryIO) -> int:
+    """The descriptor of an open file, or -1 for a file object without one (a remote
+    object): its tensors are then read through h5py, never directly."""
+    try:
+        return raw.fileno()
+    except (OSError, AttributeError):
+        return -1

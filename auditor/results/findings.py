@@ -231,6 +231,16 @@ class ModelSummary(ReportModel):
     warnings: int = 0
     infos: int = 0
     suppressed: int = 0
+    bytes_read: int | None = Field(
+        default=None,
+        description="Bytes the audit read: fetched by range requests for a URL; for a "
+        "local file, what the audit's read calls returned (hashing included). None when "
+        "not measured.",
+    )
+    requests: int | None = Field(
+        default=None,
+        description="Range requests made for a URL; read calls for a local file.",
+    )
 
 
 class ModelReport(ReportModel):

@@ -1,0 +1,187 @@
+"""Model files at a URL (`s3://`, `gs://`, `az://`, `hf://`, `http(s)://`, `memory://`...),
+read through fsspec by byte range: only the bytes a reader asks for are fetched.
+
+`RangeFile` is a seekable, read-only file over one object. Small reads (a zip's central
+directory, a JSON member, libhdf5's metadata) go through a cache of `BLOCK`-sized blocks,
+each fetched with one ranged request; a read of many blocks (a tensor) is fetched whole,
+with one request, and not cached. It counts the requests it makes and the bytes they
+return, for the report. Nothing is written to disk.
+
+Credentials come from each protocol's own chain (environment, profile files, instance
+roles); the URL a user gives is shown with its user, password and query values redacted
+(`auditor.text.display_path`). The protocol packages are the `remote` extra; a missing
+one is a one-line error that names it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import OrderedDict
+from typing import Any
+
+from auditor.errors import ModelLoadError, first_line
+from auditor.graph.model import IssueKind
+from auditor.limits import KiB
+from auditor.text import display_path, is_url
+
+__all__ = ["BLOCK", "RangeFile", "open_url"]
+
+#: The size of a cached block: libhdf5 reads metadata in pieces of a few KiB scattered
+#: over the file, which whole MiB blocks would multiply into megabytes.
+BLOCK = 16 * KiB
+#: Blocks kept: 4 MiB.
+_CACHED_BLOCKS = 256
+#: A read of at least this many blocks is fetched as one range, outside the cache.
+_DIRECT_BLOCKS = 4
+
+
+class RangeFile(io.RawIOBase):
+    """One remote object as a seekable, read-only binary file (see the module docs)."""
+
+    def __init__(self, fs: Any, path: str, size: int, url: str) -> None:
+        super().__init__()
+        self._fs = fs
+        self._path = path
+        self._size = size
+        self._url = url
+        self._pos = 0
+        self._blocks: OrderedDict[int, bytes] = OrderedDict()
+        self.requests = 0
+        self.bytes_fetched = 0
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        end = min(self._pos + len(view), self._size)
+        if end <= self._pos:
+            return 0
+        count = end - self._pos
+        if count >= _DIRECT_BLOCKS * BLOCK:
+            view[:count] = self._fetch(self._pos, end)
+        else:
+            done = 0
+            while done < count:
+                index, offset = divmod(self._pos + done, BLOCK)
+                block = self._block(index)
+                piece = block[offset : offset + count - done]
+                if not piece:
+                    break
+                view[done : done + len(piece)] = piece
+                done += len(piece)
+            count = done
+        self._pos += count
+        return count
+
+    def _block(self, index: int) -> bytes:
+        block = self._blocks.get(index)
+        if block is None:
+            start = index * BLOCK
+            block = self._fetch(start, min(start + BLOCK, self._size))
+            self._blocks[index] = block
+            if len(self._blocks) > _CACHED_BLOCKS:
+                self._blocks.popitem(last=False)
+        else:
+            self._blocks.move_to_end(index)
+        return block
+
+    def _fetch(self, start: int, end: int) -> bytes:
+        self.requests += 1
+        try:
+            data = self._fs.cat_file(self._path, start=start, end=end)
+        except Exception as exc:  # every protocol raises its own errors
+            raise OSError(_reason(exc, self._url)) from None
+        self.bytes_fetched += len(data)
+        if len(data) != end - start:
+            raise OSError(
+                f"{display_path(self._url)} returned {len(data):,} bytes for bytes "
+                f"{start:,}-{end:,}: the object changed or is truncated"
+            )
+        return data
+
+
+def open_url(url: str) -> RangeFile:
+    """Open the object a URL names for ranged reads.
+
+    Raises:
+        ModelLoadError: when the protocol's package is missing, or the object cannot be
+            found or read (one line naming the URL, redacted, and the reason).
+    """
+    if not is_url(url):
+        raise ModelLoadError(f"{display_path(url)!r} is not a URL")
+    try:
+        import fsspec
+    except ImportError:
+        raise ModelLoadError(
+            "reading URLs needs fsspec: pip install 'keras-audit[remote]'"
+        ) from None
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as exc:
+        raise ModelLoadError(
+            f"cannot open {display_path(url)}: {first_line(exc)} "
+            "(pip install 'keras-audit[remote]' installs s3fs, gcsfs, adlfs and aiohttp)"
+        ) from None
+    try:
+        info = fs.info(path)
+    except Exception as exc:  # every protocol raises its own errors
+        raise ModelLoadError(_reason(exc, url)) from None
+    if info.get("type") == "directory":
+        raise ModelLoadError(
+            f"{display_path(url)} is a prefix (a folder), not an object: name the model "
+            "file, or download a SavedModel or preset folder to audit it"
+        )
+    size = info.get("size")
+    if not isinstance(size, int):
+        raise ModelLoadError(f"{display_path(url)} does not report its size")
+    return RangeFile(fs, path, size, url)
+
+
+def _reason(exc: BaseException, url: str) -> str:
+    """One line: the URL (redacted) and what went wrong, with the HTTP status if any."""
+    shown = display_path(url)
+    status = _status(exc)
+    if isinstance(exc, PermissionError) or status in (401, 403):
+        return f"access denied to {shown} ({status or 403})"
+    if isinstance(exc, FileNotFoundError) and status in (None, 404):
+        return f"no such object: {shown}"
+    if isinstance(status, int):
+        return f"cannot read {shown} (HTTP {status})"
+    return f"cannot read {shown} ({type(exc).__name__}: {first_line(exc)})"
+
+
+def _status(exc: BaseException) -> int | None:
+    """The HTTP status behind an error, searched along its causes (fsspec's HTTP
+    filesystem raises FileNotFoundError from the client's error)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return None
+        status = getattr(seen, "status", None) or getattr(seen, "code", None)
+        if isinstance(status, int):
+            return status
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def over_limit(url: str, size: int, cap: int) -> ModelLoadError:
+    return ModelLoadError(
+        f"{display_path(url)} is {size:,} bytes, over the {cap:,}-byte cap",
+        IssueKind.OVER_LIMIT,
+    )

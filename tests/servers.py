@@ -1,0 +1,123 @@
+"""Real servers on the loopback address, started by the tests: an HTTP server with Range
+support (Python's own `http.server`, which has none, taught `Range: bytes=a-b`), and an
+S3-compatible server (moto's server mode). Nothing listens past 127.0.0.1."""
+
+from __future__ import annotations
+
+import http.server
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+_RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
+
+
+class _RangeHandler(http.server.BaseHTTPRequestHandler):
+    """Serves the files of `server.root`: HEAD and GET, whole or by one byte range;
+    `/forbidden/...` answers 403. Counts requests and bytes sent on the server."""
+
+    server: _Server
+
+    def _target(self) -> Path | None:
+        path = self.path.split("?", 1)[0].lstrip("/")
+        if path.startswith("forbidden/"):
+            self.send_error(403)
+            return None
+        target = (self.server.root / path).resolve()
+        if self.server.root not in target.parents or not target.is_file():
+            self.send_error(404)
+            return None
+        return target
+
+    def do_HEAD(self) -> None:
+        target = self._target()
+        if target is not None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(target.stat().st_size))
+            self.send_header("Accept-Ranges", "bytes")
+            self.end_headers()
+
+    def do_GET(self) -> None:
+        target = self._target()
+        if target is None:
+            return
+        data = target.read_bytes()
+        match = _RANGE.match(self.headers.get("Range", ""))
+        if match:
+            start = int(match.group(1))
+            end = min(int(match.group(2)) + 1 if match.group(2) else len(data), len(data))
+            body = data[start:end]
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
+        else:
+            body = data
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        self.wfile.write(body)
+        with self.server.lock:
+            self.server.requests += 1
+            self.server.bytes_sent += len(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    root: Path
+    requests: int = 0
+    bytes_sent: int = 0
+    lock: threading.Lock
+
+
+@contextmanager
+def http_server(root: Path) -> Iterator[_Server]:
+    """An HTTP server with Range support serving `root` on 127.0.0.1 (a free port)."""
+    server = _Server(("127.0.0.1", 0), _RangeHandler)
+    server.root = root.resolve()
+    server.lock = threading.Lock()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def s3_server() -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1; yields its endpoint. The environment points boto3
+    and s3fs at it (fake credentials: nothing leaves the machine)."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    saved = {key: os.environ.get(key) for key in _S3_ENV}
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ENDPOINT_URL=endpoint,
+    )
+    try:
+        yield endpoint
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        server.stop()
+
+
+_S3_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL")
