@@ -45,6 +45,9 @@ def bucket(models):
         s3.create_bucket(Bucket="models")
         for path in models.iterdir():
             s3.upload_file(str(path), "models", path.name)
+        s3.upload_file(str(models / "depthwise_decay.keras"), "models", "nested/a/m.keras")
+        s3.upload_file(str(models / "clean.h5"), "models", "nested/b/m.h5")
+        s3.put_object(Bucket="models", Key="nested/b/notes.txt", Body=b"not a model")
         yield "s3://models"
 
 
@@ -149,3 +152,48 @@ def test_the_cli_audits_a_url_and_says_what_it_read(bucket):
     assert done.stdout.startswith("s3://models/big.keras (keras, Keras 3.15.1, 16,781,312 ")
     assert "parameters, read " in done.stdout.splitlines()[0]
     assert " of 67 MB)" in done.stdout.splitlines()[0]
+
+
+def test_a_prefix_and_a_pattern_list_their_models(bucket):
+    from auditor.engine.discovery import discover
+
+    assert discover([f"{bucket}/nested/"]) == [
+        "s3://models/nested/a/m.keras",
+        "s3://models/nested/b/m.h5",
+    ]
+    assert discover([f"{bucket}/**/*.keras"]) == [
+        "s3://models/big.keras",
+        "s3://models/depthwise_decay.keras",
+        "s3://models/nested/a/m.keras",
+        "s3://models/truncated.keras",
+    ]
+    report = run([f"{bucket}/nested/"], CONFIG)
+    assert [m.source.path for m in report.models] == [
+        "s3://models/nested/a/m.keras",
+        "s3://models/nested/b/m.h5",
+    ]
+
+
+def test_a_reference_and_a_comparison_take_urls(models, bucket):
+    from auditor.training.compare import compare
+
+    report = run(
+        [models / "big.h5"], AuditConfig(select=["WGT002"]), reference=f"{bucket}/big.keras"
+    )
+    assert report.findings == []  # the same weights, read from the bucket
+    comparison = compare(f"{bucket}/big.h5", models / "big.keras")
+    assert {layer.status for layer in comparison.layers} == {"unchanged"}
+
+
+def test_fix_says_it_works_on_local_files_only(bucket):
+    done = subprocess.run(
+        [sys.executable, "-m", "auditor", "fix", f"{bucket}/big.keras", "-o", "out.keras"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith(
+        "audit fix reads and writes local files only (it rewrites the file's bytes): copy "
+        "the model here first. Received: 's3://models/big.keras'"
+    )

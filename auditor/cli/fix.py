@@ -9,7 +9,7 @@ from pathlib import Path
 
 from auditor.cli.common import EXIT_USAGE, Parser, codes, usage, use_color, write
 from auditor.results.findings import FAIL_ON
-from auditor.text import display_path
+from auditor.text import display_path, is_url
 
 __all__ = ["fix_command"]
 
@@ -53,6 +53,12 @@ def fix_command(argv: Sequence[str]) -> int:
     from auditor.reports import RENDERERS, RenderOptions
 
     args = _parser().parse_args(argv)
+    for given in (args.model, args.output):
+        if given is not None and is_url(given):
+            usage(
+                "audit fix reads and writes local files only (it rewrites the file's bytes): "
+                f"copy the model here first. Received: {display_path(given)!r}"
+            )
     source = Path(args.model)
     if not source.is_file():
         usage(f"no such model file. Received: {args.model!r}")

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from auditor.errors import UsageError
+from auditor.errors import ModelLoadError, UsageError
 from auditor.loaders import MODEL_SUFFIXES, is_model_folder, is_saved_model
 from auditor.numbers import number
 from auditor.text import display_path, is_url
@@ -54,7 +54,7 @@ def discover(
         text = os.fspath(raw)
         path = Path(text)
         if is_url(text):
-            found.append(text)  # an object: opened by range, not searched here
+            found.extend(_listed(text, max_entries))
         elif not path.exists() and is_glob(text):
             found.extend(_matches(text, max_entries, seconds))
         elif path.is_dir() and path.suffix.lower() not in MODEL_SUFFIXES and not _is_model(path):
@@ -71,6 +71,17 @@ def discover(
 
 
 _SHARD = re.compile(r"(.+)_\d+\.weights\.h5", re.IGNORECASE)
+
+
+def _listed(url: str, max_entries: int) -> list[str]:
+    """The model files a URL names (an object, a prefix, a pattern), listed through
+    fsspec; a listing that fails is a usage error naming the URL."""
+    from auditor.loaders.remote import list_url
+
+    try:
+        return list_url(url, MODEL_SUFFIXES, max_entries)
+    except ModelLoadError as exc:
+        raise UsageError(f"cannot list {display_path(url)}: {exc}") from None
 
 
 def _without_shards(found: list[str]) -> list[str]:

@@ -22,7 +22,7 @@ from auditor.loaders import format_from_suffix, open_model, preload
 from auditor.loaders.loaded import LoadedModel
 from auditor.numbers import number
 from auditor.results.findings import ModelReport
-from auditor.text import is_url
+from auditor.text import display_path, is_url
 
 __all__ = [
     "FileTimeout",
@@ -205,6 +205,7 @@ def open_readable(
         fatal = next((issue for issue in loaded.graph.issues if issue.fatal), None)
         if fatal is not None:
             raise UsageError(
-                f"{what} cannot be read: {fatal.message}. Received: {received}{os.fspath(path)!r}"
+                f"{what} cannot be read: {fatal.message}. "
+                f"Received: {received}{display_path(path)!r}"
             )
         yield loaded.graph

@@ -178,6 +178,11 @@ def _open_url(url: str, source: SourceInfo, limits: Limits) -> LoadedModel:
     The loaded model's `io` counts the requests and bytes."""
     from auditor.loaders.remote import open_url, over_limit
 
+    if url.endswith("/"):
+        raise ModelLoadError(
+            "a model folder at a URL (a SavedModel, a preset, an unzipped .keras) is not "
+            "read remotely: copy the folder here to audit it"
+        )
     raw = open_url(url)
     if raw.size > limits.max_file_bytes:
         raise over_limit(url, raw.size, limits.max_file_bytes)

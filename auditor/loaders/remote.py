@@ -24,7 +24,7 @@ from auditor.graph.model import IssueKind
 from auditor.limits import KiB
 from auditor.text import display_path, is_url
 
-__all__ = ["BLOCK", "RangeFile", "open_url"]
+__all__ = ["BLOCK", "RangeFile", "list_url", "open_url"]
 
 #: The size of a cached block: libhdf5 reads metadata in pieces of a few KiB scattered
 #: over the file, which whole MiB blocks would multiply into megabytes.
@@ -125,6 +125,66 @@ def open_url(url: str) -> RangeFile:
     """
     if not is_url(url):
         raise ModelLoadError(f"{display_path(url)!r} is not a URL")
+    fs, path = _filesystem(url)
+    try:
+        info = fs.info(path)
+    except Exception as exc:  # every protocol raises its own errors
+        raise ModelLoadError(_reason(exc, url)) from None
+    if info.get("type") == "directory":
+        raise ModelLoadError(
+            f"{display_path(url)} is a prefix (a folder), not an object: end it with / to "
+            "audit the model files below it"
+        )
+    size = info.get("size")
+    if not isinstance(size, int):
+        raise ModelLoadError(f"{display_path(url)} does not report its size")
+    return RangeFile(fs, path, size, url)
+
+
+def list_url(url: str, suffixes: tuple[str, ...], max_entries: int) -> list[str]:
+    """The model files a URL names: itself, unread, unless it ends in `/` (a prefix: the
+    objects with a model suffix below it, sorted) or is a pattern (`s3://bucket/**/*.keras`;
+    `*` and `[...]` only, as a `?` starts a query). A prefix that holds a SavedModel or a
+    model folder yields that folder as one model.
+
+    Raises:
+        ModelLoadError: when the listing fails or lists more than `max_entries`.
+    """
+    pattern = "?" not in url and any(mark in url.split("://", 1)[1] for mark in "*[")
+    if not pattern and not url.endswith("/"):
+        return [url]  # an object: opened (or reported) when it is audited
+    fs, path = _filesystem(url)
+    protocol = url.split("://", 1)[0]
+    try:
+        if pattern:
+            found = fs.glob(path, maxdepth=None)
+        else:
+            found = fs.find(path, maxdepth=None, withdirs=False)
+    except Exception as exc:  # every protocol raises its own errors
+        raise ModelLoadError(_reason(exc, url)) from None
+    if len(found) > max_entries:
+        raise ModelLoadError(
+            f"{display_path(url)} lists {len(found):,} objects, over the {max_entries:,} cap "
+            "(limits.max-discovered-entries)",
+            IssueKind.OVER_LIMIT,
+        )
+    models: dict[str, None] = {}
+    for name in sorted(str(p) for p in found):
+        folder, _, base = name.rpartition("/")
+        if base in ("saved_model.pb", "config.json"):
+            models[f"{protocol}://{folder}/"] = None
+        elif base.lower().endswith(suffixes) and not _in_model_folder(name, models, protocol):
+            models[f"{protocol}://{name}"] = None
+    return list(models)
+
+
+def _in_model_folder(name: str, models: dict[str, None], protocol: str) -> bool:
+    return any(
+        folder.endswith("/") and f"{protocol}://{name}".startswith(folder) for folder in models
+    )
+
+
+def _filesystem(url: str) -> tuple[Any, str]:
     try:
         import fsspec
     except ImportError:
@@ -132,25 +192,12 @@ def open_url(url: str) -> RangeFile:
             "reading URLs needs fsspec: pip install 'keras-audit[remote]'"
         ) from None
     try:
-        fs, path = fsspec.core.url_to_fs(url)
+        return fsspec.core.url_to_fs(url)
     except (ImportError, ValueError) as exc:
         raise ModelLoadError(
             f"cannot open {display_path(url)}: {first_line(exc)} "
             "(pip install 'keras-audit[remote]' installs s3fs, gcsfs, adlfs and aiohttp)"
         ) from None
-    try:
-        info = fs.info(path)
-    except Exception as exc:  # every protocol raises its own errors
-        raise ModelLoadError(_reason(exc, url)) from None
-    if info.get("type") == "directory":
-        raise ModelLoadError(
-            f"{display_path(url)} is a prefix (a folder), not an object: name the model "
-            "file, or download a SavedModel or preset folder to audit it"
-        )
-    size = info.get("size")
-    if not isinstance(size, int):
-        raise ModelLoadError(f"{display_path(url)} does not report its size")
-    return RangeFile(fs, path, size, url)
 
 
 def _reason(exc: BaseException, url: str) -> str:
