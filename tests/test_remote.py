@@ -197,3 +197,12 @@ def test_fix_says_it_works_on_local_files_only(bucket):
         "audit fix reads and writes local files only (it rewrites the file's bytes): copy "
         "the model here first. Received: 's3://models/big.keras'"
     )
+
+
+def test_the_library_audits_a_url(bucket):
+    import auditor
+
+    report = auditor.audit(f"{bucket}/depthwise_decay.keras", config=CONFIG)
+    (model,) = report.models
+    assert model.source.path == "s3://models/depthwise_decay.keras"
+    assert {f.code for f in report.findings} >= {"REG004"}
