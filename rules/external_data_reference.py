@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from auditor.graph.model import IssueKind, ModelGraph
+from auditor.graph.source import is_keras_hub_object
 from auditor.results.findings import Finding, Severity
 from auditor.rules._references import keras_class
 from auditor.rules._security import issue_findings, located_objects, where
@@ -16,13 +17,6 @@ _LOOKUPS = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
 #: vocabularies and merges, a SentencePiece model): a preset stores them as assets and
 #: leaves these null.
 _HUB_FILES = ("vocabulary", "merges", "proto")
-
-
-def _is_hub(value: Mapping[str, Any]) -> bool:
-    registered, module = value.get("registered_name"), value.get("module")
-    return (isinstance(registered, str) and registered.startswith("keras_hub>")) or (
-        isinstance(module, str) and module.split(".", 1)[0] == "keras_hub"
-    )
 
 
 class ExternalDataReference(Rule):
@@ -77,7 +71,7 @@ class ExternalDataReference(Rule):
             config = value.get("config")
             if not isinstance(config, Mapping):
                 continue
-            if _is_hub(value):
+            if is_keras_hub_object(value):
                 yield from self._hub_files(ctx, document, path, value, config)
                 continue
             if keras_class(value, _LOOKUPS) is None:

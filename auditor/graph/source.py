@@ -3,7 +3,9 @@ config, a TensorFlow graph), and what a file declares beside its weights."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "ALL_FORMATS",
@@ -13,6 +15,7 @@ __all__ = [
     "ParameterCount",
     "PickleGlobal",
     "SourceInfo",
+    "is_keras_hub_object",
     "source_formats",
 ]
 
@@ -97,3 +100,12 @@ class PickleGlobal:
     member: str
     module: str
     name: str
+
+
+def is_keras_hub_object(value: Mapping[str, Any]) -> bool:
+    """True for a serialized keras_hub object (`registered_name: "keras_hub>..."`, or a
+    `keras_hub` module): a preset's backbone, task, tokenizer or preprocessor."""
+    registered, module = value.get("registered_name"), value.get("module")
+    return (isinstance(registered, str) and registered.startswith("keras_hub>")) or (
+        isinstance(module, str) and module.split(".", 1)[0] == "keras_hub"
+    )

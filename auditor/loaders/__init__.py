@@ -130,13 +130,7 @@ def _open(path: Path, source: SourceInfo, limits: Limits, digest: bool) -> Loade
             "is a folder, not a model: a model folder (model.save(path, zipped=False)) "
             "holds config.json and model.weights.h5, a SavedModel saved_model.pb"
         )
-    if stat.st_size > limits.max_file_bytes:
-        raise ModelLoadError(
-            f"file is {stat.st_size:,} bytes, over the {limits.max_file_bytes:,}-byte cap",
-            IssueKind.OVER_LIMIT,
-        )
-    if stat.st_size == 0:
-        raise ModelLoadError("file is empty")
+    _check_size(stat.st_size, limits)
     if path.name.lower().endswith(".weights.json"):
         from auditor.loaders.sharded import load_sharded
 
@@ -152,23 +146,60 @@ def _open(path: Path, source: SourceInfo, limits: Limits, digest: bool) -> Loade
         raise ModelLoadError(f"cannot read the file ({exc.strerror or exc})") from None
     source = SourceInfo(path=source.path, format=source.format, size_bytes=stat.st_size)
     hashing = FileDigest(raw.fileno()) if digest else None
-    half = layout.loaded_by_keras(source.format)
-    if half is None:
+    try:
+        half = _half(layout, source)
+    except ModelLoadError:
         raw.close()
         if hashing is not None:
             hashing.result()
-        if source.format == "keras":
-            raise ModelLoadError("not a zip archive, so not a .keras file")
-        raise ModelLoadError("not a Keras model file (neither a .keras zip nor an HDF5 file)")
-    other = _other_half(half, layout, raw, path, source, limits) if layout.both else None
-    loaded = _load(half, raw, path, source, limits)
+        raise
+    loaded = _load_layout(half, layout, raw, str(path), source, limits)
+    loaded.digest = hashing
+    return loaded
+
+
+def _check_size(size: int, limits: Limits) -> None:
+    if size > limits.max_file_bytes:
+        raise ModelLoadError(
+            f"file is {size:,} bytes, over the {limits.max_file_bytes:,}-byte cap",
+            IssueKind.OVER_LIMIT,
+        )
+    if size == 0:
+        raise ModelLoadError("file is empty")
+
+
+def _half(layout: Layout, source: SourceInfo) -> Half:
+    """The half of the file Keras loads for its name.
+
+    Raises:
+        ModelLoadError: when it has none (neither a zip archive nor an HDF5 file).
+    """
+    half = layout.loaded_by_keras(source.format)
+    if half is not None:
+        return half
+    if source.format == "keras":
+        raise ModelLoadError("not a zip archive, so not a .keras file")
+    raise ModelLoadError("not a Keras model file (neither a .keras zip nor an HDF5 file)")
+
+
+def _load_layout(
+    half: Half,
+    layout: Layout,
+    raw: BinaryIO,
+    hdf5: str | BinaryIO,
+    source: SourceInfo,
+    limits: Limits,
+) -> LoadedModel:
+    """Load the half Keras loads, and search the other half of a polyglot file too.
+    `hdf5` is how libhdf5 opens the file: by its path, or (a remote object) `raw`."""
+    other = _other_half(half, layout, raw, hdf5, source, limits) if layout.both else None
+    loaded = _load(half, raw, hdf5, source, limits)
     if other is not None:
         documents, issue = other
         graph = loaded.graph
         loaded.graph = dataclasses.replace(
             graph, documents=graph.documents + documents, issues=(*graph.issues, issue)
         )
-    loaded.digest = hashing
     return loaded
 
 
@@ -176,7 +207,7 @@ def _open_url(url: str, source: SourceInfo, limits: Limits) -> LoadedModel:
     """A model file at a URL, read by byte range (`loaders.remote`): sniffed and loaded
     as a local file is, from the remote file object (no digest: that would read it all).
     The loaded model's `io` counts the requests and bytes."""
-    from auditor.loaders.remote import open_url, over_limit
+    from auditor.loaders.remote import open_url
 
     if url.endswith("/"):
         raise ModelLoadError(
@@ -184,45 +215,42 @@ def _open_url(url: str, source: SourceInfo, limits: Limits) -> LoadedModel:
             "read remotely: copy the folder here to audit it"
         )
     raw = open_url(url)
-    if raw.size > limits.max_file_bytes:
-        raise over_limit(url, raw.size, limits.max_file_bytes)
-    if raw.size == 0:
-        raise ModelLoadError("file is empty")
+    _check_size(raw.size, limits)
     source = dataclasses.replace(source, size_bytes=raw.size)
     try:
         layout = sniff(raw, raw.size)
     except OSError as exc:
         raise ModelLoadError(first_line(exc)) from None
-    half = layout.loaded_by_keras(source.format)
-    if half is None:
-        raise ModelLoadError("not a Keras model file (neither a .keras zip nor an HDF5 file)")
-    if half == "zip":
-        from auditor.loaders.keras_v3 import load_keras
-
-        loaded = load_keras(raw, source, limits)
-    else:
-        from auditor.loaders.legacy_h5 import load_legacy_h5
-
-        loaded = load_legacy_h5(raw, source, limits)
+    loaded = _load_layout(_half(layout, source), layout, raw, raw, source, limits)
     loaded.io = raw
     return loaded
 
 
-def _load(half: Half, raw: BinaryIO, path: Path, source: SourceInfo, limits: Limits) -> LoadedModel:
+def _load(
+    half: Half, raw: BinaryIO, hdf5: str | BinaryIO, source: SourceInfo, limits: Limits
+) -> LoadedModel:
     """Load one half of a file: the zip archive from the open file (the loaded model
-    closes it last), or the HDF5 file by its path (the open file is closed first)."""
+    closes it last), or the HDF5 file by its path (the open file is closed first) or from
+    the open file itself."""
     if half == "zip":
         from auditor.loaders.keras_v3 import load_keras
 
         return _own_raw(lambda: load_keras(raw, source, limits), raw)
-    raw.close()
     from auditor.loaders.legacy_h5 import load_legacy_h5
 
-    return load_legacy_h5(str(path), source, limits)
+    if isinstance(hdf5, str):
+        raw.close()
+        return load_legacy_h5(hdf5, source, limits)
+    return _own_raw(lambda: load_legacy_h5(hdf5, source, limits), raw)
 
 
 def _other_half(
-    half: Half, layout: Layout, raw: BinaryIO, path: Path, source: SourceInfo, limits: Limits
+    half: Half,
+    layout: Layout,
+    raw: BinaryIO,
+    hdf5: str | BinaryIO,
+    source: SourceInfo,
+    limits: Limits,
 ) -> tuple[tuple[tuple[str, Any], ...], LoadIssue]:
     """The documents of the half of a polyglot file that Keras would not load for its name
     (another name, or another Keras, would load it: its payloads count too), and the issue
@@ -238,7 +266,7 @@ def _other_half(
         else:
             from auditor.loaders.legacy_h5 import load_legacy_h5
 
-            loaded = load_legacy_h5(str(path), source, limits)
+            loaded = load_legacy_h5(hdf5, source, limits)
         with loaded:
             documents = tuple(
                 (f"{label[other]}: {name}", document) for name, document in loaded.graph.documents

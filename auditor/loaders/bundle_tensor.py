@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from auditor.loaders import crc32c
-from auditor.loaders.h5tensor import pread_into
+from auditor.loaders.h5tensor import array_in, bfloat16_values, pread_into
 from auditor.loaders.tensor_bundle import BundleEntry
 from auditor.tensors.readahead import Read, read_in_order
 
@@ -60,18 +60,13 @@ class BundleTensor:
         raw_dtype = np.dtype("<u2" if self._entry.dtype == "bfloat16" else self._entry.dtype)
         shape = (count, *self._entry.shape[1:]) if self._entry.shape else ()
         nbytes = count * row_bytes if self._entry.shape else self._entry.size
-        if buffer is not None and buffer.nbytes >= nbytes:
-            values = buffer[:nbytes].view(raw_dtype).reshape(shape)
-        else:
-            values = np.empty(shape, raw_dtype)
+        values = array_in(buffer, shape, raw_dtype)
         if nbytes:
             pread_into(
                 self._fd, memoryview(values).cast("B"), self._entry.offset + start * row_bytes
             )
         check.add(start * row_bytes, values)
-        if self._entry.dtype == "bfloat16":
-            return (values.astype(np.uint32) << 16).view(np.float32)
-        return values
+        return bfloat16_values(values) if self._entry.dtype == "bfloat16" else values
 
 
 class _Checksum:

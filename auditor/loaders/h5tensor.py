@@ -21,7 +21,14 @@ from auditor.loaders.safe_hdf5 import StoredDataset
 from auditor.loaders.safe_zip import Window
 from auditor.tensors.readahead import Read, read_in_order
 
-__all__ = ["WHOLE_CHUNK_BYTES", "H5Tensor", "file_window", "pread_into"]
+__all__ = [
+    "WHOLE_CHUNK_BYTES",
+    "H5Tensor",
+    "array_in",
+    "bfloat16_values",
+    "file_window",
+    "pread_into",
+]
 
 
 def file_window(f: h5py.File) -> Window | None:
@@ -155,13 +162,7 @@ class H5Tensor:
         return self._convert(rows)
 
     def _array(self, shape: tuple[int, ...], buffer: np.ndarray | None) -> np.ndarray:
-        """Where to read `shape` values: a view of the byte `buffer` when it holds them,
-        else a fresh array."""
-        dtype = self._stored.dtype
-        nbytes = math.prod(shape) * dtype.itemsize
-        if buffer is None or buffer.nbytes < nbytes:
-            return np.empty(shape, dtype=dtype)
-        return buffer[:nbytes].view(dtype).reshape(shape)
+        return array_in(buffer, shape, self._stored.dtype)
 
     def _read(self, out: np.ndarray, first_row: int) -> None:
         """Fill `out` with the rows from `first_row` on: straight from the file, or (the
@@ -173,7 +174,18 @@ class H5Tensor:
             self._stored.open().read(h5py.h5s.ALL, h5py.h5s.ALL, out)
 
     def _convert(self, values: np.ndarray) -> np.ndarray:
-        if not self._stored.bfloat16:
-            return values
-        bits = values.view(np.uint16).astype(np.uint32) << 16
-        return bits.view(np.float32)
+        return bfloat16_values(values) if self._stored.bfloat16 else values
+
+
+def array_in(buffer: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """Where to read `shape` values of `dtype`: a view of the byte `buffer` when it holds
+    them (a read-ahead buffer, `auditor.tensors.readahead`), else a fresh array."""
+    nbytes = math.prod(shape) * dtype.itemsize
+    if buffer is None or buffer.nbytes < nbytes:
+        return np.empty(shape, dtype=dtype)
+    return buffer[:nbytes].view(dtype).reshape(shape)
+
+
+def bfloat16_values(stored: np.ndarray) -> np.ndarray:
+    """bfloat16 values stored as 16-bit words, as float32 (the high half of each)."""
+    return (stored.view(np.uint16).astype(np.uint32) << 16).view(np.float32)

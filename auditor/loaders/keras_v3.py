@@ -18,6 +18,7 @@ import h5py
 
 from auditor.errors import ModelLoadError
 from auditor.graph.model import IssueKind, LoadIssue, ModelGraph, PickleGlobal, SourceInfo
+from auditor.graph.source import is_keras_hub_object
 from auditor.limits import Limits
 from auditor.loaders.compile import parse_compile
 from auditor.loaders.config_tree import build_tree
@@ -25,7 +26,7 @@ from auditor.loaders.drafts import DraftLayer
 from auditor.loaders.loaded import LoadedModel, attach, discover_opaque, loading
 from auditor.loaders.npz_scan import pickle_globals
 from auditor.loaders.optimizer_state import training_steps
-from auditor.loaders.safe_folder import SafeFolder, is_preset_config
+from auditor.loaders.safe_folder import SafeFolder
 from auditor.loaders.safe_hdf5 import H5Scan, MiB, group_text, scan_h5
 from auditor.loaders.safe_json import parse_json
 from auditor.loaders.safe_zip import SafeZip
@@ -67,7 +68,7 @@ def _load(
     )
     if not isinstance(config, Mapping) or not isinstance(config.get("class_name"), str):
         raise ModelLoadError("config.json does not describe a Keras object (no class_name)")
-    if isinstance(archive, SafeFolder) and is_preset_config(config):
+    if isinstance(archive, SafeFolder) and is_keras_hub_object(config):
         from auditor.loaders.preset import load_preset
 
         return load_preset(archive.path, archive, config, stack, source, limits)

@@ -15,13 +15,13 @@ one is a one-line error that names it.
 
 from __future__ import annotations
 
-import io
 from collections import OrderedDict
 from typing import Any
 
 from auditor.errors import ModelLoadError, first_line
 from auditor.graph.model import IssueKind
 from auditor.limits import KiB
+from auditor.loaders.seekable import SeekableReader
 from auditor.text import display_path, is_url
 
 __all__ = ["BLOCK", "RangeFile", "list_url", "open_url"]
@@ -35,41 +35,21 @@ _CACHED_BLOCKS = 256
 _DIRECT_BLOCKS = 4
 
 
-class RangeFile(io.RawIOBase):
+class RangeFile(SeekableReader):
     """One remote object as a seekable, read-only binary file (see the module docs)."""
 
     def __init__(self, fs: Any, path: str, size: int, url: str) -> None:
-        super().__init__()
+        super().__init__(size)
         self._fs = fs
         self._path = path
-        self._size = size
         self._url = url
-        self._pos = 0
         self._blocks: OrderedDict[int, bytes] = OrderedDict()
         self.requests = 0
         self.bytes_fetched = 0
 
-    @property
-    def size(self) -> int:
-        return self._size
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        end = min(self._pos + len(view), self._size)
+        end = min(self._pos + len(view), self._length)
         if end <= self._pos:
             return 0
         count = end - self._pos
@@ -93,7 +73,7 @@ class RangeFile(io.RawIOBase):
         block = self._blocks.get(index)
         if block is None:
             start = index * BLOCK
-            block = self._fetch(start, min(start + BLOCK, self._size))
+            block = self._fetch(start, min(start + BLOCK, self._length))
             self._blocks[index] = block
             if len(self._blocks) > _CACHED_BLOCKS:
                 self._blocks.popitem(last=False)
@@ -225,10 +205,3 @@ def _status(exc: BaseException) -> int | None:
             return status
         seen = seen.__cause__ or seen.__context__
     return None
-
-
-def over_limit(url: str, size: int, cap: int) -> ModelLoadError:
-    return ModelLoadError(
-        f"{display_path(url)} is {size:,} bytes, over the {cap:,}-byte cap",
-        IssueKind.OVER_LIMIT,
-    )

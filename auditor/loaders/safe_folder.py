@@ -11,9 +11,7 @@ from __future__ import annotations
 import io
 import os
 import stat
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from auditor.errors import ModelLoadError
 from auditor.graph.model import IssueKind, LoadIssue
@@ -21,7 +19,7 @@ from auditor.limits import Limits
 from auditor.loaders.safe_hdf5 import Window
 from auditor.loaders.safe_zip import MemberView
 
-__all__ = ["SafeFolder", "is_model_folder", "is_preset_config", "is_saved_model"]
+__all__ = ["SafeFolder", "is_model_folder", "is_saved_model"]
 
 
 def is_model_folder(path: str | os.PathLike[str]) -> bool:
@@ -44,14 +42,6 @@ def is_saved_model(path: str | os.PathLike[str]) -> bool:
         return stat.S_ISREG((Path(path) / "saved_model.pb").lstat().st_mode)
     except OSError:
         return False
-
-
-def is_preset_config(config: Mapping[str, Any]) -> bool:
-    """True for the `config.json` of a keras_hub preset (a `keras_hub>` object)."""
-    registered, module = config.get("registered_name"), config.get("module")
-    return (isinstance(registered, str) and registered.startswith("keras_hub>")) or (
-        isinstance(module, str) and module.split(".", 1)[0] == "keras_hub"
-    )
 
 
 class SafeFolder:

@@ -20,11 +20,12 @@ from auditor.errors import ModelLoadError, first_line
 from auditor.graph.model import IssueKind, LoadIssue
 from auditor.limits import KiB, Limits, MiB
 from auditor.loaders.safe_hdf5 import Window
+from auditor.loaders.seekable import SeekableReader
 
 __all__ = ["MemberView", "OffsetFile", "SafeZip", "Window"]
 
 
-class OffsetFile(io.RawIOBase):
+class OffsetFile(SeekableReader):
     """A read-only, seekable window `[offset, offset + length)` onto an open binary file.
 
     Hands a STORED zip member to h5py without copying it and without `zipfile.open()`
@@ -32,34 +33,9 @@ class OffsetFile(io.RawIOBase):
     """
 
     def __init__(self, raw: BinaryIO, offset: int, length: int) -> None:
-        super().__init__()
+        super().__init__(length)
         self._raw = raw
         self._offset = offset
-        self._length = length
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_SET:
-            new = pos
-        elif whence == io.SEEK_CUR:
-            new = self._pos + pos
-        elif whence == io.SEEK_END:
-            new = self._length + pos
-        else:
-            raise ValueError(f"whence must be 0, 1 or 2. Received: whence={whence}")
-        if new < 0:
-            raise ValueError(f"negative seek position. Received: {new}")
-        self._pos = new
-        return new
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")

@@ -1,0 +1,46 @@
+"""The position keeping of a read-only, seekable binary file of known length, shared by
+the file objects the loaders hand to zipfile and h5py (`safe_zip.OffsetFile`, a window
+onto an open file; `remote.RangeFile`, an object read by byte range). A subclass
+implements `readinto` from `self._pos`."""
+
+from __future__ import annotations
+
+import io
+
+__all__ = ["SeekableReader"]
+
+
+class SeekableReader(io.RawIOBase):
+    """A read-only binary file of `length` bytes whose position `seek` and `tell` keep."""
+
+    def __init__(self, length: int) -> None:
+        super().__init__()
+        self._length = length
+        self._pos = 0
+
+    @property
+    def size(self) -> int:
+        return self._length
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            new = pos
+        elif whence == io.SEEK_CUR:
+            new = self._pos + pos
+        elif whence == io.SEEK_END:
+            new = self._length + pos
+        else:
+            raise ValueError(f"whence must be 0, 1 or 2. Received: whence={whence}")
+        if new < 0:
+            raise ValueError(f"negative seek position. Received: {new}")
+        self._pos = new
+        return new
