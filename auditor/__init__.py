@@ -17,20 +17,30 @@ never import tensorflow or keras. The library never prints and never exits.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["AuditConfig", "Finding", "Report", "Severity", "__version__", "audit"]
+__all__ = [
+    "AuditConfig",
+    "Finding",
+    "ModelReport",
+    "Report",
+    "Severity",
+    "__version__",
+    "audit",
+    "audit_many",
+]
 
 if TYPE_CHECKING:
     from auditor.engine.config import AuditConfig
-    from auditor.results.findings import Finding, Report, Severity
+    from auditor.results.findings import Finding, ModelReport, Report, Severity
 
 _LAZY = {
     "AuditConfig": "auditor.engine.config",
     "Finding": "auditor.results.findings",
+    "ModelReport": "auditor.results.findings",
     "Report": "auditor.results.findings",
     "Severity": "auditor.results.findings",
 }
@@ -79,3 +89,41 @@ def audit(
     if isinstance(source, Sequence) and all(isinstance(s, str | os.PathLike) for s in source):
         return run(list(source), config, reference=reference)
     return run_live(source, config, reference=reference)
+
+
+def audit_many(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    config: AuditConfig | None = None,
+    *,
+    client: Any = None,
+    reference: str | os.PathLike[str] | None = None,
+) -> Iterator[ModelReport]:
+    """Audit many saved models and yield each model's report, in input order, as soon as
+    it is done: nothing of a model is kept once the caller moves on, so a registry of
+    thousands of files runs in flat memory.
+
+    Args:
+        paths: files, folders, globs or URLs (folders and prefixes are searched).
+        config: AuditConfig | None; suppressions and the baseline apply to each report.
+        client: a `distributed.Client`: each file is audited as one task on its Dask
+            cluster (the workers open the files themselves: give URLs or paths on a
+            shared file system). Without one, files are audited here, with
+            `config.jobs` worker processes when it is over 1.
+        reference: a model file or URL whose tensors each model's are compared with.
+
+    Returns:
+        An iterator of `ModelReport`s (`findings`, `summary`, `path`).
+
+    Raises:
+        auditor.errors.UsageError: now, for a config naming unknown rules, bad options,
+            an unreadable baseline or a path that cannot be listed; while iterating, for
+            a reference model that cannot be read.
+    """
+    from auditor.engine.runner import stream
+
+    return stream(
+        [paths] if isinstance(paths, str | os.PathLike) else list(paths),
+        config,
+        client=client,
+        reference=reference,
+    )

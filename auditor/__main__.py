@@ -2,4 +2,7 @@
 
 from auditor.cli import entry
 
-entry()
+# Guarded: a process started with the spawn method (a Dask worker of `--cluster local:N`)
+# runs this module again as `__mp_main__`.
+if __name__ == "__main__":
+    entry()

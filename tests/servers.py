@@ -109,15 +109,25 @@ def s3_server() -> Iterator[str]:
         AWS_DEFAULT_REGION="us-east-1",
         AWS_ENDPOINT_URL=endpoint,
     )
+    _forget_filesystems()  # fsspec keeps each S3 filesystem, and so an earlier endpoint
     try:
         yield endpoint
     finally:
+        _forget_filesystems()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
         server.stop()
+
+
+def _forget_filesystems() -> None:
+    try:
+        import s3fs
+    except ImportError:
+        return
+    s3fs.S3FileSystem.clear_instance_cache()
 
 
 _S3_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL")

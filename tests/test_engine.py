@@ -326,3 +326,37 @@ def test_a_file_that_fails_to_close_after_its_report_left_keeps_its_report(files
     report = run([files["keras"], files["h5"]], AuditConfig())
     assert _names_and_codes(report) == expected
     assert "AUD001" not in {f.code for f in report.findings}
+
+
+def test_a_file_that_kills_its_reader_is_aud001_and_the_run_goes_on(files, tmp_path):
+    """The isolated child dies (as in a crash of the HDF5 library); a new one reads the
+    next file."""
+    from tests.misbehaving_rules import KillsItsProcess
+
+    first, second = tmp_path / "poison1.keras", tmp_path / "poison2.keras"
+    for poison in (first, second):
+        poison.write_bytes(Path(files["keras"]).read_bytes())
+    registry = Registry(rules.BUILTIN_RULES, plugins=[KillsItsProcess])
+    config = AuditConfig(select=["XYZ200", "AUD001"], timeout=60)
+    report = run([first, files["keras"], second], config, registry=registry)
+    crashed = "Cannot audit this file: the reader crashed on this file (exit code -9)."
+    assert [[f.message for f in m.findings] for m in report.models] == [[crashed], [], [crashed]]
+
+
+def test_a_reader_hung_where_no_signal_reaches_is_killed(files, tmp_path):
+    from tests.misbehaving_rules import Hangs
+
+    hang = tmp_path / "hang.h5"
+    hang.write_bytes(Path(files["h5"]).read_bytes())
+    registry = Registry(rules.BUILTIN_RULES, plugins=[Hangs])
+    config = AuditConfig(select=["XYZ201", "AUD001"], timeout=0.5)
+    started = time.monotonic()
+    report = run([hang, files["h5"]], config, registry=registry)
+    assert [[f.message for f in m.findings] for m in report.models] == [
+        [
+            "Cannot audit this file: auditing the file took longer than the per-file time "
+            "limit of 0.5 s (timeout setting); the reader was stopped."
+        ],
+        [],
+    ]
+    assert time.monotonic() - started < 20

@@ -101,6 +101,12 @@ def _parser(prog: str) -> Parser:
     )
     parser.add_argument("--jobs", type=int, metavar="N", help="worker processes for many files")
     parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="audit each file as a task on a Dask cluster: a scheduler's address "
+        "(tcp://scheduler:8786) or local:N for N worker processes here (the cluster extra)",
+    )
+    parser.add_argument(
         "--timeout",
         type=float,
         metavar="SECONDS",
@@ -175,6 +181,11 @@ def check_command(argv: Sequence[str]) -> int:
     if args.show_settings:
         write(_settings_text(config, sources), None)
         return EXIT_CLEAN
+    if args.cluster is not None and args.jobs is not None and args.jobs > 1:
+        usage(
+            f"--jobs and --cluster are two ways to audit files side by side: give one. "
+            f"Received: --jobs {args.jobs} --cluster {args.cluster!r}"
+        )
     if not args.paths:
         usage("give at least one model file or folder (or --show-settings)")
     for path in args.paths:
@@ -240,15 +251,17 @@ def check_command(argv: Sequence[str]) -> int:
 
     with spools, _progress(files, quiet=args.quiet or machine) as progress:
         try:
-            report = run(
-                files,
-                config,
-                registry=registry,
-                debug=args.debug,
-                reference=args.reference,
-                progress=progress,
-                on_model=on_model,
-            )
+            with _cluster(args.cluster) as client:
+                report = run(
+                    files,
+                    config,
+                    registry=registry,
+                    debug=args.debug,
+                    reference=args.reference,
+                    progress=progress,
+                    on_model=on_model,
+                    client=client,
+                )
         except UsageError as exc:
             usage(str(exc))
         _write_outputs(report, outputs, spools, quiet=args.quiet)
@@ -267,6 +280,18 @@ def check_command(argv: Sequence[str]) -> int:
         )
         return EXIT_CLEAN
     return EXIT_CLEAN if args.exit_zero else report.exit_code(config.fail_on)
+
+
+@contextmanager
+def _cluster(spec: str | None) -> Iterator[object | None]:
+    """The Dask client for `--cluster SPEC`, or None without one."""
+    if spec is None:
+        yield None
+        return
+    from auditor.engine.cluster import connect
+
+    with connect(spec) as client:
+        yield client
 
 
 def _write_outputs(

@@ -11,9 +11,11 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import signal
 import sys
+import time
 from collections.abc import Iterator
-from contextlib import suppress
+from contextlib import closing, suppress
 from typing import Any
 
 from auditor.engine.config import AuditConfig
@@ -26,6 +28,7 @@ from auditor.engine.file_audit import (
 )
 from auditor.engine.judge import PreparedRules, prepare
 from auditor.engine.registry import Registry
+from auditor.engine.window import in_order
 from auditor.errors import UsageError
 from auditor.results.findings import ModelReport
 
@@ -40,13 +43,31 @@ def isolating(config: AuditConfig, debug: bool, reference: Any) -> bool:
         config.timeout is not None
         and not debug
         and is_file_reference(reference)
-        and "fork" in multiprocessing.get_all_start_methods()
+        and hasattr(os, "fork")
     )
 
 
 #: How long past the time limit the parent waits for the child's answer (the child's own
 #: limit fires first when it can).
 _GRACE_SECONDS = 5.0
+
+#: How long a child that was asked to finish (or whose pipe closed) may take to exit
+#: before it is killed.
+_EXIT_SECONDS = 2.0
+
+
+def _reap(pid: int, patience: float) -> int:
+    """Wait up to `patience` seconds for the child `pid` to exit, kill it if it has not,
+    and return its exit code (minus the signal's number when a signal ended it)."""
+    deadline = time.monotonic() + patience
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
+            return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        time.sleep(0.005)
 
 
 class Isolated:
@@ -60,17 +81,14 @@ class Isolated:
 
     def __init__(self, prepared: PreparedRules, config: AuditConfig, reference: Any) -> None:
         self.prepared, self.config, self.reference = prepared, config, reference
-        self.child: Any = None
+        self.pid: int | None = None
         self.conn: Any = None
 
     def _start(self) -> None:
-        context = multiprocessing.get_context("fork")
-        self.conn, child_end = context.Pipe()
-        self.child = context.Process(
-            target=_isolated_child,
-            args=(child_end, self.prepared, self.config, self.reference),
-            daemon=True,
-        )
+        # A bare fork, not multiprocessing.Process: the auditing process may itself be a
+        # daemonic worker (a Dask worker, by default), which multiprocessing forbids to
+        # have children.
+        self.conn, child_end = multiprocessing.Pipe()
         # The child inherits the parent's heap copy-on-write; a garbage collection there
         # would touch (and so copy) every inherited object. Frozen objects are skipped.
         # A caller that froze objects itself (a pre-forking server) keeps them frozen:
@@ -79,19 +97,28 @@ class Isolated:
         if freeze:
             gc.freeze()
         try:
-            self.child.start()
+            pid = os.fork()
+            if pid == 0:  # the child: it never returns from here
+                try:
+                    self.conn.close()
+                    _isolated_child(child_end, self.prepared, self.config, self.reference)
+                finally:
+                    os._exit(1)
         finally:
             if freeze:
                 gc.unfreeze()
+        self.pid = pid
         child_end.close()
 
-    def _stop(self) -> None:
-        if self.child is not None:
-            if self.child.is_alive():
-                self.child.kill()
-            self.child.join()
+    def _stop(self, patience: float = _EXIT_SECONDS) -> int | None:
+        """Stop the child (killed unless it ends within `patience` seconds) and return
+        its exit code (minus the signal's number when a signal ended it)."""
+        code = None
+        if self.pid is not None:
+            code = _reap(self.pid, patience)
             self.conn.close()
-        self.child = self.conn = None
+        self.pid = self.conn = None
+        return code
 
     def audit(self, path: str) -> ModelReport:
         """The report of one file, from the child (started on first use). A file the
@@ -101,7 +128,7 @@ class Isolated:
         Raises:
             UsageError: what the child raised as one (a reference that cannot be read).
         """
-        if self.child is None:
+        if self.pid is None:
             self._start()
         assert self.config.timeout is not None
         try:
@@ -113,8 +140,8 @@ class Isolated:
         except (EOFError, OSError, BrokenPipeError):
             kind, payload = "crash", None
         if kind not in ("ok", "usage"):
-            exit_code = self.child.exitcode if self.child is not None else None
-            self._stop()  # a hung or dead child is replaced for the next file
+            # A hung or dead child is replaced for the next file.
+            exit_code = self._stop(patience=0 if kind == "timeout" else _EXIT_SECONDS)
             payload = payload or exit_code
         if kind == "ok":
             return payload
@@ -134,7 +161,7 @@ class Isolated:
     def close(self) -> None:
         """Ask the child to finish, then stop it: killed if it is still running, and
         joined."""
-        if self.child is not None and self.child.is_alive():
+        if self.pid is not None:
             with suppress(OSError):
                 self.conn.send(None)
         self._stop()
@@ -205,15 +232,27 @@ def run_parallel(
     debug: bool,
     reference: str | os.PathLike[str] | None,
 ) -> Iterator[ModelReport]:
-    """Audit files in `config.jobs` processes; results in input order, as they finish."""
+    """Audit files in `config.jobs` processes; results in input order, as they finish,
+    with a few files per process in flight (the parent's memory stays flat)."""
     from concurrent.futures import ProcessPoolExecutor  # only --jobs N needs it
 
     context = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
     ref = os.fspath(reference) if reference is not None else None
+    workers = min(config.jobs, len(files))
     with ProcessPoolExecutor(
-        max_workers=min(config.jobs, len(files)),
+        max_workers=workers,
         mp_context=context,
         initializer=_start_worker,
         initargs=(config, registry, debug, ref),
     ) as pool:
-        yield from pool.map(_worker_audit, files)
+
+        def submit(index: int, path: str) -> Any:
+            return pool.submit(_worker_audit, path)
+
+        with closing(in_order(files, submit, _PER_WORKER * workers)) as submitted:
+            for _, future in submitted:
+                yield future.result()
+
+
+#: Files in flight per `--jobs` process.
+_PER_WORKER = 4

@@ -23,12 +23,12 @@ from auditor.engine.discovery import discover
 from auditor.engine.file_audit import audit_file, is_file_reference, open_reference
 from auditor.engine.gate import BaselineGate, SuppressionGate, read_baseline
 from auditor.engine.isolation import Isolated, isolating, run_parallel
-from auditor.engine.judge import PreparedRules, audit_graph, prepare
+from auditor.engine.judge import audit_graph, prepare
 from auditor.engine.registry import Registry, load_registry
 from auditor.errors import UsageError
 from auditor.results.findings import ModelReport, Report, ReportSummary, Severity, ToolInfo
 
-__all__ = ["Totals", "build_report", "run", "run_live"]
+__all__ = ["Totals", "build_report", "run", "run_live", "stream"]
 
 
 Progress = Callable[[int, int, str], None]
@@ -43,12 +43,14 @@ def run(
     reference: Any = None,
     progress: Progress | None = None,
     on_model: Callable[[ModelReport], ModelReport | None] | None = None,
+    client: Any = None,
 ) -> Report:
     """Audit model files and return one report.
 
-    Files are audited in order, or with `config.jobs` worker processes (same report, same
-    order). A file taking longer than `config.timeout` seconds becomes an AUD001 finding.
-    Configured suppressions and the baseline are applied to each model as it finishes.
+    Files are audited in order, with `config.jobs` worker processes, or on the Dask
+    cluster behind `client` (same report, same order). A file taking longer than
+    `config.timeout` seconds becomes an AUD001 finding. Configured suppressions and the
+    baseline are applied to each model as it finishes.
 
     Args:
         paths: files or folders.
@@ -62,56 +64,115 @@ def run(
             nothing of the model when it returns None (the model still counts in
             `summary`). The CLI writes its outputs this way, model by model, so memory
             stays flat however many files a run audits.
+        client: a `distributed.Client`: each file is one task on its cluster
+            (`auditor.engine.cluster`); `config.jobs` is then not used.
 
     Raises:
         UsageError: for bad options, an unreadable baseline, or a reference model that
             cannot be read.
     """
-    config = config or AuditConfig()
-    registry = registry or load_registry()
-    prepared = prepare(config, registry)
-    gates = _Gates(config, registry)
     started = time.perf_counter()
-    files = discover(
-        paths, max_entries=config.limits.max_discovered_entries, seconds=config.timeout
-    )
+    batch = _Batch(paths, config, registry, debug, reference, client)
     reports: list[ModelReport] = []
     totals = Totals()
-    with closing(_audit_files(files, prepared, config, registry, debug, reference)) as audited:
+    with closing(batch.reports()) as audited:
         for done, (path, report) in enumerate(audited, 1):
-            report = gates.admit(report)
             totals.add(report)
             kept = on_model(report) if on_model is not None else report
             if kept is not None:
                 reports.append(kept)
             if progress is not None:
-                progress(done, len(files), path)
-    return gates.finish(reports, time.perf_counter() - started, totals)
+                progress(done, len(batch.files), path)
+    return batch.gates.finish(reports, time.perf_counter() - started, totals)
 
 
-def _audit_files(
-    files: list[str],
-    prepared: PreparedRules,
-    config: AuditConfig,
-    registry: Registry,
-    debug: bool,
-    reference: Any,
-) -> Iterator[tuple[str, ModelReport]]:
-    """(path, report) for each file, in order: in worker processes, in isolated children,
-    or in this process."""
-    if config.jobs > 1 and len(files) > 1 and is_file_reference(reference):
-        yield from zip(files, run_parallel(files, config, registry, debug, reference), strict=True)
-    elif isolating(config, debug, reference):
-        isolated = Isolated(prepared, config, reference)
-        try:
-            for path in files:
-                yield path, isolated.audit(path)
-        finally:
-            isolated.close()
-    else:
-        with open_reference(reference, config) as base:
-            for path in files:
-                yield path, audit_file(path, prepared, config, debug, base)
+def stream(
+    paths: Sequence[str | os.PathLike[str]],
+    config: AuditConfig | None = None,
+    *,
+    registry: Registry | None = None,
+    debug: bool = False,
+    reference: Any = None,
+    client: Any = None,
+) -> Iterator[ModelReport]:
+    """Each model's report, in input order, as soon as it is done (suppressions and
+    baseline applied): `run` without the run's totals, for callers that handle each
+    model as it comes. The options, the baseline and the files are checked now; the
+    audits run as the iterator is consumed.
+
+    Raises:
+        UsageError: as `run`.
+    """
+    return _reports_of(_Batch(paths, config, registry, debug, reference, client))
+
+
+def _reports_of(batch: _Batch) -> Iterator[ModelReport]:
+    with closing(batch.reports()) as audited:
+        for _, report in audited:
+            yield report
+
+
+class _Batch:
+    """One run's files, rules and gates, resolved up front (so that bad options fail
+    before any audit), and its audits, gated model by model."""
+
+    def __init__(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        config: AuditConfig | None,
+        registry: Registry | None,
+        debug: bool,
+        reference: Any,
+        client: Any,
+    ) -> None:
+        self.config = config or AuditConfig()
+        self.registry = registry or load_registry()
+        self.prepared = prepare(self.config, self.registry)
+        self.gates = _Gates(self.config, self.registry)
+        self.debug, self.reference, self.client = debug, reference, client
+        if client is not None and not is_file_reference(reference):
+            raise UsageError(
+                "a cluster's workers open the reference model themselves: give its path or "
+                "URL, not a live model"
+            )
+        self.files = discover(
+            paths,
+            max_entries=self.config.limits.max_discovered_entries,
+            seconds=self.config.timeout,
+        )
+
+    def reports(self) -> Iterator[tuple[str, ModelReport]]:
+        """(path, report) for each file, in order, with suppressions and baseline applied."""
+        with closing(self._audits()) as audited:
+            for path, report in audited:
+                yield path, self.gates.admit(report)
+
+    def _audits(self) -> Iterator[tuple[str, ModelReport]]:
+        """(path, report) for each file, in order: on a cluster, in worker processes, in
+        isolated children, or in this process."""
+        files, prepared, config = self.files, self.prepared, self.config
+        registry, debug, reference = self.registry, self.debug, self.reference
+        if self.client is not None:
+            from auditor.engine.cluster import run_on_cluster
+
+            ref = os.fspath(reference) if reference is not None else None
+            audited = run_on_cluster(files, prepared, config, registry, debug, ref, self.client)
+            yield from zip(files, audited, strict=True)
+        elif config.jobs > 1 and len(files) > 1 and is_file_reference(reference):
+            yield from zip(
+                files, run_parallel(files, config, registry, debug, reference), strict=True
+            )
+        elif isolating(config, debug, reference):
+            isolated = Isolated(prepared, config, reference)
+            try:
+                for path in files:
+                    yield path, isolated.audit(path)
+            finally:
+                isolated.close()
+        else:
+            with open_reference(reference, config) as base:
+                for path in files:
+                    yield path, audit_file(path, prepared, config, debug, base)
 
 
 def run_live(
