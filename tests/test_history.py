@@ -163,3 +163,25 @@ def test_missing_history_file(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["history", str(tmp_path / "nope.json")])
     assert "cannot read history file" in capsys.readouterr().err
+
+
+def test_a_history_at_a_url_reads_as_the_file(history, tmp_path, capsys):
+    """Over HTTP with Range support on 127.0.0.1: the same rendering; a missing object is
+    one line naming the URL with its query redacted."""
+    pytest.importorskip("fsspec", reason="the [test] extra installs the [remote] extra")
+    from tests.servers import http_server
+
+    write_history(history, tmp_path / "history.json")
+    with http_server(tmp_path) as server:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        out = tmp_path / "out.text"
+        assert main(["history", f"{base}/history.json", "-o", str(out)]) == 0
+        assert out.read_text(encoding="utf-8") == render(history, "text")
+        with pytest.raises(SystemExit) as exit_info:
+            main(["history", f"{base}/missing.json?token=s3cr3t"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"audit: error: cannot read history file '{base}/missing.json?token=***': "
+        f"no such object: {base}/missing.json?token=***\n"
+    )

@@ -206,3 +206,16 @@ def test_the_library_audits_a_url(bucket):
     (model,) = report.models
     assert model.source.path == "s3://models/depthwise_decay.keras"
     assert {f.code for f in report.findings} >= {"REG004"}
+
+
+def test_hf_urls_go_through_huggingface_hubs_filesystem(web, monkeypatch):
+    """`hf://` is huggingface_hub's own filesystem, here pointed at the loopback server
+    (HF_ENDPOINT), which has no such repository: one AUD001 line with the status."""
+    pytest.importorskip("huggingface_hub")
+    endpoint = f"http://127.0.0.1:{web.server_address[1]}"
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", endpoint)
+    (model,) = run(["hf://someone/models/model.keras"], CONFIG).models
+    assert [f.message for f in model.findings if f.code == "AUD001"] == [
+        "Cannot audit this file: cannot read hf://someone/models/model.keras (HTTP 404)."
+    ]

@@ -25,7 +25,9 @@ def history_command(argv: Sequence[str]) -> int:
         "the regularization penalty, and weight norms per group, epoch by epoch.",
         FORMATS,
     )
-    parser.add_argument("history", metavar="HISTORY", help="the monitor's JSON history file")
+    parser.add_argument(
+        "history", metavar="HISTORY", help="the monitor's JSON history file (a path or a URL)"
+    )
     args = parser.parse_args(argv)
     try:
         history = read_history(args.history)

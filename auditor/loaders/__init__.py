@@ -23,7 +23,7 @@ from auditor.graph.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
 from auditor.limits import Limits
 from auditor.loaders.digest import FileDigest
 from auditor.loaders.loaded import LoadedModel
-from auditor.loaders.safe_folder import is_model_folder, is_saved_model
+from auditor.loaders.safe_folder import ModelFolder, is_model_folder, is_saved_model
 from auditor.loaders.sniff import Half, Layout, sniff
 from auditor.text import display_path, is_url
 
@@ -95,6 +95,7 @@ _FRONT_ENDS = (
     "saved_model",
     "preset",
     "remote",
+    "remote_folder",
 )
 
 
@@ -118,18 +119,14 @@ def _open(path: Path, source: SourceInfo, limits: Limits, digest: bool) -> Loade
     except OSError as exc:
         raise ModelLoadError(f"cannot stat the file ({exc.strerror or exc})") from None
     if path.is_dir():
-        if is_model_folder(path):
-            from auditor.loaders.keras_v3 import load_keras_folder
+        from auditor.loaders.safe_folder import SafeFolder
 
-            return load_keras_folder(path, dataclasses.replace(source, format="keras"), limits)
-        if is_saved_model(path):
-            from auditor.loaders.saved_model import load_saved_model
-
-            return load_saved_model(path, source, limits)
-        raise ModelLoadError(
-            "is a folder, not a model: a model folder (model.save(path, zipped=False)) "
-            "holds config.json and model.weights.h5, a SavedModel saved_model.pb"
-        )
+        # Decided before listing: a weights file that is a link still makes a model
+        # folder (the link is reported, never followed).
+        keras = is_model_folder(path)
+        if keras or is_saved_model(path):
+            return _load_folder(SafeFolder(path, limits), keras, source, limits)
+        raise ModelLoadError(_NOT_A_MODEL_FOLDER)
     _check_size(stat.st_size, limits)
     if path.name.lower().endswith(".weights.json"):
         from auditor.loaders.sharded import load_sharded
@@ -203,17 +200,56 @@ def _load_layout(
     return loaded
 
 
+_NOT_A_MODEL_FOLDER = (
+    "is a folder, not a model: a model folder (model.save(path, zipped=False)) "
+    "holds config.json and model.weights.h5, a SavedModel saved_model.pb"
+)
+
+
+def _load_folder(
+    folder: ModelFolder, keras: bool, source: SourceInfo, limits: Limits
+) -> LoadedModel:
+    """A model folder, here or at a URL: an unzipped `.keras` or a preset (`keras`:
+    config.json beside its weights), or a SavedModel.
+
+    Raises:
+        ModelLoadError: when it is neither.
+    """
+    if keras:
+        from auditor.loaders.keras_v3 import load_keras_folder
+
+        return load_keras_folder(folder, dataclasses.replace(source, format="keras"), limits)
+    if folder.has("saved_model.pb"):
+        from auditor.loaders.saved_model import load_saved_model
+
+        return load_saved_model(folder, source, limits)
+    raise ModelLoadError(_NOT_A_MODEL_FOLDER)
+
+
 def _open_url(url: str, source: SourceInfo, limits: Limits) -> LoadedModel:
-    """A model file at a URL, read by byte range (`loaders.remote`): sniffed and loaded
-    as a local file is, from the remote file object (no digest: that would read it all).
+    """A model at a URL, read by byte range (`loaders.remote`): a file sniffed and loaded
+    as a local file is, from the remote file object (no digest: that would read it all);
+    a prefix ending in `/` as a model folder; a sharded index with its shards beside it.
     The loaded model's `io` counts the requests and bytes."""
-    from auditor.loaders.remote import open_url
+    from auditor.loaders.remote import Transfer, open_url
 
     if url.endswith("/"):
-        raise ModelLoadError(
-            "a model folder at a URL (a SavedModel, a preset, an unzipped .keras) is not "
-            "read remotely: copy the folder here to audit it"
+        from auditor.loaders.remote_folder import RemoteFolder
+
+        folder = RemoteFolder(url, limits)
+        keras = folder.has("config.json") and any(
+            folder.has(name) for name in ("model.weights.h5", "model.weights.json")
         )
+        loaded = _load_folder(folder, keras, source, limits)
+        loaded.io = folder.transfer
+        return loaded
+    if url.lower().endswith(".weights.json"):
+        from auditor.loaders.sharded import load_sharded_url
+
+        transfer = Transfer()
+        loaded = load_sharded_url(url, transfer, source, limits)
+        loaded.io = transfer
+        return loaded
     raw = open_url(url)
     _check_size(raw.size, limits)
     source = dataclasses.replace(source, size_bytes=raw.size)

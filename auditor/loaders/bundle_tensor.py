@@ -1,5 +1,6 @@
-"""A tensor of a TensorFlow tensor bundle (`tensor_bundle`), read from its open data file
-in bounded slices, its CRC-32C checked over the bytes as read."""
+"""A tensor of a TensorFlow tensor bundle (`tensor_bundle`), read from its data file (an
+open descriptor, or a remote object read by range) in bounded slices, its CRC-32C checked
+over the bytes as read."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from auditor.loaders import crc32c
 from auditor.loaders.h5tensor import array_in, bfloat16_values, pread_into
+from auditor.loaders.seekable import Positional
 from auditor.loaders.tensor_bundle import BundleEntry
 from auditor.tensors.readahead import Read, read_in_order
 
@@ -22,11 +24,11 @@ class BundleTensor:
     over the bytes as read: a tensor whose bytes do not give the stored checksum ends in
     an error at its last slice."""
 
-    __slots__ = ("_entry", "_fd")
+    __slots__ = ("_entry", "_source")
 
-    def __init__(self, entry: BundleEntry, fd: int) -> None:
+    def __init__(self, entry: BundleEntry, source: Positional) -> None:
         self._entry = entry
-        self._fd = fd
+        self._source = source
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -63,7 +65,7 @@ class BundleTensor:
         values = array_in(buffer, shape, raw_dtype)
         if nbytes:
             pread_into(
-                self._fd, memoryview(values).cast("B"), self._entry.offset + start * row_bytes
+                self._source, memoryview(values).cast("B"), self._entry.offset + start * row_bytes
             )
         check.add(start * row_bytes, values)
         return bfloat16_values(values) if self._entry.dtype == "bfloat16" else values

@@ -10,11 +10,13 @@ name when it was saved, `conv/kernel`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from auditor.errors import ModelLoadError
 from auditor.limits import Limits
 from auditor.loaders.protowire import ProtoError, fields, message, text
+from auditor.loaders.seekable import Positional
 from auditor.loaders.tensor_bundle import Bundle, read_string
 
 __all__ = ["OBJECT_GRAPH_KEY", "CheckpointGraph", "StoredVariable"]
@@ -85,19 +87,21 @@ class CheckpointGraph:
         return found
 
     @classmethod
-    def read(cls, bundle: Bundle, fds: dict[int, int], limits: Limits) -> CheckpointGraph:
+    def read(
+        cls, bundle: Bundle, shards: Mapping[int, Positional], limits: Limits
+    ) -> CheckpointGraph:
         """The object graph a bundle stores.
 
         Raises:
             ModelLoadError: when it is missing, over the caps or malformed.
         """
         entry = bundle.strings.get(OBJECT_GRAPH_KEY)
-        if entry is None or entry.shard not in fds:
+        if entry is None or entry.shard not in shards:
             raise ModelLoadError(
                 f"the variables hold no object graph ({OBJECT_GRAPH_KEY}): which layer owns "
                 "which variable is unknown"
             )
-        data = read_string(entry, fds[entry.shard], limits.max_json_bytes)
+        data = read_string(entry, shards[entry.shard], limits.max_json_bytes)
         try:
             nodes = [raw for number, _, raw in fields(data) if number == 1]
         except ProtoError as exc:

@@ -19,6 +19,7 @@ import numpy as np
 from auditor.limits import MiB
 from auditor.loaders.safe_hdf5 import StoredDataset
 from auditor.loaders.safe_zip import Window
+from auditor.loaders.seekable import Positional
 from auditor.tensors.readahead import Read, read_in_order
 
 __all__ = [
@@ -55,8 +56,16 @@ def _direct_start(stored: StoredDataset, window: Window | None) -> tuple[int, in
     return window.fd, window.start + offset
 
 
-def pread_into(fd: int, buffer: memoryview, offset: int) -> None:
-    done = 0
+def pread_into(source: Positional, buffer: memoryview, offset: int) -> None:
+    """Fill `buffer` with the bytes of `source` from `offset`.
+
+    Raises:
+        OSError: when the file ends first.
+    """
+    if not isinstance(source, int):
+        source.read_at(buffer, offset)
+        return
+    fd, done = source, 0
     while done < len(buffer):
         got = os.preadv(fd, [buffer[done:]], offset + done)
         if got <= 0:

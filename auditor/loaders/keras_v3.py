@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from pathlib import Path
 from typing import BinaryIO
 
 import h5py
@@ -26,7 +25,7 @@ from auditor.loaders.drafts import DraftLayer
 from auditor.loaders.loaded import LoadedModel, attach, discover_opaque, loading
 from auditor.loaders.npz_scan import pickle_globals
 from auditor.loaders.optimizer_state import training_steps
-from auditor.loaders.safe_folder import SafeFolder
+from auditor.loaders.safe_folder import ModelFolder
 from auditor.loaders.safe_hdf5 import H5Scan, MiB, group_text, scan_h5
 from auditor.loaders.safe_json import parse_json
 from auditor.loaders.safe_zip import SafeZip
@@ -49,17 +48,18 @@ def load_keras(raw: BinaryIO, source: SourceInfo, limits: Limits) -> LoadedModel
     return loading(load)
 
 
-def load_keras_folder(path: Path, source: SourceInfo, limits: Limits) -> LoadedModel:
-    """Read an unzipped `.keras` folder (`model.save(path, zipped=False)`) as an archive.
+def load_keras_folder(folder: ModelFolder, source: SourceInfo, limits: Limits) -> LoadedModel:
+    """Read an unzipped `.keras` folder (`model.save(path, zipped=False)`), here or at a
+    URL, as an archive; a keras_hub preset folder as a preset.
 
     Raises:
         ModelLoadError: when it is not a readable Keras 3 model folder.
     """
-    return loading(lambda stack: _load(SafeFolder(path, limits), stack, source, limits))
+    return loading(lambda stack: _load(folder, stack, source, limits))
 
 
 def _load(
-    archive: SafeZip | SafeFolder, stack: ExitStack, source: SourceInfo, limits: Limits
+    archive: SafeZip | ModelFolder, stack: ExitStack, source: SourceInfo, limits: Limits
 ) -> LoadedModel:
     if not archive.has("config.json"):
         raise ModelLoadError("zip archive has no config.json: not a Keras 3 .keras file")
@@ -68,10 +68,10 @@ def _load(
     )
     if not isinstance(config, Mapping) or not isinstance(config.get("class_name"), str):
         raise ModelLoadError("config.json does not describe a Keras object (no class_name)")
-    if isinstance(archive, SafeFolder) and is_keras_hub_object(config):
+    if not isinstance(archive, SafeZip) and is_keras_hub_object(config):
         from auditor.loaders.preset import load_preset
 
-        return load_preset(archive.path, archive, config, stack, source, limits)
+        return load_preset(archive, config, stack, source, limits)
     keras_version = None
     if archive.has("metadata.json"):
         metadata = parse_json(

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 import h5py
@@ -26,7 +25,7 @@ from auditor.errors import ModelLoadError, first_line
 from auditor.graph.model import IssueKind, LoadIssue, ModelGraph, ParameterCount, SourceInfo
 from auditor.limits import Limits, MiB
 from auditor.loaders.loaded import LoadedModel
-from auditor.loaders.safe_folder import SafeFolder
+from auditor.loaders.safe_folder import ModelFolder
 from auditor.loaders.safe_json import parse_json
 
 __all__ = ["load_preset"]
@@ -35,8 +34,7 @@ _WEIGHTS = ("model.weights.h5", "model.weights.json")
 
 
 def load_preset(
-    path: Path,
-    folder: SafeFolder,
+    folder: ModelFolder,
     config: Mapping[str, Any],
     stack: ExitStack,
     source: SourceInfo,
@@ -50,7 +48,7 @@ def load_preset(
     documents = _documents(folder, config, limits)
     metadata = dict(documents).get("metadata.json")
     metadata = metadata if isinstance(metadata, Mapping) else {}
-    backbone = _weights(path, folder, stack, source, limits)
+    backbone = _weights(folder, stack, source, limits)
     graph = backbone.graph
     root = graph.root
     issues = list(folder.issues) + list(graph.issues)
@@ -111,7 +109,7 @@ def _text(value: Any) -> str | None:
 
 
 def _documents(
-    folder: SafeFolder, config: Mapping[str, Any], limits: Limits
+    folder: ModelFolder, config: Mapping[str, Any], limits: Limits
 ) -> list[tuple[str, Any]]:
     """Every top-level JSON file, parsed (`config.json` first)."""
     documents: list[tuple[str, Any]] = [("config.json", config)]
@@ -123,26 +121,26 @@ def _documents(
     return documents
 
 
-def _weights_name(folder: SafeFolder) -> str:
+def _weights_name(folder: ModelFolder) -> str:
     return next((name for name in _WEIGHTS if folder.has(name)), _WEIGHTS[0])
 
 
 def _weights(
-    path: Path, folder: SafeFolder, stack: ExitStack, source: SourceInfo, limits: Limits
+    folder: ModelFolder, stack: ExitStack, source: SourceInfo, limits: Limits
 ) -> LoadedModel:
     if folder.has("model.weights.h5"):
         return _weights_file(folder, "model.weights.h5", stack, source, limits)
     if folder.has("model.weights.json"):
-        from auditor.loaders.sharded import load_sharded
+        from auditor.loaders.sharded import load_sharded_in
 
-        loaded = load_sharded(path / "model.weights.json", source, limits)
+        loaded = load_sharded_in(folder, "model.weights.json", source, limits)
         stack.callback(loaded.close)
         return loaded
     raise ModelLoadError(f"the preset has no weights ({' or '.join(_WEIGHTS)})")
 
 
 def _weights_file(
-    folder: SafeFolder, name: str, stack: ExitStack, source: SourceInfo, limits: Limits
+    folder: ModelFolder, name: str, stack: ExitStack, source: SourceInfo, limits: Limits
 ) -> LoadedModel:
     from auditor.loaders.weights_file import load_weights_file
 

@@ -15,6 +15,7 @@ one is a one-line error that names it.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -24,7 +25,7 @@ from auditor.limits import KiB
 from auditor.loaders.seekable import SeekableReader
 from auditor.text import display_path, is_url
 
-__all__ = ["BLOCK", "RangeFile", "list_url", "open_url"]
+__all__ = ["BLOCK", "RangeFile", "Transfer", "filesystem", "list_url", "open_url", "reason"]
 
 #: The size of a cached block: libhdf5 reads metadata in pieces of a few KiB scattered
 #: over the file, which whole MiB blocks would multiply into megabytes.
@@ -35,59 +36,97 @@ _CACHED_BLOCKS = 256
 _DIRECT_BLOCKS = 4
 
 
-class RangeFile(SeekableReader):
-    """One remote object as a seekable, read-only binary file (see the module docs)."""
+class Transfer:
+    """What reading by ranges cost: requests made and bytes they returned, counted over
+    every object of one model (a folder's members share one)."""
 
-    def __init__(self, fs: Any, path: str, size: int, url: str) -> None:
+    def __init__(self) -> None:
+        self.requests = 0
+        self.bytes_fetched = 0
+        self._lock = threading.Lock()
+
+    def add(self, requests: int, fetched: int) -> None:
+        with self._lock:
+            self.requests += requests
+            self.bytes_fetched += fetched
+
+
+class RangeFile(SeekableReader):
+    """One remote object as a seekable, read-only binary file (see the module docs), and
+    a positional reader (`read_at`) that tensors read ahead on a thread may share."""
+
+    def __init__(
+        self, fs: Any, path: str, size: int, url: str, transfer: Transfer | None = None
+    ) -> None:
         super().__init__(size)
         self._fs = fs
         self._path = path
         self._url = url
         self._blocks: OrderedDict[int, bytes] = OrderedDict()
-        self.requests = 0
-        self.bytes_fetched = 0
+        self._lock = threading.Lock()
+        self.transfer = transfer or Transfer()
+
+    @property
+    def requests(self) -> int:
+        return self.transfer.requests
+
+    @property
+    def bytes_fetched(self) -> int:
+        return self.transfer.bytes_fetched
 
     def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        end = min(self._pos + len(view), self._length)
-        if end <= self._pos:
-            return 0
-        count = end - self._pos
-        if count >= _DIRECT_BLOCKS * BLOCK:
-            view[:count] = self._fetch(self._pos, end)
-        else:
-            done = 0
-            while done < count:
-                index, offset = divmod(self._pos + done, BLOCK)
-                block = self._block(index)
-                piece = block[offset : offset + count - done]
-                if not piece:
-                    break
-                view[done : done + len(piece)] = piece
-                done += len(piece)
-            count = done
+        count = self._copy(memoryview(buffer).cast("B"), self._pos)
         self._pos += count
         return count
 
+    def read_at(self, buffer: memoryview, offset: int) -> None:
+        """Fill `buffer` with the bytes from `offset` (the position is left alone).
+
+        Raises:
+            OSError: when the object ends first, or a request fails.
+        """
+        if self._copy(buffer, offset) < len(buffer):
+            raise OSError(f"unexpected end of {display_path(self._url)} at byte {offset:,}")
+
+    def _copy(self, view: memoryview, position: int) -> int:
+        end = min(position + len(view), self._length)
+        if end <= position:
+            return 0
+        count = end - position
+        if count >= _DIRECT_BLOCKS * BLOCK:
+            view[:count] = self._fetch(position, end)
+            return count
+        done = 0
+        while done < count:
+            index, offset = divmod(position + done, BLOCK)
+            piece = self._block(index)[offset : offset + count - done]
+            if not piece:
+                break
+            view[done : done + len(piece)] = piece
+            done += len(piece)
+        return done
+
     def _block(self, index: int) -> bytes:
-        block = self._blocks.get(index)
-        if block is None:
-            start = index * BLOCK
-            block = self._fetch(start, min(start + BLOCK, self._length))
+        with self._lock:
+            block = self._blocks.get(index)
+            if block is not None:
+                self._blocks.move_to_end(index)
+                return block
+        start = index * BLOCK
+        block = self._fetch(start, min(start + BLOCK, self._length))
+        with self._lock:
             self._blocks[index] = block
             if len(self._blocks) > _CACHED_BLOCKS:
                 self._blocks.popitem(last=False)
-        else:
-            self._blocks.move_to_end(index)
         return block
 
     def _fetch(self, start: int, end: int) -> bytes:
-        self.requests += 1
         try:
             data = self._fs.cat_file(self._path, start=start, end=end)
         except Exception as exc:  # every protocol raises its own errors
-            raise OSError(_reason(exc, self._url)) from None
-        self.bytes_fetched += len(data)
+            self.transfer.add(1, 0)
+            raise OSError(reason(exc, self._url)) from None
+        self.transfer.add(1, len(data))
         if len(data) != end - start:
             raise OSError(
                 f"{display_path(self._url)} returned {len(data):,} bytes for bytes "
@@ -96,8 +135,9 @@ class RangeFile(SeekableReader):
         return data
 
 
-def open_url(url: str) -> RangeFile:
-    """Open the object a URL names for ranged reads.
+def open_url(url: str, transfer: Transfer | None = None) -> RangeFile:
+    """Open the object a URL names for ranged reads (counted in `transfer`, when given,
+    with the other objects of its model).
 
     Raises:
         ModelLoadError: when the protocol's package is missing, or the object cannot be
@@ -105,11 +145,11 @@ def open_url(url: str) -> RangeFile:
     """
     if not is_url(url):
         raise ModelLoadError(f"{display_path(url)!r} is not a URL")
-    fs, path = _filesystem(url)
+    fs, path = filesystem(url)
     try:
         info = fs.info(path)
     except Exception as exc:  # every protocol raises its own errors
-        raise ModelLoadError(_reason(exc, url)) from None
+        raise ModelLoadError(reason(exc, url)) from None
     if info.get("type") == "directory":
         raise ModelLoadError(
             f"{display_path(url)} is a prefix (a folder), not an object: end it with / to "
@@ -118,7 +158,7 @@ def open_url(url: str) -> RangeFile:
     size = info.get("size")
     if not isinstance(size, int):
         raise ModelLoadError(f"{display_path(url)} does not report its size")
-    return RangeFile(fs, path, size, url)
+    return RangeFile(fs, path, size, url, transfer)
 
 
 def list_url(url: str, suffixes: tuple[str, ...], max_entries: int) -> list[str]:
@@ -133,7 +173,7 @@ def list_url(url: str, suffixes: tuple[str, ...], max_entries: int) -> list[str]
     pattern = "?" not in url and any(mark in url.split("://", 1)[1] for mark in "*[")
     if not pattern and not url.endswith("/"):
         return [url]  # an object: opened (or reported) when it is audited
-    fs, path = _filesystem(url)
+    fs, path = filesystem(url)
     protocol = url.split("://", 1)[0]
     try:
         if pattern:
@@ -141,7 +181,7 @@ def list_url(url: str, suffixes: tuple[str, ...], max_entries: int) -> list[str]
         else:
             found = fs.find(path, maxdepth=None, withdirs=False)
     except Exception as exc:  # every protocol raises its own errors
-        raise ModelLoadError(_reason(exc, url)) from None
+        raise ModelLoadError(reason(exc, url)) from None
     if len(found) > max_entries:
         raise ModelLoadError(
             f"{display_path(url)} lists {len(found):,} objects, over the {max_entries:,} cap "
@@ -164,7 +204,12 @@ def _in_model_folder(name: str, models: dict[str, None], protocol: str) -> bool:
     )
 
 
-def _filesystem(url: str) -> tuple[Any, str]:
+def filesystem(url: str) -> tuple[Any, str]:
+    """The fsspec filesystem of a URL and the path within it.
+
+    Raises:
+        ModelLoadError: naming the `remote` extra, when the protocol's package is missing.
+    """
     try:
         import fsspec
     except ImportError:
@@ -180,7 +225,7 @@ def _filesystem(url: str) -> tuple[Any, str]:
         ) from None
 
 
-def _reason(exc: BaseException, url: str) -> str:
+def reason(exc: BaseException, url: str) -> str:
     """One line: the URL (redacted) and what went wrong, with the HTTP status if any."""
     shown = display_path(url)
     status = _status(exc)
@@ -195,12 +240,18 @@ def _reason(exc: BaseException, url: str) -> str:
 
 def _status(exc: BaseException) -> int | None:
     """The HTTP status behind an error, searched along its causes (fsspec's HTTP
-    filesystem raises FileNotFoundError from the client's error)."""
+    filesystem raises FileNotFoundError from the client's error; huggingface_hub's
+    errors carry the response)."""
     seen: BaseException | None = exc
     for _ in range(8):
         if seen is None:
             return None
-        status = getattr(seen, "status", None) or getattr(seen, "code", None)
+        response = getattr(seen, "response", None)  # requests' and httpx's HTTP errors
+        status = (
+            getattr(seen, "status", None)
+            or getattr(seen, "code", None)
+            or getattr(response, "status_code", None)
+        )
         if isinstance(status, int):
             return status
         seen = seen.__cause__ or seen.__context__

@@ -1,6 +1,7 @@
 """A model folder opened for hostile input: what `model.save(path, zipped=False)` writes
-(`config.json`, `metadata.json`, `model.weights.h5`, `assets/`), read through the same
-interface as a `.keras` archive (`safe_zip.SafeZip`).
+(`config.json`, `metadata.json`, `model.weights.h5`, `assets/`), a keras_hub preset or a
+SavedModel, read through the same interface as a `.keras` archive (`safe_zip.SafeZip`),
+which a folder at a URL shares (`ModelFolder`, `remote_folder.RemoteFolder`).
 
 Only regular files directly in the folder are members: a symbolic link is never followed
 (it is reported, and the member counts as absent), nor is anything outside the folder.
@@ -9,17 +10,50 @@ Only regular files directly in the folder are members: a symbolic link is never 
 from __future__ import annotations
 
 import io
+import mmap
 import os
 import stat
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Protocol
 
 from auditor.errors import ModelLoadError
 from auditor.graph.model import IssueKind, LoadIssue
 from auditor.limits import Limits
 from auditor.loaders.safe_hdf5 import Window
 from auditor.loaders.safe_zip import MemberView
+from auditor.loaders.seekable import Positional
 
-__all__ = ["SafeFolder", "is_model_folder", "is_saved_model"]
+__all__ = ["ModelFolder", "SafeFolder", "is_model_folder", "is_saved_model"]
+
+
+class ModelFolder(Protocol):
+    """What the folder loaders read a model folder through: `SafeFolder` here, and
+    `remote_folder.RemoteFolder` at a URL."""
+
+    issues: list[LoadIssue]
+
+    @property
+    def location(self) -> str: ...
+
+    @property
+    def names(self) -> list[str]: ...
+
+    def has(self, name: str) -> bool: ...
+
+    def read(self, name: str, cap: int) -> bytes: ...
+
+    def open_view(self, name: str) -> MemberView: ...
+
+    def positional(self, name: str, stack: ExitStack) -> tuple[Positional, int]: ...
+
+    def whole(self, name: str, stack: ExitStack) -> memoryview: ...
+
+    def is_folder(self, name: str) -> bool: ...
+
+    def folder(self, name: str) -> ModelFolder: ...
+
+    def close(self) -> None: ...
 
 
 def is_model_folder(path: str | os.PathLike[str]) -> bool:
@@ -57,6 +91,7 @@ class SafeFolder:
         self._limits = limits
         self.issues: list[LoadIssue] = []
         self._members: dict[str, int] = {}
+        self._folders: set[str] = set()
         try:
             with os.scandir(path) as entries:
                 for count, entry in enumerate(entries, 1):
@@ -71,7 +106,9 @@ class SafeFolder:
             raise ModelLoadError(f"cannot list the model folder ({exc.strerror})") from None
 
     def _add(self, entry: os.DirEntry[str]) -> None:
-        if entry.is_symlink():
+        if entry.is_dir(follow_symlinks=False):
+            self._folders.add(entry.name)
+        elif entry.is_symlink():
             self.issues.append(
                 LoadIssue(
                     IssueKind.EXTERNAL_REFERENCE,
@@ -85,6 +122,23 @@ class SafeFolder:
     @property
     def path(self) -> Path:
         return self._path
+
+    @property
+    def location(self) -> str:
+        """The folder as a user names it."""
+        return os.fspath(self._path)
+
+    def is_folder(self, name: str) -> bool:
+        """True when the folder holds a folder of that name (not a link)."""
+        return name in self._folders
+
+    def folder(self, name: str) -> SafeFolder:
+        """A folder inside this one, listed as this one is.
+
+        Raises:
+            ModelLoadError: as the constructor.
+        """
+        return SafeFolder(self._path / name, self._limits)
 
     def has(self, name: str) -> bool:
         """True when the folder holds a regular file of that name."""
@@ -125,6 +179,33 @@ class SafeFolder:
             raise ModelLoadError(f"cannot open {name!r} ({exc.strerror})") from None
         size = os.fstat(file.fileno()).st_size
         return MemberView(file, Window(file.fileno(), 0, size))
+
+    def positional(self, name: str, stack: ExitStack) -> tuple[Positional, int]:
+        """A member opened for reads at offsets (its descriptor, closed with `stack`),
+        and its size."""
+        view = self.open_view(name)
+        stack.callback(view.file.close)
+        return view.file.fileno(), view.window.size
+
+    def whole(self, name: str, stack: ExitStack) -> memoryview:
+        """A member's bytes, mapped (a large `saved_model.pb` is not read into memory);
+        released with `stack`.
+
+        Raises:
+            ModelLoadError: when it is empty or cannot be mapped.
+        """
+        view = self.open_view(name)
+        stack.callback(view.file.close)
+        if view.window.size == 0:
+            raise ModelLoadError(f"{name} is empty")
+        try:
+            mapped = mmap.mmap(view.file.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot map {name} ({exc})") from None
+        stack.callback(mapped.close)
+        data = memoryview(mapped)
+        stack.callback(data.release)
+        return data
 
     def _open(self, name: str) -> io.BufferedReader:
         # O_NOFOLLOW: a member swapped for a link after the listing is refused, not read.

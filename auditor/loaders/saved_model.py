@@ -21,11 +21,9 @@ followed.
 
 from __future__ import annotations
 
-import mmap
 import re
 from collections.abc import Mapping
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 from auditor.errors import ModelLoadError
@@ -39,9 +37,10 @@ from auditor.loaders.drafts import DraftLayer
 from auditor.loaders.legacy_h5 import match_names
 from auditor.loaders.loaded import LoadedModel, loading
 from auditor.loaders.protowire import ProtoError
-from auditor.loaders.safe_folder import SafeFolder
+from auditor.loaders.safe_folder import ModelFolder
 from auditor.loaders.safe_json import parse_json
 from auditor.loaders.saved_model_pb import MetadataNode, keras_metadata, legacy_metadata, op_census
+from auditor.loaders.seekable import Positional
 from auditor.loaders.tensor_bundle import Bundle, parse_index, shard_name
 from auditor.loaders.weights_file import tree
 from auditor.loaders.weights_only import keras2_config
@@ -67,21 +66,20 @@ _STEP_KEYS = (
 )
 
 
-def load_saved_model(path: Path, source: SourceInfo, limits: Limits) -> LoadedModel:
-    """Read a SavedModel folder.
+def load_saved_model(folder: ModelFolder, source: SourceInfo, limits: Limits) -> LoadedModel:
+    """Read a SavedModel folder, here or at a URL.
 
     Raises:
         ModelLoadError: when it is not a readable SavedModel.
     """
-    return loading(lambda stack: _load(path, stack, source, limits))
+    return loading(lambda stack: _load(folder, stack, source, limits))
 
 
-def _load(path: Path, stack: ExitStack, source: SourceInfo, limits: Limits) -> LoadedModel:
-    folder = SafeFolder(path, limits)
+def _load(folder: ModelFolder, stack: ExitStack, source: SourceInfo, limits: Limits) -> LoadedModel:
     issues = list(folder.issues)
     if not folder.has("saved_model.pb"):
         raise ModelLoadError("the folder has no saved_model.pb file (a link is not followed)")
-    program = _mapped(folder, "saved_model.pb", stack, limits)
+    program = folder.whole("saved_model.pb", stack)
     try:
         census = op_census(program)
         if folder.has("keras_metadata.pb"):
@@ -94,27 +92,11 @@ def _load(path: Path, stack: ExitStack, source: SourceInfo, limits: Limits) -> L
         GraphOp(op=op, function=function, count=count)
         for (function, op), count in sorted(census.items())
     )
-    stored = _variables(path, stack, limits, issues)
+    stored = _variables(folder, stack, limits, issues)
     root_node = next((node for node in nodes if node.path == "root"), None)
     if root_node is not None:
         return _keras_model(root_node, nodes, stored, ops, issues, stack, source, limits)
     return _exported(stored, ops, issues, stack, source)
-
-
-def _mapped(folder: SafeFolder, name: str, stack: ExitStack, limits: Limits) -> memoryview:
-    """A member's bytes, mapped (a large `saved_model.pb` is not read into memory)."""
-    view = folder.open_view(name)
-    stack.callback(view.file.close)
-    if view.window.size == 0:
-        raise ModelLoadError(f"{name} is empty")
-    try:
-        mapped = mmap.mmap(view.file.fileno(), 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"cannot map {name} ({exc})") from None
-    stack.callback(mapped.close)
-    data = memoryview(mapped)
-    stack.callback(data.release)
-    return data
 
 
 class _Stored:
@@ -122,15 +104,15 @@ class _Stored:
 
     def __init__(self) -> None:
         self.bundle = Bundle(shards=0)
-        self.fds: dict[int, int] = {}
+        self.shards: dict[int, Positional] = {}
         self.graph = CheckpointGraph([])
         self.claimed: set[str] = set()
 
     def tensor(self, key: str) -> BundleTensor | None:
         entry = self.bundle.entries.get(key)
-        if entry is None or entry.shard not in self.fds:
+        if entry is None or entry.shard not in self.shards:
             return None
-        return BundleTensor(entry, self.fds[entry.shard])
+        return BundleTensor(entry, self.shards[entry.shard])
 
     def steps(self) -> int | None:
         for key in _STEP_KEYS:
@@ -150,29 +132,31 @@ class _Stored:
         )
 
 
-def _variables(path: Path, stack: ExitStack, limits: Limits, issues: list[LoadIssue]) -> _Stored:
+def _variables(
+    folder: ModelFolder, stack: ExitStack, limits: Limits, issues: list[LoadIssue]
+) -> _Stored:
     """The variables, or none: a bundle that cannot be read is reported as an issue, and
     the rest of the SavedModel (its config, its graph) is still audited."""
     try:
-        return _read_variables(path, stack, limits, issues)
+        return _read_variables(folder, stack, limits, issues)
     except ModelLoadError as exc:
         issues.append(LoadIssue(IssueKind(exc.kind), str(exc), where="variables"))
         return _Stored()
 
 
 def _read_variables(
-    path: Path, stack: ExitStack, limits: Limits, issues: list[LoadIssue]
+    saved: ModelFolder, stack: ExitStack, limits: Limits, issues: list[LoadIssue]
 ) -> _Stored:
     stored = _Stored()
-    variables = path / "variables"
-    if variables.is_symlink():
-        return stored  # reported as a link by the folder's listing
-    if not variables.is_dir():
-        issues.append(
-            LoadIssue(IssueKind.UNREADABLE, "the SavedModel has no variables folder", "variables")
-        )
+    if not saved.is_folder("variables"):
+        if not any(issue.where == "variables" for issue in saved.issues):  # not a link
+            issues.append(
+                LoadIssue(
+                    IssueKind.UNREADABLE, "the SavedModel has no variables folder", "variables"
+                )
+            )
         return stored
-    folder = SafeFolder(variables, limits)
+    folder = saved.folder("variables")
     issues.extend(folder.issues)
     if not folder.has("variables.index"):
         issues.append(LoadIssue(IssueKind.UNREADABLE, "variables/variables.index is missing"))
@@ -186,11 +170,9 @@ def _read_variables(
                 LoadIssue(IssueKind.UNREADABLE, f"variables/{name} is missing", where=name)
             )
             continue
-        view = folder.open_view(name)
-        stack.callback(view.file.close)
-        stored.fds[shard] = view.file.fileno()
-        stored.bundle.check_extents(shard, view.window.size)
-    stored.graph = CheckpointGraph.read(stored.bundle, stored.fds, limits)
+        stored.shards[shard], size = folder.positional(name, stack)
+        stored.bundle.check_extents(shard, size)
+    stored.graph = CheckpointGraph.read(stored.bundle, stored.shards, limits)
     return stored
 
 
@@ -225,7 +207,7 @@ def _keras_model(
         compile=parse_compile(training) if isinstance(training, Mapping) else None,
         issues=tuple(issues),
         unclaimed=stored.unclaimed(),
-        weights_read=bool(stored.fds),
+        weights_read=bool(stored.shards),
         documents=(("model_config", model_config),)
         + ((("training_config", training),) if training is not None else ()),
         training_steps=stored.steps(),
@@ -322,7 +304,7 @@ def _exported(
         source=SourceInfo(path=source.path, format="export", size_bytes=source.size_bytes),
         issues=tuple(issues),
         unclaimed=stored.unclaimed(),
-        weights_read=bool(stored.fds),
+        weights_read=bool(stored.shards),
         training_steps=stored.steps(),
         ops=ops,
     )

@@ -1,13 +1,28 @@
 """The position keeping of a read-only, seekable binary file of known length, shared by
 the file objects the loaders hand to zipfile and h5py (`safe_zip.OffsetFile`, a window
 onto an open file; `remote.RangeFile`, an object read by byte range). A subclass
-implements `readinto` from `self._pos`."""
+implements `readinto` from `self._pos`. And what tensors are read from at offsets
+(`Positional`): a descriptor, or a reader such as `remote.RangeFile`."""
 
 from __future__ import annotations
 
 import io
+from typing import Protocol
 
-__all__ = ["SeekableReader"]
+__all__ = ["Positional", "PositionalReader", "SeekableReader"]
+
+
+class PositionalReader(Protocol):
+    """A file read at given offsets, from any thread (`remote.RangeFile`)."""
+
+    def read_at(self, buffer: memoryview, offset: int) -> None:
+        """Fill `buffer` with the bytes from `offset`, or raise OSError."""
+        ...
+
+
+#: Where tensors are read from at offsets: an open file's descriptor (`preadv`), or a
+#: positional reader.
+Positional = int | PositionalReader
 
 
 class SeekableReader(io.RawIOBase):

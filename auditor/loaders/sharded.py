@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import h5py
 
@@ -28,40 +28,126 @@ from auditor.loaders.h5tensor import file_window
 from auditor.loaders.keras_v3 import VarsNames, attach_vars
 from auditor.loaders.loaded import LoadedModel, loading
 from auditor.loaders.optimizer_state import training_steps
-from auditor.loaders.safe_hdf5 import H5Scan, group_text, scan_h5
+from auditor.loaders.remote import Transfer, open_url
+from auditor.loaders.safe_folder import ModelFolder
+from auditor.loaders.safe_hdf5 import H5Scan, Window, group_text, scan_h5
 from auditor.loaders.safe_json import parse_json
 from auditor.loaders.weights_file import tree
 from auditor.loaders.weights_only import keras3_config
 
-__all__ = ["SHARDED_SUFFIX", "load_sharded"]
+__all__ = ["SHARDED_SUFFIX", "load_sharded", "load_sharded_in", "load_sharded_url"]
 
 SHARDED_SUFFIX = ".weights.json"
 
 
+#: Opens one shard by its name: the HDF5 file and its direct-read window (None: read
+#: through h5py), or None when it cannot (an issue says why). Resources go on the stack.
+ShardOpener = Callable[[str, list[LoadIssue], ExitStack], tuple[h5py.File, Window | None] | None]
+
+
 def load_sharded(path: Path, source: SourceInfo, limits: Limits) -> LoadedModel:
-    """Read a sharded-weights index and its shards as one weights-only model.
+    """Read a sharded-weights index file and its shards beside it as one weights-only
+    model.
 
     Raises:
         ModelLoadError: for an unreadable index, or one that maps no weights.
     """
-    return loading(lambda stack: _load(path, stack, source, limits))
+
+    def opener(name: str, issues: list[LoadIssue], stack: ExitStack) -> Any:
+        return _open_shard(path.parent / name, name, issues, stack)
+
+    return loading(
+        lambda stack: _load(
+            _read(path, limits.max_json_bytes), path.name, opener, stack, source, limits
+        )
+    )
 
 
-def _load(path: Path, stack: ExitStack, source: SourceInfo, limits: Limits) -> LoadedModel:
-    index = parse_json(_read(path, limits.max_json_bytes), path.name, limits, detect=True)
+def load_sharded_in(
+    folder: ModelFolder, name: str, source: SourceInfo, limits: Limits
+) -> LoadedModel:
+    """Read the sharded-weights index `name` of a model folder (a keras_hub preset, here
+    or at a URL), its shards members of the same folder.
+
+    Raises:
+        ModelLoadError: for an unreadable index, or one that maps no weights.
+    """
+
+    def opener(shard: str, issues: list[LoadIssue], stack: ExitStack) -> Any:
+        if not folder.has(shard):
+            issues.append(
+                LoadIssue(IssueKind.UNREADABLE, f"shard {shard!r} is missing", where=shard)
+            )
+            return None
+        view = folder.open_view(shard)
+        stack.callback(view.file.close)
+        h5 = _h5(view.file, shard, issues, stack)
+        return (h5, view.window) if h5 is not None else None
+
+    return loading(
+        lambda stack: _load(
+            folder.read(name, limits.max_json_bytes), name, opener, stack, source, limits
+        )
+    )
+
+
+def load_sharded_url(
+    url: str, transfer: Transfer, source: SourceInfo, limits: Limits
+) -> LoadedModel:
+    """Read a sharded-weights index at a URL, its shards the objects beside it, each read
+    by range (every request counted in `transfer`).
+
+    Raises:
+        ModelLoadError: for an unreadable index, or one that maps no weights.
+    """
+    base, _, name = url.rpartition("/")
+
+    def opener(shard: str, issues: list[LoadIssue], stack: ExitStack) -> Any:
+        try:
+            raw = open_url(f"{base}/{shard}", transfer)
+        except ModelLoadError as exc:
+            issues.append(LoadIssue(IssueKind.UNREADABLE, f"shard {shard!r}: {exc}", where=shard))
+            return None
+        h5 = _h5(raw, shard, issues, stack)
+        return (h5, None) if h5 is not None else None
+
+    def load(stack: ExitStack) -> LoadedModel:
+        index = open_url(url, transfer)
+        if index.size > limits.max_json_bytes:
+            raise ModelLoadError(
+                f"{name} is over the {limits.max_json_bytes:,}-byte cap", IssueKind.OVER_LIMIT
+            )
+        try:
+            data = index.read(index.size) or b""
+        except OSError as exc:
+            raise ModelLoadError(first_line(exc)) from None
+        return _load(data, name, opener, stack, source, limits)
+
+    return loading(load)
+
+
+def _load(
+    data: bytes,
+    index_name: str,
+    open_shard: ShardOpener,
+    stack: ExitStack,
+    source: SourceInfo,
+    limits: Limits,
+) -> LoadedModel:
+    index = parse_json(data, index_name, limits, detect=True)
     weight_map = index.get("weight_map") if isinstance(index, Mapping) else None
     if not isinstance(weight_map, Mapping):
         raise ModelLoadError(
-            f"{path.name} has no weight_map object: not the index of sharded Keras weights"
+            f"{index_name} has no weight_map object: not the index of sharded Keras weights"
         )
     issues: list[LoadIssue] = []
     shards = _shards(weight_map, issues, limits)
     merged = H5Scan(datasets={}, groups=set(), issues=issues)
     owner: dict[str, h5py.File] = {}  # group -> the first shard that holds it
     for name in shards:
-        shard = _open_shard(path.parent / name, name, issues, stack)
-        if shard is not None:
-            _merge(merged, owner, shard, name, limits)
+        opened = open_shard(name, issues, stack)
+        if opened is not None:
+            _merge(merged, owner, *opened, name, limits)
     rebuilt = keras3_config(merged, lambda group: _name(owner, group))
     root = tree(rebuilt)
     unclaimed = attach_vars(root, merged, VarsNames(lambda group: _name(owner, group), merged))
@@ -71,7 +157,7 @@ def _load(path: Path, stack: ExitStack, source: SourceInfo, limits: Limits) -> L
         issues=tuple(merged.issues),
         unclaimed=tuple(unclaimed),
         weights_read=bool(owner),
-        documents=((path.name, index),),
+        documents=((index_name, index),),
         training_steps=training_steps(merged),
     )
     return LoadedModel(graph, stack)
@@ -134,7 +220,7 @@ def _leaves_folder(name: str) -> bool:
 
 def _open_shard(
     path: Path, name: str, issues: list[LoadIssue], stack: ExitStack
-) -> h5py.File | None:
+) -> tuple[h5py.File, Window | None] | None:
     try:
         mode = path.lstat().st_mode
     except OSError:
@@ -144,8 +230,16 @@ def _open_shard(
         what = "a symbolic link (not followed)" if stat.S_ISLNK(mode) else "not a file"
         issues.append(LoadIssue(IssueKind.EXTERNAL_REFERENCE, f"shard {name!r} is {what}", name))
         return None
+    shard = _h5(os.fspath(path), name, issues, stack)
+    return (shard, file_window(shard)) if shard is not None else None
+
+
+def _h5(
+    file: str | BinaryIO, name: str, issues: list[LoadIssue], stack: ExitStack
+) -> h5py.File | None:
+    """A shard opened by h5py (by path, or from a file object), or None and an issue."""
     try:
-        shard = h5py.File(os.fspath(path), "r")
+        shard = h5py.File(file, "r")
     except (OSError, ValueError) as exc:
         issues.append(
             LoadIssue(
@@ -160,10 +254,14 @@ def _open_shard(
 
 
 def _merge(
-    merged: H5Scan, owner: dict[str, h5py.File], shard: h5py.File, name: str, limits: Limits
+    merged: H5Scan,
+    owner: dict[str, h5py.File],
+    shard: h5py.File,
+    window: Window | None,
+    name: str,
+    limits: Limits,
 ) -> None:
     scan = scan_h5(shard, limits)
-    window = file_window(shard)
     merged.issues.extend(scan.issues)
     for group in scan.groups:
         merged.groups.add(group)

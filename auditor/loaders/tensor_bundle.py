@@ -31,6 +31,7 @@ from auditor.limits import Limits
 from auditor.loaders import crc32c
 from auditor.loaders.h5tensor import pread_into
 from auditor.loaders.protowire import ProtoError, message, read_varint
+from auditor.loaders.seekable import Positional
 
 __all__ = ["Bundle", "BundleEntry", "parse_index", "read_string", "shard_name"]
 
@@ -310,7 +311,7 @@ def _shape(value: int | memoryview) -> tuple[int, ...] | None:
     return tuple(dims)
 
 
-def read_string(entry: BundleEntry, fd: int, cap: int) -> bytes:
+def read_string(entry: BundleEntry, source: Positional, cap: int) -> bytes:
     """The value of a scalar string tensor: its length (a varint), four bytes of checksum
     over the length, then the bytes.
 
@@ -323,7 +324,7 @@ def read_string(entry: BundleEntry, fd: int, cap: int) -> bytes:
             IssueKind.OVER_LIMIT,
         )
     data = bytearray(entry.size)
-    pread_into(fd, memoryview(data), entry.offset)
+    pread_into(source, memoryview(data), entry.offset)
     try:
         length, pos = read_varint(memoryview(data), 0)
     except ProtoError as exc:

@@ -25,6 +25,7 @@ from auditor.limits import Limits
 from auditor.loaders.safe_json import parse_json
 from auditor.results.history import Norms, TrainingHistory
 from auditor.tensors.sums import channel_squares
+from auditor.text import display_path, is_url
 
 __all__ = ["group_of", "read_history", "weight_norms", "write_history"]
 
@@ -73,21 +74,40 @@ def write_history(history: TrainingHistory, path: str | os.PathLike[str]) -> Non
         raise
 
 
+def _read_capped(where: str) -> bytes:
+    """The bytes of a history file or object, after the size check.
+
+    Raises:
+        UsageError: over the cap. OSError, ModelLoadError: unreadable.
+    """
+    if is_url(where):
+        from auditor.loaders.remote import open_url
+
+        with open_url(where) as remote:
+            _check_size(remote.size, where)
+            return remote.read(remote.size)
+    _check_size(Path(where).stat().st_size, where)
+    return Path(where).read_bytes()
+
+
+def _check_size(size: int, where: str) -> None:
+    if size > _MAX_HISTORY_BYTES:
+        raise UsageError(
+            f"history file {display_path(where)!r} is {size:,} bytes, over the "
+            f"{_MAX_HISTORY_BYTES:,}-byte cap"
+        )
+
+
 def read_history(path: str | os.PathLike[str]) -> TrainingHistory:
-    """Read a history file written by `RegularizationMonitor`.
+    """Read a history file written by `RegularizationMonitor`, on disk or at a URL
+    (fetched by range through fsspec, as a model is).
 
     Raises:
         UsageError: the file is missing, too large, not JSON, or not a history.
     """
-    where = os.fspath(path)
+    where = display_path(path)
     try:
-        size = Path(where).stat().st_size
-        if size > _MAX_HISTORY_BYTES:
-            raise UsageError(
-                f"history file {where!r} is {size:,} bytes, over the "
-                f"{_MAX_HISTORY_BYTES:,}-byte cap"
-            )
-        data = Path(where).read_bytes()
+        data = _read_capped(os.fspath(path))
         document = parse_json(data, "the history file", _LIMITS)
     except OSError as exc:
         raise UsageError(f"cannot read history file {where!r}: {exc.strerror or exc}") from None
