@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,16 +47,21 @@ class _RangeHandler(http.server.BaseHTTPRequestHandler):
         target = self._target()
         if target is None:
             return
-        data = target.read_bytes()
+        if self.server.latency:
+            time.sleep(self.server.latency)
+        size = target.stat().st_size
         match = _RANGE.match(self.headers.get("Range", ""))
-        if match:
+        start, end = 0, size
+        if match:  # only the bytes asked for are read, as an object store does
             start = int(match.group(1))
-            end = min(int(match.group(2)) + 1 if match.group(2) else len(data), len(data))
-            body = data[start:end]
+            end = min(int(match.group(2)) + 1 if match.group(2) else size, size)
+        with target.open("rb") as file:
+            file.seek(start)
+            body = file.read(max(end - start, 0))
+        if match:
             self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
         else:
-            body = data
             self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Accept-Ranges", "bytes")
@@ -70,17 +76,24 @@ class _RangeHandler(http.server.BaseHTTPRequestHandler):
 
 
 class _Server(http.server.ThreadingHTTPServer):
+    # Many requests side by side (a round of prefetched ranges): the default backlog of
+    # 5 would drop connections, which the client retries a second later.
+    request_queue_size = 256
     root: Path
     requests: int = 0
     bytes_sent: int = 0
+    latency: float = 0.0
     lock: threading.Lock
 
 
 @contextmanager
-def http_server(root: Path) -> Iterator[_Server]:
-    """An HTTP server with Range support serving `root` on 127.0.0.1 (a free port)."""
+def http_server(root: Path, latency: float = 0.0) -> Iterator[_Server]:
+    """An HTTP server with Range support serving `root` on 127.0.0.1 (a free port); each
+    GET answered after `latency` seconds (an object store's time to first byte, for the
+    benchmarks)."""
     server = _Server(("127.0.0.1", 0), _RangeHandler)
     server.root = root.resolve()
+    server.latency = latency
     server.lock = threading.Lock()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -12,6 +12,7 @@ import functools
 import math
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import h5py
 import numpy as np
@@ -29,6 +30,7 @@ __all__ = [
     "bfloat16_values",
     "file_window",
     "pread_into",
+    "remote_window",
 ]
 
 
@@ -45,6 +47,12 @@ def file_window(f: h5py.File) -> Window | None:
         return None
 
 
+def remote_window(remote: Any) -> Window | None:
+    """The window of an HDF5 file at a URL that h5py reads from `remote` (a `RangeFile`),
+    whole: none of it is read directly, its tensors' reads are planned on it."""
+    return Window(-1, 0, remote.size, remote) if remote is not None else None
+
+
 def _direct_start(stored: StoredDataset, window: Window | None) -> tuple[int, int] | None:
     """(fd, absolute offset) of a dataset that may be read as raw bytes, else None."""
     nbytes = math.prod(stored.shape) * stored.dtype.itemsize
@@ -54,6 +62,18 @@ def _direct_start(stored: StoredDataset, window: Window | None) -> tuple[int, in
     if offset < 0 or offset + nbytes > window.size:
         return None  # not allocated, or not wholly inside the file: h5py decides
     return window.fd, window.start + offset
+
+
+def _remote_range(stored: StoredDataset, window: Window | None) -> tuple[Any, int, int] | None:
+    """(the remote file, start, end) of a contiguous dataset of an HDF5 file at a URL."""
+    remote = window.remote if window is not None else None
+    nbytes = math.prod(stored.shape) * stored.dtype.itemsize
+    offset = stored.offset
+    if remote is None or offset is None or nbytes == 0 or not hasattr(remote, "plan_read"):
+        return None
+    if offset < 0 or offset + nbytes > window.size:  # type: ignore[union-attr]
+        return None
+    return remote, offset, offset + nbytes
 
 
 def pread_into(source: Positional, buffer: memoryview, offset: int) -> None:
@@ -91,11 +111,19 @@ class H5Tensor:
     (`planned_reads`, for `auditor.tensors.readahead`); anything else goes through h5py.
     """
 
-    __slots__ = ("_direct", "_stored")
+    __slots__ = ("_direct", "_remote", "_stored")
 
     def __init__(self, stored: StoredDataset, window: Window | None = None) -> None:
         self._stored = stored
         self._direct = _direct_start(stored, window)
+        self._remote = _remote_range(stored, window)
+
+    def announce(self) -> None:
+        """Tell a remote file that this tensor will be read (in the order of the calls),
+        so that it fetches the next few side by side (`RangeFile.plan_read`)."""
+        if self._remote is not None:
+            remote, start, end = self._remote
+            remote.plan_read(start, end)
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -22,6 +22,7 @@ from auditor.limits import Limits
 from auditor.loaders.compile import parse_compile
 from auditor.loaders.config_tree import build_tree
 from auditor.loaders.drafts import DraftLayer
+from auditor.loaders.h5_prefetch import range_source
 from auditor.loaders.loaded import LoadedModel, attach, discover_opaque, loading
 from auditor.loaders.npz_scan import pickle_globals
 from auditor.loaders.optimizer_state import training_steps
@@ -100,7 +101,7 @@ def _load(
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"model.weights.h5 is not a readable HDF5 file ({exc})") from None
         stack.callback(h5.close)  # closed before the view and the archive (LIFO)
-        scan = scan_h5(h5, limits)
+        scan = scan_h5(h5, limits, range_source(view.file))
         scan.window = view.window
         issues.extend(scan.issues)
         unclaimed = attach_vars(root, scan, VarsNames(lambda g: group_text(h5, g, "name"), scan))

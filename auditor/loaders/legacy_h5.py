@@ -24,7 +24,8 @@ from auditor.limits import Limits
 from auditor.loaders.compile import parse_compile
 from auditor.loaders.config_tree import build_tree
 from auditor.loaders.drafts import DraftLayer, DraftWeight
-from auditor.loaders.h5tensor import file_window
+from auditor.loaders.h5_prefetch import RangeSource, range_source
+from auditor.loaders.h5tensor import file_window, remote_window
 from auditor.loaders.layer_specs import VarSpec
 from auditor.loaders.loaded import LoadedModel, attach, loading
 from auditor.loaders.safe_hdf5 import H5Scan, scan_h5, string_values, text_value
@@ -49,17 +50,25 @@ def load_legacy_h5(path: str | BinaryIO, source: SourceInfo, limits: Limits) -> 
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"not a readable HDF5 file ({first_line(exc)})") from None
         stack.callback(f.close)
-        return _load(f, stack, source, limits)
+        return _load(f, stack, source, limits, range_source(path))
 
     return loading(load)
 
 
-def _load(f: h5py.File, stack: ExitStack, source: SourceInfo, limits: Limits) -> LoadedModel:
+def _load(
+    f: h5py.File,
+    stack: ExitStack,
+    source: SourceInfo,
+    limits: Limits,
+    remote: RangeSource | None,
+) -> LoadedModel:
     model_config_raw = text_attr(f.id, "model_config", limits)
     if model_config_raw is None:
         from auditor.loaders.weights_file import load_weights_file  # it uses this module
 
-        return load_weights_file(f, stack, source, limits)
+        return load_weights_file(
+            f, stack, source, limits, window=remote_window(remote), remote=remote
+        )
     model_config = parse_json(_bytes(model_config_raw), "model_config", limits)
     if not isinstance(model_config, Mapping) or not isinstance(model_config.get("class_name"), str):
         raise ModelLoadError("model_config does not describe a Keras model (no class_name)")
@@ -75,8 +84,8 @@ def _load(f: h5py.File, stack: ExitStack, source: SourceInfo, limits: Limits) ->
         size_bytes=source.size_bytes,
     )
     root = build_tree(model_config)
-    scan = scan_h5(f, limits)
-    scan.window = file_window(f)
+    scan = scan_h5(f, limits, remote)
+    scan.window = file_window(f) or remote_window(remote)
     unclaimed = attach_named(f, root, scan, limits)
     graph = ModelGraph(
         root=root.freeze(),

@@ -24,6 +24,7 @@ import h5py
 from auditor.errors import ModelLoadError, first_line
 from auditor.graph.model import IssueKind, LoadIssue, ModelGraph, ParameterCount, SourceInfo
 from auditor.limits import Limits, MiB
+from auditor.loaders.h5_prefetch import range_source
 from auditor.loaders.loaded import LoadedModel
 from auditor.loaders.safe_folder import ModelFolder
 from auditor.loaders.safe_json import parse_json
@@ -151,4 +152,11 @@ def _weights_file(
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"{name} is not a readable HDF5 file ({first_line(exc)})") from None
     stack.callback(h5.close)
-    return load_weights_file(h5, ExitStack(), source, limits, window=view.window)
+    return load_weights_file(
+        h5,
+        ExitStack(),
+        source,
+        limits,
+        window=view.window,
+        remote=range_source(view.file),
+    )

@@ -12,13 +12,13 @@ member is a name directly below the prefix, so nothing leads out of the folder.
 
 from __future__ import annotations
 
-import io
 from contextlib import ExitStack
 
 from auditor.errors import ModelLoadError
 from auditor.graph.model import IssueKind, LoadIssue
-from auditor.limits import KiB, Limits
-from auditor.loaders.remote import RangeFile, Transfer, filesystem, reason
+from auditor.limits import Limits
+from auditor.loaders.range_file import RangeFile, Transfer, reason
+from auditor.loaders.remote import filesystem
 from auditor.loaders.safe_hdf5 import Window
 from auditor.loaders.safe_zip import MemberView
 from auditor.loaders.seekable import Positional
@@ -113,15 +113,16 @@ class RemoteFolder:
             raise ModelLoadError(f"cannot read {name!r} ({exc})") from None
 
     def open_view(self, name: str) -> MemberView:
-        """A member opened for h5py (through a small buffer: libhdf5's metadata reads are
-        small). Nothing is read directly from a descriptor (`Window.fd` is -1)."""
+        """A member opened for h5py (its blocks cached by the `RangeFile`). Nothing is
+        read directly from a descriptor (`Window.fd` is -1)."""
         size = self._members[name]
         if size > self._limits.max_file_bytes:
             raise ModelLoadError(
                 f"{name!r} is {size:,} bytes, over the {self._limits.max_file_bytes:,}-byte cap",
                 IssueKind.OVER_LIMIT,
             )
-        return MemberView(io.BufferedReader(self.open_file(name), 16 * KiB), Window(-1, 0, size))
+        file = self.open_file(name)
+        return MemberView(file, Window(-1, 0, size, file))
 
     def positional(self, name: str, stack: ExitStack) -> tuple[Positional, int]:
         """A member read at offsets, by range, and its size."""

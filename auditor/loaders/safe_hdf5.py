@@ -20,6 +20,7 @@ import numpy as np
 from auditor.errors import ModelLoadError, first_line
 from auditor.graph.model import IssueKind, LoadIssue
 from auditor.limits import Limits, MiB
+from auditor.loaders.h5_prefetch import RangeSource, warm_up
 from auditor.text import safe_text
 
 __all__ = [
@@ -62,11 +63,14 @@ class Window(NamedTuple):
     """The byte range `[start, start + size)` of an open file that an HDF5 file occupies
     (a STORED zip member, or a deflated one inflated into a temporary file), for reading
     contiguous datasets without going through h5py's Python file-object driver. `fd` is
-    -1 for a file without a descriptor (a remote object): nothing is read directly."""
+    -1 for a file without a descriptor (a remote object): nothing is read directly, and
+    `remote` is the file object h5py reads, which plans its tensors' reads
+    (`remote.RangeFile.plan_read`, at offsets in the HDF5 file)."""
 
     fd: int
     start: int
     size: int
+    remote: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,12 +130,16 @@ class H5Scan:
     window_of: dict[str, Window] = field(default_factory=dict)
 
 
-def scan_h5(f: h5py.File, limits: Limits) -> H5Scan:
+def scan_h5(f: h5py.File, limits: Limits, remote: RangeSource | None = None) -> H5Scan:
     """Walk every link of an open HDF5 file without following anything but hard links.
+    For a file at a URL (`remote`: the file object h5py reads), its metadata is fetched
+    in a few rounds first (`h5_prefetch`).
 
     Raises:
         ModelLoadError: when the file has more links than `max_h5_objects`.
     """
+    if remote is not None:
+        warm_up(remote, int(f.userblock_size), limits.max_h5_objects)
     datasets: dict[str, StoredDataset] = {}
     groups: set[str] = set()
     issues: list[LoadIssue] = []

@@ -13,6 +13,7 @@ import io
 import struct
 import zipfile
 import zlib
+from collections.abc import Iterable
 from contextlib import ExitStack
 from typing import Any, BinaryIO, NamedTuple
 
@@ -48,6 +49,33 @@ class OffsetFile(SeekableReader):
         got = got or 0
         self._pos += got
         return got
+
+    def peek(self, start: int, end: int) -> bytes | None:
+        """Bytes of the window that the file underneath already holds (a remote
+        object's `RangeFile.peek`), else None."""
+        peek = getattr(self._raw, "peek", None)
+        if peek is None or start >= self._length:
+            return None
+        return peek(self._offset + start, self._offset + min(end, self._length))
+
+    def plan_read(self, start: int, end: int) -> None:
+        """Hand a planned read of the window on to a remote file underneath
+        (`RangeFile.plan_read`), at its own offsets."""
+        plan_read = getattr(self._raw, "plan_read", None)
+        if plan_read is not None and end <= self._length:
+            plan_read(self._offset + start, self._offset + end)
+
+    def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None:
+        """Hand ranges of the window (a remote object's `RangeFile.prefetch`) on to the
+        file underneath, at its own offsets; nothing for a local file."""
+        prefetch = getattr(self._raw, "prefetch", None)
+        if prefetch is not None:
+            end = self._length
+            prefetch(
+                (self._offset + start, self._offset + min(stop, end))
+                for start, stop in ranges
+                if start < end
+            )
 
 
 _EXPECTED_MEMBERS = ("config.json", "metadata.json", "model.weights.h5", "model.weights.npz")
@@ -192,11 +220,15 @@ class SafeZip:
         if info.compress_type != zipfile.ZIP_STORED:
             return self._inflate(name)
         start = self._stored_start(name, info)
+        window = OffsetFile(self._raw, start, info.compress_size)
+        fd = _fileno(self._raw)
+        if fd < 0:  # a remote object: its blocks are cached already, aligned to the object
+            return MemberView(window, Window(fd, start, info.compress_size, window))
         # A small buffer: libhdf5 reads metadata in small pieces scattered over the member,
         # and each seek refills the buffer (1 MiB cost EfficientNetB7 888 MB of copying);
         # reads larger than the buffer go straight through.
-        file = io.BufferedReader(OffsetFile(self._raw, start, info.compress_size), 16 * KiB)
-        return MemberView(file, Window(_fileno(self._raw), start, info.compress_size))
+        file = io.BufferedReader(window, 16 * KiB)
+        return MemberView(file, Window(fd, start, info.compress_size))
 
     def _inflate(self, name: str) -> MemberView:
         import shutil  # only compressed members, which Keras never writes, need these

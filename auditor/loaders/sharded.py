@@ -17,14 +17,15 @@ import stat
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import h5py
 
 from auditor.errors import ModelLoadError, first_line
 from auditor.graph.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
 from auditor.limits import Limits
-from auditor.loaders.h5tensor import file_window
+from auditor.loaders.h5_prefetch import RangeSource, range_source
+from auditor.loaders.h5tensor import file_window, remote_window
 from auditor.loaders.keras_v3 import VarsNames, attach_vars
 from auditor.loaders.loaded import LoadedModel, loading
 from auditor.loaders.optimizer_state import training_steps
@@ -40,9 +41,17 @@ __all__ = ["SHARDED_SUFFIX", "load_sharded", "load_sharded_in", "load_sharded_ur
 SHARDED_SUFFIX = ".weights.json"
 
 
-#: Opens one shard by its name: the HDF5 file and its direct-read window (None: read
-#: through h5py), or None when it cannot (an issue says why). Resources go on the stack.
-ShardOpener = Callable[[str, list[LoadIssue], ExitStack], tuple[h5py.File, Window | None] | None]
+#: Opens one shard by its name, or gives None when it cannot (an issue says why).
+ShardOpener = Callable[[str, list[LoadIssue], ExitStack], "Shard | None"]
+
+
+class Shard(NamedTuple):
+    """An open shard: the HDF5 file, its direct-read window (None: read through h5py),
+    and the file object h5py reads when it is at a URL."""
+
+    file: h5py.File
+    window: Window | None = None
+    remote: RangeSource | None = None
 
 
 def load_sharded(path: Path, source: SourceInfo, limits: Limits) -> LoadedModel:
@@ -82,7 +91,7 @@ def load_sharded_in(
         view = folder.open_view(shard)
         stack.callback(view.file.close)
         h5 = _h5(view.file, shard, issues, stack)
-        return (h5, view.window) if h5 is not None else None
+        return Shard(h5, view.window, range_source(view.file)) if h5 is not None else None
 
     return loading(
         lambda stack: _load(
@@ -109,7 +118,7 @@ def load_sharded_url(
             issues.append(LoadIssue(IssueKind.UNREADABLE, f"shard {shard!r}: {exc}", where=shard))
             return None
         h5 = _h5(raw, shard, issues, stack)
-        return (h5, None) if h5 is not None else None
+        return Shard(h5, remote_window(raw), raw) if h5 is not None else None
 
     def load(stack: ExitStack) -> LoadedModel:
         index = open_url(url, transfer)
@@ -147,7 +156,7 @@ def _load(
     for name in shards:
         opened = open_shard(name, issues, stack)
         if opened is not None:
-            _merge(merged, owner, *opened, name, limits)
+            _merge(merged, owner, opened, name, limits)
     rebuilt = keras3_config(merged, lambda group: _name(owner, group))
     root = tree(rebuilt)
     unclaimed = attach_vars(root, merged, VarsNames(lambda group: _name(owner, group), merged))
@@ -218,9 +227,7 @@ def _leaves_folder(name: str) -> bool:
     )
 
 
-def _open_shard(
-    path: Path, name: str, issues: list[LoadIssue], stack: ExitStack
-) -> tuple[h5py.File, Window | None] | None:
+def _open_shard(path: Path, name: str, issues: list[LoadIssue], stack: ExitStack) -> Shard | None:
     try:
         mode = path.lstat().st_mode
     except OSError:
@@ -231,7 +238,7 @@ def _open_shard(
         issues.append(LoadIssue(IssueKind.EXTERNAL_REFERENCE, f"shard {name!r} is {what}", name))
         return None
     shard = _h5(os.fspath(path), name, issues, stack)
-    return (shard, file_window(shard)) if shard is not None else None
+    return Shard(shard, file_window(shard)) if shard is not None else None
 
 
 def _h5(
@@ -256,12 +263,12 @@ def _h5(
 def _merge(
     merged: H5Scan,
     owner: dict[str, h5py.File],
-    shard: h5py.File,
-    window: Window | None,
+    opened: Shard,
     name: str,
     limits: Limits,
 ) -> None:
-    scan = scan_h5(shard, limits)
+    shard, window = opened.file, opened.window
+    scan = scan_h5(shard, limits, opened.remote)
     merged.issues.extend(scan.issues)
     for group in scan.groups:
         merged.groups.add(group)

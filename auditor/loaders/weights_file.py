@@ -16,6 +16,7 @@ from auditor.graph.model import ModelGraph, SourceInfo
 from auditor.limits import Limits
 from auditor.loaders.config_tree import build_tree
 from auditor.loaders.drafts import DraftLayer
+from auditor.loaders.h5_prefetch import RangeSource
 from auditor.loaders.h5tensor import file_window
 from auditor.loaders.keras_v3 import VarsNames, attach_vars
 from auditor.loaders.legacy_h5 import attach_named, read_attr_list, text_attr
@@ -34,14 +35,16 @@ def load_weights_file(
     limits: Limits,
     *,
     window: Window | None = None,
+    remote: RangeSource | None = None,
 ) -> LoadedModel:
     """Read an open HDF5 file that has no `model_config` as a weights-only file (`window`:
-    where its bytes lie for direct reads, when it was opened through a file object).
+    where its bytes lie for direct reads, when it was opened through a file object;
+    `remote`: the file object h5py reads, when it is at a URL).
 
     Raises:
         ModelLoadError: when it is not a weights file either.
     """
-    scan = scan_h5(f, limits)
+    scan = scan_h5(f, limits, remote)
     scan.window = window or file_window(f)
     kind = layout(scan, {str(key) for key in f.attrs})
     if kind is None:

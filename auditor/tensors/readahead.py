@@ -107,6 +107,9 @@ class ReadAhead:
             cannot run on another thread (`chunks` then reads it directly), or when it
             was planned already (it keeps its first place and slice size).
         """
+        announce = getattr(tensor, "announce", None)
+        if announce is not None and id(tensor) not in self._spans:
+            announce()  # a tensor at a URL: its bytes are fetched ahead, a few side by side
         if id(tensor) in self._spans or tensor_bytes(tensor) < self._min_bytes:
             return False
         planned = getattr(tensor, "planned_reads", None)

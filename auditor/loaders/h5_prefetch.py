@@ -1,0 +1,225 @@
+"""The metadata of an HDF5 file at a URL, fetched in a few rounds of side-by-side requests
+before libhdf5 reads it one piece at a time.
+
+libhdf5 reads the metadata of an HDF5 file in small pieces as it reaches each one: over
+the network, hundreds of round trips in a row. But the pieces name each other's
+addresses: the superblock names the root group's object header; a group's header names
+its B-tree and local heap (its symbol-table message); the B-tree names its symbol-table
+nodes; those name the object headers of the group's members; a header continues in the
+chunks its continuation messages name. So the structures are chased breadth-first here,
+each round's addresses fetched side by side (`remote.RangeFile.prefetch`), and the scan
+(`safe_hdf5.scan_h5`) then runs unchanged, served from what was fetched.
+
+This is a hint, never a judgement: only the addresses are taken from what is parsed,
+every read is bounded, each address is fetched once, the rounds and the ranges are
+capped, and anything unexpected (another header version, a bad signature) ends the
+chase there. The format is the HDF5 file format specification's version 0/1 superblock,
+version 1 object headers and version 1 B-trees, which h5py writes by default (and so
+Keras); newer structures are left to libhdf5's own reads.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from typing import Protocol
+
+from auditor.limits import MiB
+
+__all__ = ["RangeSource", "range_source", "warm_up"]
+
+_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+#: Bytes fetched at an object header's address: the 16-byte prefix and, in a Keras
+#: file, usually its first chunk of messages.
+_HEADER_SPAN = 512
+#: A local heap's header, with (in a file written once) its data segment after it.
+_HEAP_SPAN = 512
+#: The most bytes fetched for one chunk or heap data segment.
+_MAX_PIECE = 1 * MiB
+#: Rounds of requests: each follows one link of the chain (header, continuation,
+#: B-tree, symbol-table node, the next header ...); a Keras file needs a few per level.
+_MAX_ROUNDS = 64
+
+_SYMBOL_TABLE = 0x0011
+_CONTINUATION = 0x0010
+
+
+class RangeSource(Protocol):
+    """A file at a URL: ranges fetched side by side, and bytes already fetched."""
+
+    def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None: ...
+
+    def peek(self, start: int, end: int) -> bytes | None: ...
+
+
+def range_source(file: object) -> RangeSource | None:
+    """`file` when it is a file at a URL that can fetch ranges ahead, else None."""
+    if hasattr(file, "prefetch") and hasattr(file, "peek"):
+        return file  # type: ignore[return-value]
+    return None
+
+
+def warm_up(source: RangeSource, base: int, max_objects: int) -> None:
+    """Fetch the group structures and object headers of the HDF5 file whose superblock
+    is at `base` in `source`, ahead of the scan."""
+    try:
+        _Chase(source, base, max_objects).run()
+    except (struct.error, ValueError, OverflowError, OSError, IndexError):
+        return  # a hint only: the scan reads (and judges) the file itself
+
+
+class _Chase:
+    def __init__(self, source: RangeSource, base: int, max_objects: int) -> None:
+        self.source, self.base = source, base
+        self.budget = 4 * max_objects  # structures chased, at most
+        self.seen: set[tuple[str, int]] = set()
+        self.offset = "<Q"
+        self.length = "<Q"
+        self.internal_k = 16
+        self.leaf_k = 4
+
+    def run(self) -> None:
+        self.source.prefetch([(self.base, self.base + 256)])
+        superblock = self.source.peek(self.base, self.base + 256)
+        if superblock is None or not superblock.startswith(_SIGNATURE):
+            return
+        wanted = self._superblock(superblock)
+        for _ in range(_MAX_ROUNDS):
+            wanted = [need for need in wanted if self._new(need)]
+            if not wanted:
+                return
+            self.source.prefetch((self.base + a, self.base + a + n) for _, a, n in wanted)
+            found: list[tuple[str, int, int]] = []
+            for kind, address, size in wanted:
+                data = self.source.peek(self.base + address, self.base + address + size)
+                if data is not None:
+                    found.extend(self._parse(kind, address, data))
+            wanted = found
+
+    def _new(self, need: tuple[str, int, int]) -> bool:
+        kind, address, size = need
+        key = (kind, address)
+        if address < 0 or not 0 < size <= _MAX_PIECE:
+            return False
+        if key in self.seen or len(self.seen) >= self.budget:
+            return False
+        self.seen.add(key)
+        return True
+
+    def _superblock(self, data: bytes) -> list[tuple[str, int, int]]:
+        version = data[8]
+        if version not in (0, 1):
+            return []
+        formats = {2: "<H", 4: "<I", 8: "<Q"}
+        if data[13] not in formats or data[14] not in formats:
+            return []
+        self.offset, self.length = formats[data[13]], formats[data[14]]
+        self.leaf_k, self.internal_k = struct.unpack_from("<HH", data, 16)
+        position = 24 + (4 if version == 1 else 0) + 4 * self._size(self.offset)
+        # The root group's symbol-table entry: its name offset, then its header address.
+        header = self._address(data, position + self._size(self.offset))
+        return [("header", header, _HEADER_SPAN)]
+
+    def _parse(self, kind: str, address: int, data: bytes) -> list[tuple[str, int, int]]:
+        if kind == "header":
+            return self._header(address, data)
+        if kind == "chunk":
+            return self._messages(data, 0, len(data))
+        if kind == "btree":
+            return self._btree(data)
+        if kind == "heap":
+            return self._heap(address, data)
+        if kind == "snod":
+            return self._snod(data)
+        return []
+
+    def _header(self, address: int, data: bytes) -> list[tuple[str, int, int]]:
+        version, _, _messages, _, size = struct.unpack_from("<BBHII", data, 0)
+        if version != 1:
+            return []  # a version 2 header ("OHDR"): left to libhdf5
+        if 16 + size <= len(data):
+            return self._messages(data, 16, 16 + size)
+        return [("chunk", address + 16, size)]  # a first chunk longer than the span
+
+    def _messages(self, data: bytes, start: int, end: int) -> list[tuple[str, int, int]]:
+        """The structures the messages of one header chunk name."""
+        wanted: list[tuple[str, int, int]] = []
+        position = start
+        while position + 8 <= end:
+            kind, size = struct.unpack_from("<HH", data, position)
+            body = position + 8
+            if body + size > end:
+                break
+            if kind == _SYMBOL_TABLE:
+                btree = self._address(data, body)
+                heap = self._address(data, body + self._size(self.offset))
+                wanted += [("btree", btree, self._btree_size()), ("heap", heap, _HEAP_SPAN)]
+            elif kind == _CONTINUATION:
+                chunk = self._address(data, body)
+                length = struct.unpack_from(self.length, data, body + self._size(self.offset))[0]
+                wanted.append(("chunk", chunk, length))
+            position = body + size
+        return wanted
+
+    def _btree(self, data: bytes) -> list[tuple[str, int, int]]:
+        if data[:4] != b"TREE" or data[4] != 0:  # a group's B-tree
+            return []
+        level, used = data[5], struct.unpack_from("<H", data, 6)[0]
+        offset, length = self._size(self.offset), self._size(self.length)
+        position = 8 + 2 * offset + length  # the siblings, then the first key
+        children: list[tuple[str, int, int]] = []
+        for _ in range(min(used, 2 * self.internal_k)):
+            child = self._address(data, position)
+            children.append(
+                ("btree", child, self._btree_size())
+                if level
+                else ("snod", child, self._snod_size())
+            )
+            position += offset + length
+        return children
+
+    def _heap(self, address: int, data: bytes) -> list[tuple[str, int, int]]:
+        if data[:4] != b"HEAP":
+            return []
+        length = self._size(self.length)
+        size = struct.unpack_from(self.length, data, 8)[0]
+        segment = self._address(data, 8 + 2 * length)
+        header = 8 + 2 * length + self._size(self.offset)
+        if segment == address + header and header + size <= len(data):
+            return []  # the data segment came with the header
+        return [("data", segment, size)]
+
+    def _snod(self, data: bytes) -> list[tuple[str, int, int]]:
+        if data[:4] != b"SNOD":
+            return []
+        count = struct.unpack_from("<H", data, 6)[0]
+        offset = self._size(self.offset)
+        entry = 2 * offset + 24
+        wanted: list[tuple[str, int, int]] = []
+        for index in range(min(count, 2 * self.leaf_k)):
+            position = 8 + index * entry
+            if position + entry > len(data):
+                break
+            wanted.append(("header", self._address(data, position + offset), _HEADER_SPAN))
+            if struct.unpack_from("<I", data, position + 2 * offset)[0] == 1:
+                # A group's entry caches its B-tree and heap addresses in its scratch-pad.
+                scratch = position + 2 * offset + 8
+                wanted.append(("btree", self._address(data, scratch), self._btree_size()))
+                wanted.append(("heap", self._address(data, scratch + offset), _HEAP_SPAN))
+        return wanted
+
+    def _address(self, data: bytes, position: int) -> int:
+        """The address at `position`, or -1 for the undefined address (all bits set)."""
+        value = int(struct.unpack_from(self.offset, data, position)[0])
+        return -1 if value == (1 << (8 * self._size(self.offset))) - 1 else value
+
+    def _btree_size(self) -> int:
+        offset, length = self._size(self.offset), self._size(self.length)
+        return 8 + 2 * offset + (2 * self.internal_k + 1) * length + 2 * self.internal_k * offset
+
+    def _snod_size(self) -> int:
+        return 8 + 2 * self.leaf_k * (2 * self._size(self.offset) + 24)
+
+    @staticmethod
+    def _size(fmt: str) -> int:
+        return struct.calcsize(fmt)

@@ -1,0 +1,324 @@
+"""One object at a URL as a file read by byte range: only the bytes a reader asks for
+are fetched, through fsspec, and nothing is written to disk.
+
+Small reads (a zip's central directory, a JSON member, libhdf5's metadata) go through a
+cache of `BLOCK`-sized blocks, each fetched with one ranged request; a read of many blocks
+is fetched whole, with one request, and not cached. A reader that knows what it will read
+next hands the ranges to `prefetch`, which fetches them side by side (fsspec's
+`cat_ranges`, concurrent on the cloud protocols) and keeps them for the reads that
+follow: the HDF5 scan the metadata it chases ahead of libhdf5 (`h5_prefetch`), the audit
+the tensors it will read, in its order (`plan_read`), a round of a few MiB at a time. An
+object of at most `_WHOLE` bytes is fetched whole by its first read. Every request and
+the bytes it returned are counted in a `Transfer`, for the report.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Iterable
+from typing import Any
+
+from auditor.errors import first_line
+from auditor.limits import KiB, MiB
+from auditor.loaders.seekable import SeekableReader
+from auditor.text import display_path
+
+__all__ = ["BLOCK", "RangeFile", "Transfer", "reason"]
+
+#: The size of a cached block: libhdf5 reads metadata in pieces of a few KiB scattered
+#: over the file, which whole MiB blocks would multiply into megabytes.
+BLOCK = 16 * KiB
+#: Blocks kept: 4 MiB.
+_CACHED_BLOCKS = 256
+#: A read of at least this many blocks is fetched as one range, outside the cache.
+_DIRECT_BLOCKS = 4
+#: Prefetched bytes kept (the oldest ranges go first): two rounds of planned reads and
+#: the metadata fetched ahead of the scan.
+_SPAN_BYTES = 24 * MiB
+#: The planned tensor reads fetched side by side in one round, at most (a larger tensor
+#: is fetched alone when it is read).
+_PLAN_BYTES = 8 * MiB
+#: Prefetched ranges closer than this are fetched as one: metadata is fetched in small
+#: pieces, tensors planned for a round with the headers between them.
+_GAP = 256
+_PLAN_GAP = 64 * KiB
+#: Kept spans looked at, back from the nearest, for one that holds a range.
+_OVERLAPS = 16
+#: An object this small is fetched whole by its first read: one request, where its
+#: pieces would take several.
+_WHOLE = 256 * KiB
+
+
+class Transfer:
+    """What reading by ranges cost: requests made and bytes they returned, counted over
+    every object of one model (a folder's members share one)."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.bytes_fetched = 0
+        self._lock = threading.Lock()
+
+    def add(self, requests: int, fetched: int) -> None:
+        with self._lock:
+            self.requests += requests
+            self.bytes_fetched += fetched
+
+
+class RangeFile(SeekableReader):
+    """One remote object as a seekable, read-only binary file (see the module docs), and
+    a positional reader (`read_at`) that tensors read ahead on a thread may share."""
+
+    def __init__(
+        self, fs: Any, path: str, size: int, url: str, transfer: Transfer | None = None
+    ) -> None:
+        super().__init__(size)
+        self._fs = fs
+        self._path = path
+        self._url = url
+        self._blocks: OrderedDict[int, bytes] = OrderedDict()
+        self._span_starts: list[int] = []  # sorted; parallel to _span_data
+        self._span_data: list[bytes] = []
+        self._span_order: deque[int] = deque()  # starts, oldest first
+        self._span_bytes = 0
+        self._planned: list[tuple[int, int]] = []  # tensor reads to come, in order
+        self._plan_at: dict[int, int] = {}  # a planned read's start -> its index
+        self._plan_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self.transfer = transfer or Transfer()
+
+    @property
+    def requests(self) -> int:
+        return self.transfer.requests
+
+    @property
+    def bytes_fetched(self) -> int:
+        return self.transfer.bytes_fetched
+
+    def readinto(self, buffer: Any) -> int:
+        count = self._copy(memoryview(buffer).cast("B"), self._pos)
+        self._pos += count
+        return count
+
+    def read_at(self, buffer: memoryview, offset: int) -> None:
+        """Fill `buffer` with the bytes from `offset` (the position is left alone).
+
+        Raises:
+            OSError: when the object ends first, or a request fails.
+        """
+        if self._copy(buffer, offset) < len(buffer):
+            raise OSError(f"unexpected end of {display_path(self._url)} at byte {offset:,}")
+
+    def prefetch(self, ranges: Iterable[tuple[int, int]], gap: int = _GAP) -> None:
+        """Fetch these `[start, end)` byte ranges now, side by side, and keep them for the
+        reads that follow. Ranges are clipped to the object and merged when less than
+        `gap` apart; those already held are skipped. A hint only: a range that fails is
+        fetched again when it is read (and its error raised then)."""
+        wanted = _merged(
+            sorted((max(start, 0), min(end, self._length)) for start, end in ranges), gap
+        )
+        wanted = [
+            (start, end) for start, end in wanted if end > start and not self._held(start, end)
+        ]
+        if not wanted:
+            return
+        try:
+            found = self._fs.cat_ranges(
+                [self._path] * len(wanted),
+                [start for start, _ in wanted],
+                [end for _, end in wanted],
+                on_error="return",
+            )
+        except Exception:  # every protocol raises its own errors; the reads will retry
+            self.transfer.add(len(wanted), 0)
+            return
+        fetched = sum(len(data) for data in found if isinstance(data, bytes))
+        self.transfer.add(len(wanted), fetched)
+        with self._lock:
+            for (start, end), data in zip(wanted, found, strict=True):
+                if isinstance(data, bytes) and len(data) == end - start:
+                    self._keep_span(start, data)
+
+    def plan_read(self, start: int, end: int) -> None:
+        """Note that `[start, end)` will be read, after the reads planned before it. When
+        the first byte of a planned read is asked for, it and the planned reads after it
+        (up to `_PLAN_BYTES`) are fetched side by side: a round of requests for several
+        tensors in place of a request after each."""
+        if 0 <= start < end <= self._length and start not in self._plan_at:
+            self._plan_at[start] = len(self._planned)
+            self._planned.append((start, end))
+
+    def _fetch_planned(self, index: int) -> None:
+        """Fetch the planned read `index` and those after it that fit in one round."""
+        with self._plan_lock:
+            batch: list[tuple[int, int]] = []
+            total = 0
+            for start, end in self._planned[index:]:
+                if end - start > _PLAN_BYTES:  # read alone, when its turn comes
+                    if not batch:
+                        return
+                    break
+                if total + end - start > _PLAN_BYTES:
+                    break
+                batch.append((start, end))
+                total += end - start
+            self.prefetch(batch, _PLAN_GAP)
+
+    def peek(self, start: int, end: int) -> bytes | None:
+        """The bytes `[start, end)` if a prefetch or a cached block holds them all (no
+        request is made), else None."""
+        end = min(end, self._length)
+        with self._lock:
+            span = self._span_at(start, end)
+            if span is not None:
+                return span[1][start - span[0] : end - span[0]]
+            first, last = start // BLOCK, (end - 1) // BLOCK
+            blocks = [self._blocks.get(index) for index in range(first, last + 1)]
+        if any(block is None for block in blocks):
+            return None
+        joined = b"".join(blocks)  # type: ignore[arg-type]
+        return joined[start - first * BLOCK : end - first * BLOCK]
+
+    def _held(self, start: int, end: int) -> bool:
+        return self.peek(start, end) is not None
+
+    def _span_at(self, start: int, end: int) -> tuple[int, bytes] | None:
+        """The kept span that holds `[start, end)`, if any (the lock held)."""
+        index = bisect.bisect_right(self._span_starts, start) - 1
+        # Spans may overlap (ranges fetched in different rounds): a few before the
+        # nearest may be the one that holds the range.
+        for at in range(index, max(index - _OVERLAPS, -1), -1):
+            span_start, data = self._span_starts[at], self._span_data[at]
+            if span_start + len(data) >= end:
+                return span_start, data
+        return None
+
+    def _keep_span(self, start: int, data: bytes) -> None:
+        """Keep a fetched span (the lock held): the spans it holds whole are dropped, and
+        the oldest past `_SPAN_BYTES`."""
+        end = start + len(data)
+        if self._span_at(start, end) is not None:
+            return
+        index = bisect.bisect_left(self._span_starts, start)
+        while index < len(self._span_starts) and (
+            self._span_starts[index] + len(self._span_data[index]) <= end
+        ):
+            self._drop_span(index)
+        self._span_starts.insert(index, start)
+        self._span_data.insert(index, data)
+        self._span_order.append(start)
+        self._span_bytes += len(data)
+        while self._span_bytes > _SPAN_BYTES and self._span_order:
+            oldest = self._span_order.popleft()
+            at = bisect.bisect_left(self._span_starts, oldest)
+            if at < len(self._span_starts) and self._span_starts[at] == oldest:
+                self._drop_span(at)
+
+    def _drop_span(self, index: int) -> None:
+        self._span_bytes -= len(self._span_data[index])
+        del self._span_starts[index], self._span_data[index]
+
+    def _copy(self, view: memoryview, position: int) -> int:
+        end = min(position + len(view), self._length)
+        if end <= position:
+            return 0
+        count = end - position
+        if self._length <= _WHOLE and not self._span_starts:
+            whole = self._fetch(0, self._length)
+            with self._lock:
+                self._keep_span(0, whole)
+        planned = self._plan_at.get(position)
+        if planned is not None and not self._held(position, end):
+            self._fetch_planned(planned)
+        if self._span_starts:
+            with self._lock:
+                span = self._span_at(position, end)
+            if span is not None:
+                offset = position - span[0]
+                view[:count] = span[1][offset : offset + count]
+                return count
+        if count >= _DIRECT_BLOCKS * BLOCK:
+            view[:count] = self._fetch(position, end)
+            return count
+        done = 0
+        while done < count:
+            index, offset = divmod(position + done, BLOCK)
+            piece = self._block(index)[offset : offset + count - done]
+            if not piece:
+                break
+            view[done : done + len(piece)] = piece
+            done += len(piece)
+        return done
+
+    def _block(self, index: int) -> bytes:
+        with self._lock:
+            block = self._blocks.get(index)
+            if block is not None:
+                self._blocks.move_to_end(index)
+                return block
+        start = index * BLOCK
+        block = self._fetch(start, min(start + BLOCK, self._length))
+        with self._lock:
+            self._blocks[index] = block
+            if len(self._blocks) > _CACHED_BLOCKS:
+                self._blocks.popitem(last=False)
+        return block
+
+    def _fetch(self, start: int, end: int) -> bytes:
+        try:
+            data = self._fs.cat_file(self._path, start=start, end=end)
+        except Exception as exc:  # every protocol raises its own errors
+            self.transfer.add(1, 0)
+            raise OSError(reason(exc, self._url)) from None
+        self.transfer.add(1, len(data))
+        if len(data) != end - start:
+            raise OSError(
+                f"{display_path(self._url)} returned {len(data):,} bytes for bytes "
+                f"{start:,}-{end:,}: the object changed or is truncated"
+            )
+        return data
+
+
+def _merged(ranges: list[tuple[int, int]], gap: int) -> list[tuple[int, int]]:
+    """Sorted ranges, those less than `gap` apart (or overlapping) merged."""
+    merged: list[tuple[int, int]] = []
+    for start, end in ranges:
+        if merged and start - merged[-1][1] < gap:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def reason(exc: BaseException, url: str) -> str:
+    """One line: the URL (redacted) and what went wrong, with the HTTP status if any."""
+    shown = display_path(url)
+    status = _status(exc)
+    if isinstance(exc, PermissionError) or status in (401, 403):
+        return f"access denied to {shown} ({status or 403})"
+    if isinstance(exc, FileNotFoundError) and status in (None, 404):
+        return f"no such object: {shown}"
+    if isinstance(status, int):
+        return f"cannot read {shown} (HTTP {status})"
+    return f"cannot read {shown} ({type(exc).__name__}: {first_line(exc)})"
+
+
+def _status(exc: BaseException) -> int | None:
+    """The HTTP status behind an error, searched along its causes (fsspec's HTTP
+    filesystem raises FileNotFoundError from the client's error; huggingface_hub's
+    errors carry the response)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return None
+        response = getattr(seen, "response", None)  # requests' and httpx's HTTP errors
+        status = (
+            getattr(seen, "status", None)
+            or getattr(seen, "code", None)
+            or getattr(response, "status_code", None)
+        )
+        if isinstance(status, int):
+            return status
+        seen = seen.__cause__ or seen.__context__
+    return None

@@ -1,0 +1,158 @@
+"""How a model at a URL is read: ranges fetched side by side and kept for the reads that
+follow (`RangeFile.prefetch`), a small object in one request, tensor reads planned and
+fetched a round at a time, and the HDF5 metadata chased ahead of libhdf5 (`h5_prefetch`)
+so that the scan makes a few rounds of requests, not one request per object. Through
+fsspec's own local filesystem (`file://`), whose reads `RangeFile` counts as it counts a
+bucket's; the hostile bytes the chase parses never make it fail."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from auditor.engine.config import AuditConfig
+from auditor.engine.runner import run
+from auditor.loaders import h5_prefetch, open_model, range_file
+from auditor.loaders.range_file import RangeFile
+from auditor.loaders.remote import open_url
+
+pytest.importorskip("fsspec", reason="the [test] extra installs the [remote] extra")
+MiB = 1 << 20
+
+
+def _object(tmp_path: Path, size: int) -> tuple[bytes, RangeFile]:
+    data = random.Random(size).randbytes(size)
+    path = tmp_path / f"object{size}.bin"
+    path.write_bytes(data)
+    return data, open_url(f"file://{path}")
+
+
+def _read(raw: RangeFile, start: int, end: int) -> bytes:
+    buffer = bytearray(end - start)
+    raw.read_at(memoryview(buffer), start)
+    return bytes(buffer)
+
+
+def test_prefetched_ranges_serve_the_reads_that_follow(tmp_path):
+    data, raw = _object(tmp_path, 4 * MiB)
+    raw.prefetch([(1000, 1500), (1600, 2000), (3 * MiB, 3 * MiB + 100)])
+    # The first two are 100 bytes apart: fetched as one range (the gap with them).
+    assert (raw.requests, raw.bytes_fetched) == (2, 1000 + 100)
+    assert raw.peek(1200, 1900) == data[1200:1900]
+    assert raw.peek(0, 10) is None and raw.peek(1900, 2100) is None
+    assert _read(raw, 1100, 1400) == data[1100:1400]
+    raw.prefetch([(1000, 1500)])  # held already
+    assert (raw.requests, raw.bytes_fetched) == (2, 1100)
+
+
+def test_a_span_is_found_behind_a_later_shorter_one(tmp_path):
+    data, raw = _object(tmp_path, 4 * MiB)
+    raw.prefetch([(5000, 6000)])
+    raw.prefetch([(0, 10_000)])  # starts before the first, and holds it
+    assert raw.peek(7000, 8000) == data[7000:8000]
+    assert raw.requests == 2
+
+
+def test_kept_spans_are_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr(range_file, "_SPAN_BYTES", 4096)
+    data, raw = _object(tmp_path, 4 * MiB)
+    for start in range(0, 8 * 4096, 4096):
+        raw.prefetch([(start, start + 1024)])
+    held = [start for start in range(0, 8 * 4096, 4096) if raw.peek(start, start + 1024)]
+    assert held == list(range(4 * 4096, 8 * 4096, 4096))  # the newest four, 4 KiB in all
+    assert raw.peek(7 * 4096, 7 * 4096 + 1024) == data[7 * 4096 : 7 * 4096 + 1024]
+
+
+def test_a_small_object_is_fetched_whole_by_its_first_read(tmp_path):
+    data, raw = _object(tmp_path, 100_000)
+    raw.seek(5000)
+    assert raw.read(10) == data[5000:5010]
+    assert (raw.requests, raw.bytes_fetched) == (1, 100_000)
+    assert _read(raw, 90_000, 100_000) == data[90_000:]
+    assert raw.requests == 1
+
+
+def test_planned_reads_are_fetched_a_round_at_a_time(tmp_path):
+    data, raw = _object(tmp_path, 40 * MiB)
+    planned = [(i * 4 * MiB, i * 4 * MiB + 3 * MiB) for i in range(5)]
+    planned.append((25 * MiB, 34 * MiB))  # over a round's 8 MiB: fetched alone
+    for start, end in planned:
+        raw.plan_read(start, end)
+    rounds = []
+    for start, end in planned:
+        before = raw.requests
+        assert _read(raw, start, end) == data[start:end]
+        rounds.append(raw.requests - before)
+    assert rounds == [2, 0, 2, 0, 1, 1]
+    assert raw.bytes_fetched == 5 * 3 * MiB + 9 * MiB
+
+
+@pytest.fixture(scope="module")
+def deep(keras, save_model):
+    """Forty Dense layers (64 KiB kernels, so that their headers lie apart) with
+    BatchNormalization: 240 tensors."""
+    L = keras.layers
+    layers = [keras.Input((128,))]
+    for _ in range(40):
+        layers += [L.Dense(128), L.BatchNormalization()]
+    return save_model(keras.Sequential(layers, name="deep"), "deep")
+
+
+def _reads(monkeypatch, url: str, warm: bool) -> tuple[int, int, list]:
+    """(requests before the scan's warm-up, requests one after another after it, the
+    findings) of a configuration audit."""
+    counts = {"before": 0, "after": 0}
+    phase = ["before"]
+    fetch = RangeFile._fetch
+
+    def counted(self, start, end):
+        counts[phase[0]] += 1
+        return fetch(self, start, end)
+
+    chase = h5_prefetch.warm_up
+
+    def warm_up(source, base, max_objects):
+        if warm:
+            chase(source, base, max_objects)
+        phase[0] = "after"
+
+    monkeypatch.setattr(RangeFile, "_fetch", counted)
+    monkeypatch.setattr("auditor.loaders.safe_hdf5.warm_up", warm_up)
+    config = AuditConfig(select=["SEC", "REG", "WD"], no_weights=True, timeout=None)
+    (model,) = run([url], config).models
+    monkeypatch.undo()
+    return counts["before"], counts["after"], [(f.code, f.message) for f in model.findings]
+
+
+@pytest.mark.parametrize("fmt", ["keras", "h5"])
+def test_the_hdf5_metadata_comes_in_a_few_rounds(deep, monkeypatch, fmt):
+    url = f"file://{deep[fmt]}"
+    _, cold, findings = _reads(monkeypatch, url, warm=False)
+    _, warm, same = _reads(monkeypatch, url, warm=True)
+    assert same == findings
+    assert cold >= 40, cold  # one object after another
+    # What the chase leaves (global heaps of variable-length names, a header longer than
+    # its span) is read one piece after another: an order of magnitude fewer reads.
+    assert warm <= cold // 8, (warm, cold)
+    with open_model(url) as loaded:
+        assert loaded.io is not None and loaded.graph.readable
+
+
+def test_the_chase_never_fails_on_hostile_bytes(deep, tmp_path):
+    """Bytes flipped anywhere in the file (the superblock, headers, B-trees, heaps): the
+    chase ends quietly, fetching within its caps."""
+    rng = random.Random(7)
+    original = Path(deep["h5"]).read_bytes()
+    for index in range(150):
+        data = bytearray(original)
+        for _ in range(rng.randint(1, 40)):
+            at = rng.randrange(min(len(data), 4096) if index % 3 == 0 else len(data))
+            data[at] = rng.randrange(256)
+        path = tmp_path / f"flipped{index}.h5"
+        path.write_bytes(bytes(data))
+        raw = open_url(f"file://{path}")
+        h5_prefetch.warm_up(raw, 0, 1000)
+        assert raw.requests <= 64 * 4 * 1000
+        path.unlink()
