@@ -10,7 +10,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -133,6 +133,23 @@ def s3_server() -> Iterator[str]:
             else:
                 os.environ[key] = value
         server.stop()
+
+
+@contextmanager
+def s3_bucket(name: str, objects: Mapping[str, Path | bytes]) -> Iterator[str]:
+    """moto's S3 server holding one bucket of `objects` (key -> a file to upload, or the
+    bytes); yields the bucket's URL (`s3://name`)."""
+    import boto3
+
+    with s3_server() as endpoint:
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+        s3.create_bucket(Bucket=name)
+        for key, value in objects.items():
+            if isinstance(value, bytes):
+                s3.put_object(Bucket=name, Key=key, Body=value)
+            else:
+                s3.upload_file(str(value), name, key)
+        yield f"s3://{name}"
 
 
 def _forget_filesystems() -> None:

@@ -22,7 +22,7 @@ from auditor.engine.config import AuditConfig
 from auditor.engine.registry import Registry
 from auditor.engine.runner import run, stream
 from tests.misbehaving_rules import Hangs, KillsItsProcess
-from tests.servers import s3_server
+from tests.servers import s3_bucket
 
 pytest.importorskip("distributed", reason="the [test] extra installs the [cluster] extra")
 pytest.importorskip("s3fs", reason="the [test] extra installs the [remote] extra")
@@ -39,16 +39,12 @@ def _findings(report):
 @pytest.fixture(scope="module")
 def bucket():
     """A registry of 200 models (copies of four genuine example files) in moto's S3."""
-    import boto3
-
-    with s3_server() as endpoint:
-        s3 = boto3.client("s3", endpoint_url=endpoint)
-        s3.create_bucket(Bucket="registry")
-        for index in range(REGISTRY_SIZE):
-            name = SOURCES[index % len(SOURCES)]
-            key = f"models/m{index:03}{Path(name).suffix}"
-            s3.upload_file(str(EXAMPLES / name), "registry", key)
-        yield "s3://registry"
+    objects = {
+        f"models/m{index:03}{Path(name).suffix}": EXAMPLES / name
+        for index, name in ((i, SOURCES[i % len(SOURCES)]) for i in range(REGISTRY_SIZE))
+    }
+    with s3_bucket("registry", objects) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

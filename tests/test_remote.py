@@ -8,16 +8,17 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from auditor.engine.config import AuditConfig
 from auditor.engine.runner import run
 from auditor.reports import RENDERERS, RenderOptions
-from tests.servers import http_server, s3_server
+from tests.servers import http_server, s3_bucket
 
 pytest.importorskip("s3fs", reason="the [test] extra installs the [remote] extra")
-EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "examples" / "models"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "models"
 NAMES = ("depthwise_decay.keras", "clean.h5", "big.keras", "big.h5")
 
 
@@ -38,17 +39,12 @@ def models(keras, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bucket(models):
-    import boto3
-
-    with s3_server() as endpoint:
-        s3 = boto3.client("s3", endpoint_url=endpoint)
-        s3.create_bucket(Bucket="models")
-        for path in models.iterdir():
-            s3.upload_file(str(path), "models", path.name)
-        s3.upload_file(str(models / "depthwise_decay.keras"), "models", "nested/a/m.keras")
-        s3.upload_file(str(models / "clean.h5"), "models", "nested/b/m.h5")
-        s3.put_object(Bucket="models", Key="nested/b/notes.txt", Body=b"not a model")
-        yield "s3://models"
+    objects: dict[str, Path | bytes] = {path.name: path for path in models.iterdir()}
+    objects["nested/a/m.keras"] = models / "depthwise_decay.keras"
+    objects["nested/b/m.h5"] = models / "clean.h5"
+    objects["nested/b/notes.txt"] = b"not a model"
+    with s3_bucket("models", objects) as url:
+        yield url
 
 
 CONFIG = AuditConfig(inventory=False, digest=False)

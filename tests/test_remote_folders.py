@@ -16,7 +16,7 @@ from auditor.engine.config import AuditConfig
 from auditor.engine.discovery import discover
 from auditor.engine.runner import run
 from auditor.loaders import open_model
-from tests.servers import s3_server
+from tests.servers import s3_bucket
 
 pytest.importorskip("s3fs", reason="the [test] extra installs the [remote] extra")
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "models"
@@ -49,16 +49,9 @@ def local(keras, tf_keras_savedmodels, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bucket(local):
-    import boto3
-
-    with s3_server() as endpoint:
-        s3 = boto3.client("s3", endpoint_url=endpoint)
-        s3.create_bucket(Bucket="folders")
-        for path in sorted(local.rglob("*")):
-            if path.is_file():
-                key = path.relative_to(local).as_posix()
-                s3.upload_file(str(path), "folders", key)
-        yield "s3://folders"
+    files = sorted(path for path in local.rglob("*") if path.is_file())
+    with s3_bucket("folders", {path.relative_to(local).as_posix(): path for path in files}) as url:
+        yield url
 
 
 def _findings(report):

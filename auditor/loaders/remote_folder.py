@@ -15,10 +15,11 @@ from __future__ import annotations
 from contextlib import ExitStack
 
 from auditor.errors import ModelLoadError
-from auditor.graph.model import IssueKind, LoadIssue
+from auditor.graph.model import LoadIssue
 from auditor.limits import Limits
 from auditor.loaders.range_file import RangeFile, Transfer, reason
 from auditor.loaders.remote import filesystem
+from auditor.loaders.safe_folder import check_member, too_many_entries
 from auditor.loaders.safe_hdf5 import Window
 from auditor.loaders.safe_zip import MemberView
 from auditor.loaders.seekable import Positional
@@ -54,11 +55,7 @@ class RemoteFolder:
         if not entries:
             raise ModelLoadError(f"no such prefix: {display_path(self._url)}/")
         if len(entries) > limits.max_members:
-            raise ModelLoadError(
-                f"the model folder lists over {limits.max_members:,} entries, the "
-                "archive-member cap",
-                IssueKind.OVER_LIMIT,
-            )
+            raise too_many_entries(limits)
         for entry in entries:
             name = str(entry.get("name", "")).rstrip("/").rpartition("/")[2]
             if not name:
@@ -103,10 +100,7 @@ class RemoteFolder:
     def read(self, name: str, cap: int) -> bytes:
         """A whole member, after the size check."""
         size = self._members[name]
-        if size > cap:
-            raise ModelLoadError(
-                f"{name!r} is {size:,} bytes, over the {cap:,}-byte cap", IssueKind.OVER_LIMIT
-            )
+        check_member(name, size, cap)
         try:
             return self.open_file(name).read(size) or b""
         except OSError as exc:
@@ -116,11 +110,7 @@ class RemoteFolder:
         """A member opened for h5py (its blocks cached by the `RangeFile`). Nothing is
         read directly from a descriptor (`Window.fd` is -1)."""
         size = self._members[name]
-        if size > self._limits.max_file_bytes:
-            raise ModelLoadError(
-                f"{name!r} is {size:,} bytes, over the {self._limits.max_file_bytes:,}-byte cap",
-                IssueKind.OVER_LIMIT,
-            )
+        check_member(name, size, self._limits.max_file_bytes)
         file = self.open_file(name)
         return MemberView(file, Window(-1, 0, size, file))
 

@@ -24,7 +24,34 @@ from auditor.loaders.safe_hdf5 import Window
 from auditor.loaders.safe_zip import MemberView
 from auditor.loaders.seekable import Positional
 
-__all__ = ["ModelFolder", "SafeFolder", "is_model_folder", "is_saved_model"]
+__all__ = [
+    "ModelFolder",
+    "SafeFolder",
+    "check_member",
+    "is_model_folder",
+    "is_saved_model",
+    "too_many_entries",
+]
+
+
+def check_member(name: str, size: int, cap: int) -> None:
+    """A folder's member within a cap.
+
+    Raises:
+        ModelLoadError: naming the member, its size and the cap.
+    """
+    if size > cap:
+        raise ModelLoadError(
+            f"{name!r} is {size:,} bytes, over the {cap:,}-byte cap", IssueKind.OVER_LIMIT
+        )
+
+
+def too_many_entries(limits: Limits) -> ModelLoadError:
+    """The error of a model folder that lists more entries than the archive-member cap."""
+    return ModelLoadError(
+        f"the model folder lists over {limits.max_members:,} entries, the archive-member cap",
+        IssueKind.OVER_LIMIT,
+    )
 
 
 class ModelFolder(Protocol):
@@ -96,11 +123,7 @@ class SafeFolder:
             with os.scandir(path) as entries:
                 for count, entry in enumerate(entries, 1):
                     if count > limits.max_members:
-                        raise ModelLoadError(
-                            f"the model folder lists over {limits.max_members:,} entries, "
-                            "the archive-member cap",
-                            IssueKind.OVER_LIMIT,
-                        )
+                        raise too_many_entries(limits)
                     self._add(entry)
         except OSError as exc:
             raise ModelLoadError(f"cannot list the model folder ({exc.strerror})") from None
@@ -150,11 +173,7 @@ class SafeFolder:
 
     def read(self, name: str, cap: int) -> bytes:
         """A whole member, after the size check."""
-        size = self._members[name]
-        if size > cap:
-            raise ModelLoadError(
-                f"{name!r} is {size:,} bytes, over the {cap:,}-byte cap", IssueKind.OVER_LIMIT
-            )
+        check_member(name, self._members[name], cap)
         try:
             with self._open(name) as file:
                 data = file.read(cap + 1)
@@ -167,12 +186,7 @@ class SafeFolder:
     def open_view(self, name: str) -> MemberView:
         """A member opened for h5py, with its whole extent as the direct-read window. The
         caller closes `view.file`."""
-        if self._members[name] > self._limits.max_file_bytes:
-            raise ModelLoadError(
-                f"{name!r} is {self._members[name]:,} bytes, over the "
-                f"{self._limits.max_file_bytes:,}-byte cap",
-                IssueKind.OVER_LIMIT,
-            )
+        check_member(name, self._members[name], self._limits.max_file_bytes)
         try:
             file = self._open(name)
         except OSError as exc:
