@@ -45,6 +45,7 @@ from auditor.rules.non_finite_weights import NonFiniteWeights
 from auditor.rules.normalization_decay import NormalizationDecay
 from auditor.rules.opaque_layers import OpaqueLayers
 from auditor.rules.penalty_dominates import PenaltyDominates
+from auditor.rules.recurrent_dropout_slow_path import RecurrentDropoutSlowPath
 from auditor.rules.regularizer_dropped_by_version import RegularizerDroppedByVersion
 from auditor.rules.regularizer_not_applied import RegularizerNotApplied
 from auditor.rules.regularizer_not_serialized import RegularizerNotSerialized
@@ -85,6 +86,7 @@ BUILTIN_RULES: tuple[type[Rule], ...] = (
     NonFiniteWeights,
     DeadOrExplodingUnits,
     StaleBatchnormStatistics,
+    RecurrentDropoutSlowPath,
     LambdaLayer,
     ForeignModuleReference,
     ExternalDataReference,

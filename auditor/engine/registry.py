@@ -24,7 +24,7 @@ SLUG_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 # Retired or renamed codes -> their replacement. Codes are never reused.
 REDIRECTS: dict[str, str] = {}
 # Built-in families; third-party rules must use other prefixes.
-RESERVED_PREFIXES = ("REG", "WD", "WGT", "SEC", "AUD")
+RESERVED_PREFIXES = ("REG", "WD", "WGT", "DRP", "SEC", "AUD")
 
 
 class RegistryError(RuntimeError):

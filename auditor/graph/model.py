@@ -218,6 +218,16 @@ class LayerNode:
         """The path, or `<model>` for the root."""
         return self.path or "<model>"
 
+    def setting_key(self, name: str) -> str | None:
+        """Where the setting `name` of this layer's config sits in the model config
+        (`config.layers[3].config.rate`), or None for a layer with no config key. A layer
+        of a container is keyed at its entry (whose `config` holds its settings); a layer
+        inside a wrapper (`Bidirectional`'s `layer`) at its config itself."""
+        if not self.config_key:
+            return None
+        owner = self.config_key
+        return f"{owner}.{name}" if owner.endswith(".config") else f"{owner}.config.{name}"
+
     @property
     def activation(self) -> str | None:
         """The name of the built-in activation the config names, else None.
