@@ -56,6 +56,7 @@ from auditor.rules.unreadable_model import UnreadableModel
 from auditor.rules.unsafe_graph_op import UnsafeGraphOp
 from auditor.rules.untrained_weights import UntrainedWeights
 from auditor.rules.unusual_coefficient import UnusualCoefficient
+from auditor.rules.unusual_dropout_rate import UnusualDropoutRate
 from auditor.rules.unusual_weight_decay import UnusualWeightDecay
 from auditor.rules.weights_differ_from_reference import WeightsDifferFromReference
 
@@ -86,6 +87,7 @@ BUILTIN_RULES: tuple[type[Rule], ...] = (
     NonFiniteWeights,
     DeadOrExplodingUnits,
     StaleBatchnormStatistics,
+    UnusualDropoutRate,
     RecurrentDropoutSlowPath,
     LambdaLayer,
     ForeignModuleReference,
