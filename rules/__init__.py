@@ -29,6 +29,7 @@ from auditor.rules.dead_or_exploding_units import DeadOrExplodingUnits
 from auditor.rules.decay_exclusions_unknown import DecayExclusionsUnknown
 from auditor.rules.depthwise_decay import DepthwiseDecay
 from auditor.rules.double_decay import DoubleDecay
+from auditor.rules.dropout_after_output import DropoutAfterOutput
 from auditor.rules.exclusion_matches_nothing import ExclusionMatchesNothing
 from auditor.rules.external_data_reference import ExternalDataReference
 from auditor.rules.foreign_module_reference import ForeignModuleReference
@@ -88,6 +89,7 @@ BUILTIN_RULES: tuple[type[Rule], ...] = (
     DeadOrExplodingUnits,
     StaleBatchnormStatistics,
     UnusualDropoutRate,
+    DropoutAfterOutput,
     RecurrentDropoutSlowPath,
     LambdaLayer,
     ForeignModuleReference,
