@@ -5,25 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from auditor.graph.heads import Parents, output_layers, parents, predecessor
+from auditor.graph.heads import (
+    REARRANGING,
+    STOCHASTIC,
+    Parents,
+    output_layers,
+    parents,
+    predecessor,
+)
 from auditor.graph.model import LayerNode, ModelGraph
 from auditor.results.findings import Finding, Severity
 from auditor.rules.base import Rule, RuleContext
 
-#: Layers that change their input at random while training.
-_STOCHASTIC = frozenset(
-    {
-        "Dropout",
-        "SpatialDropout1D",
-        "SpatialDropout2D",
-        "SpatialDropout3D",
-        "GaussianDropout",
-        "AlphaDropout",
-        "GaussianNoise",
-    }
-)
-#: Layers between it and the output that only rearrange values.
-_REARRANGING = frozenset({"Reshape", "Flatten", "Permute", "Identity"})
 #: What the outputs of these activations mean, which the layer breaks.
 _MEANING = {
     "softmax": "the probabilities no longer sum to 1 in training",
@@ -123,9 +116,9 @@ def _stochastic_before(taken_from: Parents, output: LayerNode) -> LayerNode | No
     for _ in range(64):  # a hostile config may loop
         if node is None:
             return None
-        if node.class_name in _STOCHASTIC:
+        if node.class_name in STOCHASTIC:
             return node
-        if node.class_name not in _REARRANGING:
+        if node.class_name not in REARRANGING:
             return None
         node = predecessor(taken_from, node)
     return None

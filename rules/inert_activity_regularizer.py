@@ -9,14 +9,10 @@ from pydantic import Field
 
 from auditor.graph.declared import Regularizer
 from auditor.graph.flow import HOMOGENEOUS, consumers, normalizers
-from auditor.graph.heads import Parents, parents, predecessor
+from auditor.graph.heads import REARRANGING, Parents, parents, predecessor
 from auditor.graph.model import LayerNode, ModelGraph
 from auditor.results.findings import Finding, Severity
 from auditor.rules.base import Rule, RuleContext, RuleOptions
-
-#: Layers whose output holds the same values as their input, rearranged: the sum of a
-#: softmax's outputs survives them (dropout and noise layers change it while training).
-_REARRANGING = frozenset({"Reshape", "Flatten", "Permute", "Identity"})
 
 
 class InertActivityRegularizer(Rule):
@@ -135,7 +131,9 @@ def _softmax_source(taken_from: Parents, layer: LayerNode) -> LayerNode | None:
             return None
         if node.class_name == "Softmax" or node.activation == "softmax":
             return node
-        if node is not layer and node.class_name not in _REARRANGING:
+        # The sum of a softmax's outputs survives rearranging layers (dropout and noise
+        # change it while training).
+        if node is not layer and node.class_name not in REARRANGING:
             return None
         if node is layer and node.class_name != "ActivityRegularization":
             return None

@@ -7,23 +7,11 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from auditor.graph.heads import Parents, parents, predecessor
+from auditor.graph.heads import DROPOUT, Parents, parents, predecessor
 from auditor.graph.model import LayerNode, ModelGraph
 from auditor.numbers import number
 from auditor.results.findings import Finding, Severity
 from auditor.rules.base import Rule, RuleContext, RuleOptions
-
-#: The layers that drop a fraction `rate` of their inputs while training.
-_DROPOUT = frozenset(
-    {
-        "Dropout",
-        "SpatialDropout1D",
-        "SpatialDropout2D",
-        "SpatialDropout3D",
-        "GaussianDropout",
-        "AlphaDropout",
-    }
-)
 
 
 class UnusualDropoutRate(Rule):
@@ -87,7 +75,7 @@ class UnusualDropoutRate(Rule):
     def check_model(self, model: ModelGraph, ctx: RuleContext) -> Iterator[Finding]:
         taken_from = parents(model)
         for layer in model.root.walk():
-            if layer.class_name not in _DROPOUT:
+            if layer.class_name not in DROPOUT:
                 continue
             rate = _rate(layer.config.get("rate"))
             if rate is None:

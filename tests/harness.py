@@ -9,8 +9,22 @@ from typing import Any
 from auditor.engine.config import AuditConfig
 from auditor.engine.runner import run, run_live
 from auditor.results.findings import Finding, Report, Severity
+from auditor.rules.base import DOC_SECTIONS
 
 Source = Path | Any  # a saved model's path, or a live keras.Model
+
+
+#: A docstring with every section the registry asks of a rule, for rules the tests define.
+DOC = "\n".join(
+    f"## {s}\n" + ("x\n\nUse instead:\ny" if s == "Example" else "x") for s in DOC_SECTIONS
+)
+
+
+def functional(keras: Any, name: str, shape: tuple[int, ...], build: Any) -> Any:
+    """A Functional model `name` on an input of `shape` whose body `build(layers, x)`
+    returns the output."""
+    inputs = keras.Input(shape)
+    return keras.Model(inputs, build(keras.layers, inputs), name=name)
 
 
 def audit_one(source: Source, code: str, options: Mapping[str, Any] | None = None) -> Report:

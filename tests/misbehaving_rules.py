@@ -10,11 +10,8 @@ import time
 from typing import ClassVar
 
 from auditor.results.findings import Severity
-from auditor.rules.base import DOC_SECTIONS, Rule
-
-DOC = "\n".join(
-    f"## {s}\n" + ("x\n\nUse instead:\ny" if s == "Example" else "x") for s in DOC_SECTIONS
-)
+from auditor.rules.base import Rule
+from tests.harness import DOC
 
 
 class KillsItsProcess(Rule):

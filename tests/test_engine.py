@@ -16,12 +16,10 @@ from auditor.engine.runner import run
 from auditor.errors import UsageError
 from auditor.loaders import open_model
 from auditor.results.findings import Severity
-from auditor.rules.base import DOC_SECTIONS, Rule, RuleOptions
+from auditor.rules.base import Rule, RuleOptions
+from tests.harness import DOC
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "models"
-DOC = "\n".join(
-    f"## {s}\n" + ("x\n\nUse instead:\ny" if s == "Example" else "x") for s in DOC_SECTIONS
-)
 
 
 class Crashes(Rule):

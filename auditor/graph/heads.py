@@ -15,28 +15,37 @@ from dataclasses import dataclass
 from auditor.graph.model import LayerNode, ModelGraph
 from auditor.graph.paths import layer_of
 
-__all__ = ["Head", "Parents", "output_heads", "output_layers", "parents", "predecessor"]
+__all__ = [
+    "DROPOUT",
+    "REARRANGING",
+    "STOCHASTIC",
+    "Head",
+    "Parents",
+    "output_heads",
+    "output_layers",
+    "parents",
+    "predecessor",
+]
 
-#: Layers that pass their input on unchanged in what a head computes (shape, noise, an
-#: activity penalty), or only apply an activation.
-_PASS_THROUGH = frozenset(
+#: Layers that hold the same values as their input, rearranged.
+REARRANGING = frozenset({"Reshape", "Flatten", "Permute", "Identity"})
+#: Layers that drop a fraction `rate` of their input while training.
+DROPOUT = frozenset(
     {
-        "Activation",
-        "Softmax",
-        "ActivityRegularization",
-        "Reshape",
-        "Flatten",
-        "Permute",
-        "Identity",
         "Dropout",
         "SpatialDropout1D",
         "SpatialDropout2D",
         "SpatialDropout3D",
-        "GaussianNoise",
         "GaussianDropout",
         "AlphaDropout",
     }
 )
+#: Layers that change their input at random while training (and pass it at inference).
+STOCHASTIC = DROPOUT | {"GaussianNoise"}
+
+#: Layers that pass their input on unchanged in what a head computes (shape, noise, an
+#: activity penalty), or only apply an activation.
+_PASS_THROUGH = REARRANGING | STOCHASTIC | {"Activation", "Softmax", "ActivityRegularization"}
 
 
 @dataclass(frozen=True, slots=True)

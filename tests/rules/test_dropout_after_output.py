@@ -5,13 +5,7 @@ output layer stays clean."""
 import pytest
 
 from tests.conftest import FORMATS
-from tests.harness import assert_rule
-
-
-def _functional(keras, name, build):
-    inputs = keras.Input((6,))
-    return keras.Model(inputs, build(keras.layers, inputs), name=name)
-
+from tests.harness import assert_rule, functional
 
 CASES = {
     # fires
@@ -34,7 +28,7 @@ CASES = {
 @pytest.fixture(scope="module")
 def models(keras, save_model):
     saved = {
-        name: save_model(_functional(keras, name, body), f"drp004_{name}")
+        name: save_model(functional(keras, name, (6,), body), f"drp004_{name}")
         for name, body in CASES.items()
     }
     L = keras.layers
@@ -82,5 +76,5 @@ def test_dropout_before_the_output_layer_stays_clean(models, fmt, name):
 
 
 def test_a_live_model_is_judged_alike(keras):
-    assert_rule(_functional(keras, "live", CASES["softmax"]), "DRP004", {("drop", None)})
-    assert_rule(_functional(keras, "live_ok", CASES["hidden"]), "DRP004", set())
+    assert_rule(functional(keras, "live", (6,), CASES["softmax"]), "DRP004", {("drop", None)})
+    assert_rule(functional(keras, "live_ok", (6,), CASES["hidden"]), "DRP004", set())

@@ -8,13 +8,7 @@ import inspect
 import pytest
 
 from tests.conftest import FORMATS
-from tests.harness import assert_rule
-
-
-def _net(keras, name, build):
-    inputs = keras.Input((5, 3))
-    return keras.Model(inputs, build(keras.layers, inputs), name=name)
-
+from tests.harness import assert_rule, functional
 
 CASES = {
     # fires
@@ -33,13 +27,14 @@ CASES = {
 @pytest.fixture(scope="module")
 def models(keras, save_model):
     return {
-        name: save_model(_net(keras, name, body), f"drp007_{name}") for name, body in CASES.items()
+        name: save_model(functional(keras, name, (5, 3), body), f"drp007_{name}")
+        for name, body in CASES.items()
     }
 
 
 @pytest.fixture(scope="module")
 def live(keras):
-    return {name: _net(keras, name, body) for name, body in CASES.items()}
+    return {name: functional(keras, name, (5, 3), body) for name, body in CASES.items()}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

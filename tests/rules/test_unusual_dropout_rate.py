@@ -6,13 +6,7 @@ clean."""
 import pytest
 
 from tests.conftest import FORMATS
-from tests.harness import assert_rule
-
-
-def _functional(keras, name, build):
-    inputs = keras.Input((6,))
-    return keras.Model(inputs, build(keras.layers, inputs), name=name)
-
+from tests.harness import assert_rule, functional
 
 CASES = {
     # fires
@@ -29,7 +23,7 @@ CASES = {
 @pytest.fixture(scope="module")
 def models(keras, save_model):
     saved = {
-        name: save_model(_functional(keras, name, body), f"drp003_{name}")
+        name: save_model(functional(keras, name, (6,), body), f"drp003_{name}")
         for name, body in CASES.items()
     }
     L = keras.layers
@@ -79,5 +73,5 @@ def test_options_move_the_thresholds(models):
 
 
 def test_a_live_model_is_judged_alike(keras):
-    assert_rule(_functional(keras, "live", CASES["input"]), "DRP003", {("drop", None)})
-    assert_rule(_functional(keras, "live_ok", CASES["input_usual"]), "DRP003", set())
+    assert_rule(functional(keras, "live", (6,), CASES["input"]), "DRP003", {("drop", None)})
+    assert_rule(functional(keras, "live_ok", (6,), CASES["input_usual"]), "DRP003", set())
