@@ -1,7 +1,9 @@
 """How a model at a URL is read: ranges fetched side by side and kept for the reads that
-follow (`RangeFile.prefetch`), a small object in one request, tensor reads planned and
-fetched a round at a time, and the HDF5 metadata chased ahead of libhdf5 (`h5_prefetch`)
-so that the scan makes a few rounds of requests, not one request per object. Through
+follow (`RangeFile.prefetch`), merged across small gaps (larger ones when the tensors
+will be read too), a small object in one request, tensor reads planned and fetched a
+round at a time, what `sniff` and the zip's first reads look at fetched in one or two
+rounds, and the HDF5 metadata chased ahead of libhdf5 (`h5_prefetch`) so that an audit
+makes a few rounds of requests, not one request per object. Through
 fsspec's own local filesystem (`file://`), whose reads `RangeFile` counts as it counts a
 bucket's; the hostile bytes the chase parses never make it fail."""
 
@@ -15,18 +17,20 @@ import pytest
 from auditor.engine.config import AuditConfig
 from auditor.engine.runner import run
 from auditor.loaders import h5_prefetch, open_model, range_file
-from auditor.loaders.range_file import RangeFile
+from auditor.loaders.range_file import RangeFile, Transfer
 from auditor.loaders.remote import open_url
+from auditor.loaders.sniff import Layout, sniff
 
 pytest.importorskip("fsspec", reason="the [test] extra installs the [remote] extra")
 MiB = 1 << 20
 
 
-def _object(tmp_path: Path, size: int) -> tuple[bytes, RangeFile]:
+def _object(tmp_path: Path, size: int, transfer: Transfer | None = None) -> tuple[bytes, RangeFile]:
     data = random.Random(size).randbytes(size)
     path = tmp_path / f"object{size}.bin"
-    path.write_bytes(data)
-    return data, open_url(f"file://{path}")
+    if not path.exists():
+        path.write_bytes(data)
+    return data, open_url(f"file://{path}", transfer)
 
 
 def _read(raw: RangeFile, start: int, end: int) -> bytes:
@@ -45,6 +49,17 @@ def test_prefetched_ranges_serve_the_reads_that_follow(tmp_path):
     assert _read(raw, 1100, 1400) == data[1100:1400]
     raw.prefetch([(1000, 1500)])  # held already
     assert (raw.requests, raw.bytes_fetched) == (2, 1100)
+
+
+def test_ranges_a_few_kib_apart_are_one_request_when_tensors_follow(tmp_path):
+    ranges = [(1000, 1500), (9000, 9500), (40_000, 40_500)]
+    _, metadata_only = _object(tmp_path, 4 * MiB, Transfer(tensors=False))
+    metadata_only.prefetch(ranges)
+    assert (metadata_only.requests, metadata_only.bytes_fetched) == (3, 1500)
+    data, full = _object(tmp_path, 4 * MiB, Transfer(tensors=True))
+    full.prefetch(ranges)  # 7.5 KiB apart: one range; 30 KiB apart: another
+    assert (full.requests, full.bytes_fetched) == (2, 8500 + 500)
+    assert full.peek(1000, 9500) == data[1000:9500]
 
 
 def test_a_span_is_found_behind_a_later_shorter_one(tmp_path):
@@ -74,10 +89,20 @@ def test_a_small_object_is_fetched_whole_by_its_first_read(tmp_path):
     assert raw.requests == 1
 
 
+def test_a_small_object_is_fetched_whole_by_its_first_prefetch(tmp_path):
+    data, raw = _object(tmp_path, 100_000)
+    raw.prefetch([(10, 20), (50_000, 50_010)])
+    assert (raw.requests, raw.bytes_fetched) == (1, 100_000)
+    assert _read(raw, 0, 100_000) == data
+    raw.prefetch([(0, 10)])
+    assert raw.requests == 1
+
+
 def test_planned_reads_are_fetched_a_round_at_a_time(tmp_path):
     data, raw = _object(tmp_path, 40 * MiB)
     planned = [(i * 4 * MiB, i * 4 * MiB + 3 * MiB) for i in range(5)]
-    planned.append((25 * MiB, 34 * MiB))  # over a round's 8 MiB: fetched alone
+    # Over a round's 8 MiB: fetched alone, in 4 MiB pieces side by side.
+    planned.append((25 * MiB, 34 * MiB))
     for start, end in planned:
         raw.plan_read(start, end)
     rounds = []
@@ -85,8 +110,16 @@ def test_planned_reads_are_fetched_a_round_at_a_time(tmp_path):
         before = raw.requests
         assert _read(raw, start, end) == data[start:end]
         rounds.append(raw.requests - before)
-    assert rounds == [2, 0, 2, 0, 1, 1]
+    assert rounds == [2, 0, 2, 0, 1, 3]
     assert raw.bytes_fetched == 5 * 3 * MiB + 9 * MiB
+
+
+def test_a_planned_read_over_half_the_kept_bytes_is_read_as_asked(tmp_path, monkeypatch):
+    monkeypatch.setattr(range_file, "_SPAN_BYTES", 16 * MiB)
+    data, raw = _object(tmp_path, 40 * MiB)
+    raw.plan_read(MiB, 10 * MiB)  # 9 MiB: over half of 16 MiB
+    assert _read(raw, MiB, 2 * MiB) == data[MiB : 2 * MiB]
+    assert (raw.requests, raw.bytes_fetched) == (1, MiB)
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +134,8 @@ def deep(keras, save_model):
 
 
 def _reads(monkeypatch, url: str, warm: bool) -> tuple[int, int, list]:
-    """(requests before the scan's warm-up, requests one after another after it, the
-    findings) of a configuration audit."""
+    """(reads one after another before the HDF5 warm-up, and after it; the findings) of
+    a configuration audit."""
     counts = {"before": 0, "after": 0}
     phase = ["before"]
     fetch = RangeFile._fetch
@@ -120,6 +153,7 @@ def _reads(monkeypatch, url: str, warm: bool) -> tuple[int, int, list]:
 
     monkeypatch.setattr(RangeFile, "_fetch", counted)
     monkeypatch.setattr("auditor.loaders.safe_hdf5.warm_up", warm_up)
+    monkeypatch.setattr("auditor.loaders.legacy_h5.warm_up", warm_up)
     config = AuditConfig(select=["SEC", "REG", "WD"], no_weights=True, timeout=None)
     (model,) = run([url], config).models
     monkeypatch.undo()
@@ -130,14 +164,50 @@ def _reads(monkeypatch, url: str, warm: bool) -> tuple[int, int, list]:
 def test_the_hdf5_metadata_comes_in_a_few_rounds(deep, monkeypatch, fmt):
     url = f"file://{deep[fmt]}"
     _, cold, findings = _reads(monkeypatch, url, warm=False)
-    _, warm, same = _reads(monkeypatch, url, warm=True)
+    before, warm, same = _reads(monkeypatch, url, warm=True)
     assert same == findings
     assert cold >= 40, cold  # one object after another
-    # What the chase leaves (global heaps of variable-length names, a header longer than
-    # its span) is read one piece after another: an order of magnitude fewer reads.
-    assert warm <= cold // 8, (warm, cold)
+    # The sniff, the zip's directory and JSON members, then the chase (the root's
+    # attributes with it): every read is served from ranges fetched side by side.
+    assert (before, warm) == (0, 0)
     with open_model(url) as loaded:
         assert loaded.io is not None and loaded.graph.readable
+
+
+@pytest.mark.parametrize("fmt", ["keras", "h5"])
+def test_sniffing_a_url_takes_one_or_two_rounds(deep, monkeypatch, fmt):
+    rounds: list[int] = []
+    cat_ranges = RangeFile._cat
+    monkeypatch.setattr(
+        RangeFile,
+        "_cat",
+        lambda self, ranges: rounds.append(len(ranges)) or cat_ranges(self, ranges),
+    )
+    raw = open_url(f"file://{deep[fmt]}")
+    layout = sniff(raw, raw.size)
+    with Path(deep[fmt]).open("rb") as local:
+        assert layout == sniff(local, raw.size)
+    if fmt == "h5":  # the superblock at byte 0: the head and the tail only
+        assert (layout.hdf5_at, rounds) == (0, [2])
+    else:  # a zip: the doublings of libhdf5's superblock search in a second round
+        assert isinstance(layout, Layout) and layout.zip
+        assert len(rounds) == 2 and rounds[0] == 2, rounds
+    assert raw.requests == sum(rounds)
+
+
+def test_the_chase_fetches_the_text_of_string_attributes(deep):
+    """h5py stores a `str` attribute (`model_config` among them) in a global heap
+    collection, which the root group's attribute message points to."""
+    raw = open_url(f"file://{deep['h5']}")
+    h5_prefetch.warm_up(raw, 0, 1000)
+    import h5py
+
+    with h5py.File(deep["h5"], "r") as f:
+        config = f.attrs["model_config"]
+    text = config.encode() if isinstance(config, str) else bytes(config)
+    data = Path(deep["h5"]).read_bytes()
+    at = data.index(text)
+    assert raw.peek(at, at + len(text)) == text
 
 
 def test_the_chase_never_fails_on_hostile_bytes(deep, tmp_path):

@@ -94,7 +94,12 @@ def audit_file(
         before = _io_counters()
         with (
             _time_limit(config.timeout),
-            open_model(path, config.limits, digest=config.digest) as loaded,
+            open_model(
+                path,
+                config.limits,
+                digest=config.digest,
+                tensors=prepared.reads_tensors(config),
+            ) as loaded,
         ):
             report = audit_graph(
                 loaded.graph,

@@ -58,6 +58,13 @@ class PreparedRules:
     def codes(self) -> list[str]:
         return [rule.code for rule, _, _ in self.entries]
 
+    def reads_tensors(self, config: AuditConfig) -> bool:
+        """Whether an audit under `config` reads tensors: for the inventory, or for a
+        selected rule that judges weights (never under `--no-weights`)."""
+        return not config.no_weights and (
+            config.inventory or any("weights" in rule.requires for rule, _, _ in self.entries)
+        )
+
 
 def prepare(config: AuditConfig, registry: Registry | None = None) -> PreparedRules:
     """Resolve the config against the registry.
@@ -173,12 +180,9 @@ def audit_graph(
             thread meanwhile; see `auditor.loaders.digest`).
         reference: ModelGraph | None, a reference model to compare the tensors with.
     """
-    tensors = not config.no_weights and (
-        config.inventory or any("weights" in rule.requires for rule, _, _ in prepared.entries)
-    )
     stats, read_failures = (
         read_stats(graph, reference, inventory=config.inventory)
-        if graph.readable and tensors
+        if graph.readable and prepared.reads_tensors(config)
         else ({}, [])
     )
     if read_failures:

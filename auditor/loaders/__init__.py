@@ -23,6 +23,7 @@ from auditor.graph.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
 from auditor.limits import Limits
 from auditor.loaders.digest import FileDigest
 from auditor.loaders.loaded import LoadedModel
+from auditor.loaders.range_file import Transfer
 from auditor.loaders.safe_folder import ModelFolder, is_model_folder, is_saved_model
 from auditor.loaders.sniff import Half, Layout, sniff
 from auditor.text import display_path, is_url
@@ -41,7 +42,11 @@ MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".weights.json")
 
 
 def open_model(
-    path: str | os.PathLike[str], limits: Limits | None = None, *, digest: bool = True
+    path: str | os.PathLike[str],
+    limits: Limits | None = None,
+    *,
+    digest: bool = True,
+    tensors: bool = True,
 ) -> LoadedModel:
     """Open a model file for auditing. Never raises for a bad file.
 
@@ -53,6 +58,8 @@ def open_model(
         limits: Limits | None, the caps applied while reading (defaults when None).
         digest: bool, hash the file with SHA-256 on a thread meanwhile
             (`LoadedModel.sha256()`; None without it).
+        tensors: bool, the tensors will be read too. A model at a URL then fetches its
+            metadata in fewer, larger ranges (see `range_file.Transfer`).
 
     Returns:
         LoadedModel, to be closed when the audit of this file is done.
@@ -62,7 +69,7 @@ def open_model(
     source = SourceInfo(path=text, format=format_from_suffix(text))
     try:
         if is_url(text):
-            return _open_url(text, source, limits)
+            return _open_url(text, source, limits, Transfer(tensors))
         return _open(Path(text), source, limits, digest)
     except ModelLoadError as exc:
         issue = LoadIssue(IssueKind(exc.kind), str(exc), fatal=True)
@@ -226,17 +233,17 @@ def _load_folder(
     raise ModelLoadError(_NOT_A_MODEL_FOLDER)
 
 
-def _open_url(url: str, source: SourceInfo, limits: Limits) -> LoadedModel:
+def _open_url(url: str, source: SourceInfo, limits: Limits, transfer: Transfer) -> LoadedModel:
     """A model at a URL, read by byte range (`loaders.remote`): a file sniffed and loaded
     as a local file is, from the remote file object (no digest: that would read it all);
     a prefix ending in `/` as a model folder; a sharded index with its shards beside it.
-    The loaded model's `io` counts the requests and bytes."""
-    from auditor.loaders.remote import Transfer, open_url
+    The loaded model's `io` (`transfer`) counts the requests and bytes."""
+    from auditor.loaders.remote import open_url
 
     if url.endswith("/"):
         from auditor.loaders.remote_folder import RemoteFolder
 
-        folder = RemoteFolder(url, limits)
+        folder = RemoteFolder(url, limits, transfer)
         keras = folder.has("config.json") and any(
             folder.has(name) for name in ("model.weights.h5", "model.weights.json")
         )
@@ -246,11 +253,10 @@ def _open_url(url: str, source: SourceInfo, limits: Limits) -> LoadedModel:
     if url.lower().endswith(".weights.json"):
         from auditor.loaders.sharded import load_sharded_url
 
-        transfer = Transfer()
         loaded = load_sharded_url(url, transfer, source, limits)
         loaded.io = transfer
         return loaded
-    raw = open_url(url)
+    raw = open_url(url, transfer)
     _check_size(raw.size, limits)
     source = dataclasses.replace(source, size_bytes=raw.size)
     try:

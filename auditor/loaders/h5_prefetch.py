@@ -21,12 +21,11 @@ Keras); newer structures are left to libhdf5's own reads.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
-from typing import Protocol
 
-from auditor.limits import MiB
+from auditor.limits import KiB, MiB
+from auditor.loaders.seekable import RangeSource
 
-__all__ = ["RangeSource", "range_source", "warm_up"]
+__all__ = ["warm_up"]
 
 _SIGNATURE = b"\x89HDF\r\n\x1a\n"
 #: Bytes fetched at an object header's address: the 16-byte prefix and, in a Keras
@@ -40,23 +39,17 @@ _MAX_PIECE = 1 * MiB
 #: B-tree, symbol-table node, the next header ...); a Keras file needs a few per level.
 _MAX_ROUNDS = 64
 
+#: Bytes first fetched at a global heap collection (libhdf5's smallest collection); a
+#: larger one is fetched whole in the next round, its size read from its header.
+_COLLECTION_SPAN = 4 * KiB
+#: Heap IDs read from one attribute, at most (an array of strings shares a collection or
+#: a few).
+_MAX_HEAP_IDS = 64
+
 _SYMBOL_TABLE = 0x0011
 _CONTINUATION = 0x0010
-
-
-class RangeSource(Protocol):
-    """A file at a URL: ranges fetched side by side, and bytes already fetched."""
-
-    def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None: ...
-
-    def peek(self, start: int, end: int) -> bytes | None: ...
-
-
-def range_source(file: object) -> RangeSource | None:
-    """`file` when it is a file at a URL that can fetch ranges ahead, else None."""
-    if hasattr(file, "prefetch") and hasattr(file, "peek"):
-        return file  # type: ignore[return-value]
-    return None
+_ATTRIBUTE = 0x000C
+_VARIABLE_LENGTH = 9
 
 
 def warm_up(source: RangeSource, base: int, max_objects: int) -> None:
@@ -131,6 +124,8 @@ class _Chase:
             return self._heap(address, data)
         if kind == "snod":
             return self._snod(data)
+        if kind == "collection":
+            return self._collection(address, data)
         return []
 
     def _header(self, address: int, data: bytes) -> list[tuple[str, int, int]]:
@@ -158,8 +153,57 @@ class _Chase:
                 chunk = self._address(data, body)
                 length = struct.unpack_from(self.length, data, body + self._size(self.offset))[0]
                 wanted.append(("chunk", chunk, length))
+            elif kind == _ATTRIBUTE:
+                wanted += self._attribute(data, body, body + size)
             position = body + size
         return wanted
+
+    def _attribute(self, data: bytes, start: int, end: int) -> list[tuple[str, int, int]]:
+        """The global heap collections an attribute of variable-length values points
+        into (an attribute message of version 1, 2 or 3 whose datatype and dataspace are
+        its own, not shared)."""
+        version, flags, name_size, type_size, space_size = struct.unpack_from("<BBHHH", data, start)
+        if version not in (1, 2, 3) or flags & 0b11:
+            return []
+        position = start + 8 + (1 if version == 3 else 0)
+        sizes = [name_size, type_size, space_size]
+        if version == 1:  # each field padded to a multiple of eight bytes
+            sizes = [(size + 7) & ~7 for size in sizes]
+        datatype = position + sizes[0]
+        dataspace = datatype + sizes[1]
+        values = dataspace + sizes[2]
+        if values > end or data[datatype] & 0x0F != _VARIABLE_LENGTH:
+            return []
+        element = struct.unpack_from("<I", data, datatype + 4)[0]
+        if element != 4 + self._size(self.offset) + 4:
+            return []
+        count = min(self._elements(data, dataspace), _MAX_HEAP_IDS, (end - values) // element)
+        wanted: list[tuple[str, int, int]] = []
+        for index in range(count):
+            at = values + index * element
+            length = struct.unpack_from("<I", data, at)[0]
+            # The collection's header and the object's, before its bytes.
+            span = max(_COLLECTION_SPAN, 32 + length)
+            wanted.append(("collection", self._address(data, at + 4), span))
+        return wanted
+
+    def _elements(self, data: bytes, position: int) -> int:
+        """How many values a dataspace message describes (a scalar: one)."""
+        version, rank = data[position], data[position + 1]
+        if version == 2 and data[position + 3] == 2:  # the null dataspace
+            return 0
+        first = position + (8 if version == 1 else 4)
+        step = self._size(self.length)
+        count = 1
+        for index in range(min(rank, 32)):
+            count *= struct.unpack_from(self.length, data, first + index * step)[0]
+        return count
+
+    def _collection(self, address: int, data: bytes) -> list[tuple[str, int, int]]:
+        if data[:4] != b"GCOL":
+            return []
+        size = struct.unpack_from(self.length, data, 8)[0]
+        return [("data", address, size)] if size > len(data) else []
 
     def _btree(self, data: bytes) -> list[tuple[str, int, int]]:
         if data[:4] != b"TREE" or data[4] != 0:  # a group's B-tree

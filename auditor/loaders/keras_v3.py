@@ -22,7 +22,6 @@ from auditor.limits import Limits
 from auditor.loaders.compile import parse_compile
 from auditor.loaders.config_tree import build_tree
 from auditor.loaders.drafts import DraftLayer
-from auditor.loaders.h5_prefetch import range_source
 from auditor.loaders.loaded import LoadedModel, attach, discover_opaque, loading
 from auditor.loaders.npz_scan import pickle_globals
 from auditor.loaders.optimizer_state import training_steps
@@ -30,6 +29,7 @@ from auditor.loaders.safe_folder import ModelFolder
 from auditor.loaders.safe_hdf5 import H5Scan, MiB, group_text, scan_h5
 from auditor.loaders.safe_json import parse_json
 from auditor.loaders.safe_zip import SafeZip
+from auditor.loaders.seekable import range_source
 
 __all__ = ["VarsNames", "attach_vars", "load_keras", "load_keras_folder"]
 

@@ -24,12 +24,13 @@ from auditor.limits import Limits
 from auditor.loaders.compile import parse_compile
 from auditor.loaders.config_tree import build_tree
 from auditor.loaders.drafts import DraftLayer, DraftWeight
-from auditor.loaders.h5_prefetch import RangeSource, range_source
+from auditor.loaders.h5_prefetch import warm_up
 from auditor.loaders.h5tensor import file_window, remote_window
 from auditor.loaders.layer_specs import VarSpec
 from auditor.loaders.loaded import LoadedModel, attach, loading
 from auditor.loaders.safe_hdf5 import H5Scan, scan_h5, string_values, text_value
 from auditor.loaders.safe_json import parse_json
+from auditor.loaders.seekable import RangeSource, range_source
 
 __all__ = ["attach_named", "load_legacy_h5", "match_names", "read_attr_list", "text_attr"]
 
@@ -62,13 +63,13 @@ def _load(
     limits: Limits,
     remote: RangeSource | None,
 ) -> LoadedModel:
+    if remote is not None:  # the metadata, the root's attributes with it, before any read
+        warm_up(remote, int(f.userblock_size), limits.max_h5_objects)
     model_config_raw = text_attr(f.id, "model_config", limits)
     if model_config_raw is None:
         from auditor.loaders.weights_file import load_weights_file  # it uses this module
 
-        return load_weights_file(
-            f, stack, source, limits, window=remote_window(remote), remote=remote
-        )
+        return load_weights_file(f, stack, source, limits, window=remote_window(remote))
     model_config = parse_json(_bytes(model_config_raw), "model_config", limits)
     if not isinstance(model_config, Mapping) or not isinstance(model_config.get("class_name"), str):
         raise ModelLoadError("model_config does not describe a Keras model (no class_name)")
@@ -84,7 +85,7 @@ def _load(
         size_bytes=source.size_bytes,
     )
     root = build_tree(model_config)
-    scan = scan_h5(f, limits, remote)
+    scan = scan_h5(f, limits)
     scan.window = file_window(f) or remote_window(remote)
     unclaimed = attach_named(f, root, scan, limits)
     graph = ModelGraph(

@@ -24,10 +24,10 @@ import h5py
 from auditor.errors import ModelLoadError, first_line
 from auditor.graph.model import IssueKind, LoadIssue, ModelGraph, ParameterCount, SourceInfo
 from auditor.limits import Limits, MiB
-from auditor.loaders.h5_prefetch import range_source
 from auditor.loaders.loaded import LoadedModel
 from auditor.loaders.safe_folder import ModelFolder
 from auditor.loaders.safe_json import parse_json
+from auditor.loaders.seekable import range_source
 
 __all__ = ["load_preset"]
 

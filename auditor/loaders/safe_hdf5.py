@@ -20,7 +20,8 @@ import numpy as np
 from auditor.errors import ModelLoadError, first_line
 from auditor.graph.model import IssueKind, LoadIssue
 from auditor.limits import Limits, MiB
-from auditor.loaders.h5_prefetch import RangeSource, warm_up
+from auditor.loaders.h5_prefetch import warm_up
+from auditor.loaders.seekable import RangeSource
 from auditor.text import safe_text
 
 __all__ = [

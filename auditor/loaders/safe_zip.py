@@ -21,7 +21,7 @@ from auditor.errors import ModelLoadError, first_line
 from auditor.graph.model import IssueKind, LoadIssue
 from auditor.limits import KiB, Limits, MiB
 from auditor.loaders.safe_hdf5 import Window
-from auditor.loaders.seekable import SeekableReader
+from auditor.loaders.seekable import SeekableReader, range_source
 
 __all__ = ["MemberView", "OffsetFile", "SafeZip", "Window"]
 
@@ -135,6 +135,9 @@ class SafeZip:
         for info in infos:
             self._check_name(info)
             self._members[info.filename] = info
+        source = range_source(raw)
+        if source is not None:
+            source.prefetch(_first_reads(infos, limits))
 
     def _check_name(self, info: zipfile.ZipInfo) -> None:
         name = info.filename
@@ -273,6 +276,33 @@ class SafeZip:
 
     def close(self) -> None:
         self._zip.close()
+
+
+#: A local header's bytes fetched ahead: its fixed part, the name and room for its extra
+#: field (which may differ from the central directory's).
+_LOCAL_HEADER = 30 + 256
+#: JSON members fetched ahead, at most this size each; of another member, its start
+#: (an HDF5 file's superblock and root group, which opening it reads).
+_JSON_AHEAD = 4 * MiB
+_MEMBER_HEAD = 4 * KiB
+
+
+def _first_reads(infos: list[zipfile.ZipInfo], limits: Limits) -> list[tuple[int, int]]:
+    """The ranges of an archive read first, for a remote one to fetch side by side: each
+    member's local header, and with it the data of a small JSON member or the start of
+    another."""
+    ranges = []
+    for info in infos:
+        start = info.header_offset
+        end = start + _LOCAL_HEADER + len(info.filename.encode())
+        if info.filename.endswith(".json") and info.compress_size <= min(
+            _JSON_AHEAD, limits.max_json_bytes
+        ):
+            end += info.compress_size
+        else:
+            end += min(info.compress_size, _MEMBER_HEAD)
+        ranges.append((start, end))
+    return ranges
 
 
 def _fileno(raw: BinaryIO) -> int:

@@ -2,14 +2,16 @@
 the file objects the loaders hand to zipfile and h5py (`safe_zip.OffsetFile`, a window
 onto an open file; `remote.RangeFile`, an object read by byte range). A subclass
 implements `readinto` from `self._pos`. And what tensors are read from at offsets
-(`Positional`): a descriptor, or a reader such as `remote.RangeFile`."""
+(`Positional`): a descriptor, or a reader such as `remote.RangeFile`; and a file at a URL
+that fetches ranges ahead of its reads (`RangeSource`)."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from typing import Protocol
 
-__all__ = ["Positional", "PositionalReader", "SeekableReader"]
+__all__ = ["Positional", "PositionalReader", "RangeSource", "SeekableReader", "range_source"]
 
 
 class PositionalReader(Protocol):
@@ -23,6 +25,22 @@ class PositionalReader(Protocol):
 #: Where tensors are read from at offsets: an open file's descriptor (`preadv`), or a
 #: positional reader.
 Positional = int | PositionalReader
+
+
+class RangeSource(Protocol):
+    """A file at a URL (`remote.RangeFile`, or a window onto one): ranges fetched side by
+    side ahead of the reads that need them, and bytes already fetched."""
+
+    def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None: ...
+
+    def peek(self, start: int, end: int) -> bytes | None: ...
+
+
+def range_source(file: object) -> RangeSource | None:
+    """`file` when it is a file at a URL that can fetch ranges ahead, else None."""
+    if hasattr(file, "prefetch") and hasattr(file, "peek"):
+        return file  # type: ignore[return-value]
+    return None
 
 
 class SeekableReader(io.RawIOBase):

@@ -24,7 +24,6 @@ import h5py
 from auditor.errors import ModelLoadError, first_line
 from auditor.graph.model import IssueKind, LoadIssue, ModelGraph, SourceInfo
 from auditor.limits import Limits
-from auditor.loaders.h5_prefetch import RangeSource, range_source
 from auditor.loaders.h5tensor import file_window, remote_window
 from auditor.loaders.keras_v3 import VarsNames, attach_vars
 from auditor.loaders.loaded import LoadedModel, loading
@@ -33,6 +32,7 @@ from auditor.loaders.remote import Transfer, open_url
 from auditor.loaders.safe_folder import ModelFolder
 from auditor.loaders.safe_hdf5 import H5Scan, Window, group_text, scan_h5
 from auditor.loaders.safe_json import parse_json
+from auditor.loaders.seekable import RangeSource, range_source
 from auditor.loaders.weights_file import tree
 from auditor.loaders.weights_only import keras3_config
 

@@ -7,7 +7,9 @@ name ends in `.keras` and it is a zip. Neither looks at the first bytes alone:
 `is_zipfile` looks for the end-of-central-directory record near the end of the file, and
 libhdf5 for its superblock signature at byte 0, 512, 1024, 2048 and every doubling after
 (the space before it is the file's user block). A file can therefore be both, and which
-half Keras loads then depends on the file's name: each half is audited.
+half Keras loads then depends on the file's name: each half is audited. For a file at a
+URL the places looked at are fetched side by side first: the head and the tail, then,
+when the head is no HDF5 file, each doubling.
 """
 
 from __future__ import annotations
@@ -16,12 +18,19 @@ import zipfile
 from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
+from auditor.loaders.seekable import RangeSource, range_source
+
 __all__ = ["Half", "Layout", "sniff"]
 
 Half = Literal["zip", "hdf5"]
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _FIRST_USER_BLOCK = 512
+#: The end of a file that `is_zipfile` reads: the end-of-central-directory record, after
+#: a comment of at most 64 KiB (it reads 64 KiB and the record).
+_ZIP_TAIL = 22 + (1 << 16)
+#: The start of a file fetched with the tail.
+_HEAD = 16 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +70,15 @@ def sniff(raw: BinaryIO, size: int) -> Layout:
     Raises:
         OSError: when the file cannot be read.
     """
+    source = range_source(raw)
+    if source is not None:
+        _fetch_ahead(source, size)
     hdf5_at = None
-    offset = 0
-    while offset + len(_HDF5_SIGNATURE) <= size:
+    for offset in _probes(size):
         raw.seek(offset)
         if raw.read(len(_HDF5_SIGNATURE)) == _HDF5_SIGNATURE:
             hdf5_at = offset
             break
-        offset = _FIRST_USER_BLOCK if offset == 0 else offset * 2
     raw.seek(0)
     is_zip = zipfile.is_zipfile(raw)
     weights_at: tuple[int, ...] = ()
@@ -76,6 +86,25 @@ def sniff(raw: BinaryIO, size: int) -> Layout:
         weights_at = _stored_data(raw)
     raw.seek(0)
     return Layout(zip=is_zip, hdf5_at=hdf5_at, weights_at=weights_at)
+
+
+def _probes(size: int) -> list[int]:
+    """Where libhdf5 looks for a superblock in a file of `size` bytes."""
+    offsets: list[int] = []
+    offset = 0
+    while offset + len(_HDF5_SIGNATURE) <= size:
+        offsets.append(offset)
+        offset = max(_FIRST_USER_BLOCK, 2 * offset)
+    return offsets
+
+
+def _fetch_ahead(source: RangeSource, size: int) -> None:
+    """Fetch what `sniff` reads of a file at a URL in two rounds, not one per place."""
+    source.prefetch([(0, min(_HEAD, size)), (max(size - _ZIP_TAIL, 0), size)])
+    if source.peek(0, len(_HDF5_SIGNATURE)) != _HDF5_SIGNATURE:
+        source.prefetch(
+            (offset, offset + len(_HDF5_SIGNATURE)) for offset in _probes(size) if offset >= _HEAD
+        )
 
 
 def _stored_data(raw: BinaryIO) -> tuple[int, ...]:

@@ -16,13 +16,13 @@ from auditor.graph.model import ModelGraph, SourceInfo
 from auditor.limits import Limits
 from auditor.loaders.config_tree import build_tree
 from auditor.loaders.drafts import DraftLayer
-from auditor.loaders.h5_prefetch import RangeSource
 from auditor.loaders.h5tensor import file_window
 from auditor.loaders.keras_v3 import VarsNames, attach_vars
 from auditor.loaders.legacy_h5 import attach_named, read_attr_list, text_attr
 from auditor.loaders.loaded import LoadedModel
 from auditor.loaders.optimizer_state import training_steps
 from auditor.loaders.safe_hdf5 import H5Scan, Window, group_text, scan_h5
+from auditor.loaders.seekable import RangeSource
 from auditor.loaders.weights_only import Rebuilt, keras2_config, keras3_config, layout
 
 __all__ = ["load_weights_file", "tree"]
