@@ -248,6 +248,40 @@ def _kill_units(model: keras.Model) -> None:
     kernel.assign(values)
 
 
+def dropout_cnn() -> keras.Model:
+    """A small CNN without normalization with the dropout mistakes of tutorials: plain
+    `Dropout` on a convolution's feature map (DRP002), a rate of 0 (DRP003), dropout
+    called with `training=True` (DRP006) and dropout on the softmax output (DRP004)."""
+    inputs = keras.Input((12, 12, 1))
+    x = layers.Conv2D(8, 3, activation="relu", kernel_regularizer=L2, name="conv1")(inputs)
+    x = layers.Dropout(0.25, name="conv1_drop")(x)
+    x = layers.Conv2D(8, 3, activation="relu", kernel_regularizer=L2, name="conv2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dropout(0.0, name="flat_drop")(x)
+    x = layers.Dense(32, activation="relu", kernel_regularizer=L2, name="hidden")(x)
+    x = layers.Dropout(0.5, name="mc_drop")(x, training=True)
+    x = layers.Dense(10, activation="softmax", name="probabilities")(x)
+    outputs = layers.Dropout(0.1, name="output_drop")(x)
+    return keras.Model(inputs, outputs, name="dropout_cnn")
+
+
+def dropout_sequence() -> keras.Model:
+    """A sequence model whose dropout fights its other layers: `recurrent_dropout` that
+    keeps the LSTM off cuDNN (DRP007), dropout feeding `BatchNormalization` (DRP001), and
+    plain dropout after `selu` with `lecun_normal` weights (DRP005)."""
+    inputs = keras.Input((10, 4))
+    x = layers.LSTM(16, recurrent_dropout=0.2, kernel_regularizer=L2, name="lstm")(inputs)
+    x = layers.Dense(16, kernel_regularizer=L2, name="dense")(x)
+    x = layers.Dropout(0.3, name="dense_drop")(x)
+    x = layers.BatchNormalization(name="bn")(x)
+    x = layers.Dense(
+        16, activation="selu", kernel_initializer="lecun_normal", kernel_regularizer=L2, name="selu"
+    )(x)
+    x = layers.Dropout(0.1, name="selu_drop")(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="score")(x)
+    return keras.Model(inputs, outputs, name="dropout_sequence")
+
+
 def train(model: keras.Model, steps: int = 30) -> None:
     """A few SGD steps on random data, without touching the model's compile settings.
 
@@ -286,6 +320,8 @@ BUILDERS = {
     "tutorial_cnn": tutorial_cnn,
     "dead_units": dead_units,
     "softmax_activity": softmax_activity,
+    "dropout_cnn": dropout_cnn,
+    "dropout_sequence": dropout_sequence,
 }
 UNTRAINED = frozenset({"reset_weights"})  # trained before the reset, inside its builder
 AFTER_TRAINING = {"softmax_head": lambda m: _penalty_of(m, 1.2), "dead_units": _kill_units}

@@ -30,6 +30,9 @@ from auditor.rules.decay_exclusions_unknown import DecayExclusionsUnknown
 from auditor.rules.depthwise_decay import DepthwiseDecay
 from auditor.rules.double_decay import DoubleDecay
 from auditor.rules.dropout_after_output import DropoutAfterOutput
+from auditor.rules.dropout_at_inference import DropoutAtInference
+from auditor.rules.dropout_before_normalization import DropoutBeforeNormalization
+from auditor.rules.elementwise_dropout_on_feature_maps import ElementwiseDropoutOnFeatureMaps
 from auditor.rules.exclusion_matches_nothing import ExclusionMatchesNothing
 from auditor.rules.external_data_reference import ExternalDataReference
 from auditor.rules.foreign_module_reference import ForeignModuleReference
@@ -51,6 +54,7 @@ from auditor.rules.regularizer_dropped_by_version import RegularizerDroppedByVer
 from auditor.rules.regularizer_not_applied import RegularizerNotApplied
 from auditor.rules.regularizer_not_serialized import RegularizerNotSerialized
 from auditor.rules.scale_invariant_decay import ScaleInvariantDecay
+from auditor.rules.selu_without_alpha_dropout import SeluWithoutAlphaDropout
 from auditor.rules.stale_batchnorm_statistics import StaleBatchnormStatistics
 from auditor.rules.unmapped_weights import UnmappedWeights
 from auditor.rules.unreadable_model import UnreadableModel
@@ -88,8 +92,12 @@ BUILTIN_RULES: tuple[type[Rule], ...] = (
     NonFiniteWeights,
     DeadOrExplodingUnits,
     StaleBatchnormStatistics,
+    DropoutBeforeNormalization,
+    ElementwiseDropoutOnFeatureMaps,
     UnusualDropoutRate,
     DropoutAfterOutput,
+    SeluWithoutAlphaDropout,
+    DropoutAtInference,
     RecurrentDropoutSlowPath,
     LambdaLayer,
     ForeignModuleReference,

@@ -41,6 +41,21 @@ EXPECTED = {
     "tutorial_cnn": set(),
     "dead_units": {("WGT004", "dead_units/hidden")},
     "softmax_activity": {("REG013", "softmax_activity/head")},
+    # The dropout mistakes, each DRP rule once or more (REG008: the L2 kernel before the
+    # dropout that feeds BatchNormalization).
+    "dropout_cnn": {
+        ("DRP002", "conv1_drop"),
+        ("DRP003", "flat_drop"),
+        ("DRP004", "output_drop"),
+        ("DRP006", "mc_drop"),
+    },
+    "dropout_sequence": {
+        ("DRP001", "dense_drop"),
+        ("DRP005", "dense_drop"),
+        ("DRP005", "selu_drop"),
+        ("DRP007", "lstm"),
+        ("REG008", "dense"),
+    },
     "keras206_merge": set(),
     "keras216_bidirectional": {("REG014", "model/bidirectional_1"), ("WD002", "")},
     # The weights of `clean` alone: audited, not refused (AUD002 says what it cannot judge).

@@ -1,6 +1,6 @@
 """The HTML report in a real headless Chromium (Debian `chromium` + `chromium-driver`,
 installed by .ci/run): it loads without console errors, shows every finding, has a
-coverage row per weight and its charts, lists the rules found and filters by rule and
+coverage row per weight and per dropout layer and its charts, lists the rules found and filters by rule and
 layer (also from a deep link), keeps hostile layer names as text, and stays small. The
 screenshot is written to `test-artifacts/`."""
 
@@ -53,6 +53,12 @@ def test_loads_without_console_errors_and_shows_everything(page):
     assert driver.find_element("id", "shown-count").text == str(report.summary.findings)
     weights = sum(len(layer.weights) for m in report.models for layer in m.inventory)
     assert len(driver.find_elements("css selector", "tr.weight")) == weights
+    dropout = sum(layer.dropout is not None for m in report.models for layer in m.inventory)
+    rows = driver.find_elements("css selector", "tr.dropout")
+    assert dropout and len(rows) == dropout
+    texts = {row.get_attribute("data-layer"): row.text for row in rows}
+    assert texts["dense_drop"].endswith("rate 0.3 after dense, before BatchNormalization bn")
+    assert "rate 0.5, active at inference after hidden" in texts["mc_drop"]
     models_with_kernels = sum(
         any(w.stats and w.role == "kernel" for layer in m.inventory for w in layer.weights)
         for m in report.models

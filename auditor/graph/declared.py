@@ -4,6 +4,7 @@ instantiated.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,6 +92,12 @@ class Initializer:
     def describe(self) -> str:
         """The class name, e.g. `GlorotUniform`."""
         return self.class_name
+
+    @property
+    def snake_name(self) -> str:
+        """The name in Keras's string form: `lecun_normal` for `LecunNormal` (a class)
+        or `lecun_normal` (a string, as a config may name it)."""
+        return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", self.class_name).lower()
 
 
 @dataclass(frozen=True, slots=True)

@@ -171,6 +171,8 @@ class LayerNode:
         is_model: bool, True for Functional / Sequential / subclassed models.
         opaque: str | None, why keras-audit cannot see inside this layer (None if it can).
         inbound: names of the layers in the same container whose outputs feed this one.
+        call_kwargs: the keyword arguments of each call of the layer in its container, as
+            serialized (`{"training": True}`, `{"mask": ...}`); empty in a Sequential.
         activity_regularizer: Regularizer | None, the penalty on the layer's output: its
             `activity_regularizer`, or the `l1`/`l2` of an `ActivityRegularization` layer.
         activity_key: str | None, the config key that sets it.
@@ -195,6 +197,7 @@ class LayerNode:
     is_model: bool = False
     opaque: str | None = None
     inbound: tuple[str, ...] = ()
+    call_kwargs: tuple[Mapping[str, Any], ...] = field(default=(), compare=False, hash=False)
     activity_regularizer: Regularizer | None = None
     activity_key: str | None = None
     added_losses: tuple[float, ...] = ()

@@ -18,6 +18,10 @@ from auditor.loaders.serialized import as_float, class_ref, parse_regularizer, s
 
 __all__ = ["build_tree", "layer_from_entry"]
 
+#: Calls of one layer whose arguments are kept, at most (a shared layer is called once
+#: per use; a hostile config may list millions).
+_MAX_CALLS = 64
+
 
 def build_tree(model: Config) -> DraftLayer:
     """Build the draft tree of a serialized model (`{"class_name", "config", ...}`)."""
@@ -114,6 +118,8 @@ def _fill_container(
         else:
             inbound = tuple(dict.fromkeys(_inbound_names(entry.get("inbound_nodes"))))
         child = _make_layer(parent, entry, ref, f"{key}[{index}]", group, name, inbound, base)
+        if not sequential:
+            child.call_kwargs = tuple(_call_kwargs(entry.get("inbound_nodes")))
         parent.children.append(child)
         previous = name
 
@@ -141,6 +147,21 @@ def _inbound_names(nodes: Any) -> Iterator[str]:
                 yield item[0]  # legacy [name, node_index, tensor_index, kwargs]
             else:
                 stack.extend(reversed(item))
+
+
+def _call_kwargs(nodes: Any) -> Iterator[Mapping[str, Any]]:
+    """The keyword arguments of each call of a Functional layer: a Keras 3 node's
+    `kwargs`, or the fourth item of a tf.keras 2 node's first inbound entry."""
+    if not isinstance(nodes, list):
+        return
+    for node in nodes[:_MAX_CALLS]:
+        if isinstance(node, Mapping):
+            kwargs = node.get("kwargs")
+        elif isinstance(node, list) and node and isinstance(node[0], list) and len(node[0]) > 3:
+            kwargs = node[0][3]
+        else:
+            kwargs = None
+        yield kwargs if isinstance(kwargs, Mapping) else {}
 
 
 def _keras_history(item: Mapping[str, Any]) -> str | None:

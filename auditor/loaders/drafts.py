@@ -75,6 +75,7 @@ class DraftLayer:
     is_model: bool = False
     opaque: str | None = None
     inbound: tuple[str, ...] = ()
+    call_kwargs: tuple[Mapping[str, Any], ...] = ()
     activity_regularizer: Regularizer | None = None
     activity_key: str | None = None
     added_losses: tuple[float, ...] = ()
@@ -101,6 +102,7 @@ class DraftLayer:
             is_model=self.is_model,
             opaque=self.opaque,
             inbound=self.inbound,
+            call_kwargs=self.call_kwargs,
             activity_regularizer=self.activity_regularizer,
             activity_key=self.activity_key,
             added_losses=self.added_losses,

@@ -42,6 +42,7 @@ _MAX_ROUNDS = 64
 #: Bytes first fetched at a global heap collection (libhdf5's smallest collection); a
 #: larger one is fetched whole in the next round, its size read from its header.
 _COLLECTION_SPAN = 4 * KiB
+_COLLECTION_OVERHEAD = 64
 #: Heap IDs read from one attribute, at most (an array of strings shares a collection or
 #: a few).
 _MAX_HEAP_IDS = 64
@@ -182,8 +183,9 @@ class _Chase:
         for index in range(count):
             at = values + index * element
             length = struct.unpack_from("<I", data, at)[0]
-            # The collection's header and the object's, before its bytes.
-            span = max(_COLLECTION_SPAN, 32 + length)
+            # The collection's header and the object's before its bytes, which are padded
+            # to eight, and room for the header of the collection's free space after them.
+            span = max(_COLLECTION_SPAN, length + _COLLECTION_OVERHEAD)
             wanted.append(("collection", self._address(data, at + 4), span))
         return wanted
 

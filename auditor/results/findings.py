@@ -19,6 +19,7 @@ __all__ = [
     "FailOn",
     "Finding",
     "InitializationFit",
+    "InventoryDropout",
     "InventoryLayer",
     "InventoryWeight",
     "Location",
@@ -207,6 +208,30 @@ class InventoryWeight(ReportModel):
     stats: WeightStatistics | None = None
 
 
+class InventoryDropout(ReportModel):
+    """A dropout or noise layer as the coverage map shows it: what it drops, and where."""
+
+    rate: float | None = Field(
+        default=None, description="The fraction dropped (a noise layer's: None)."
+    )
+    stddev: float | None = Field(default=None, description="GaussianNoise's standard deviation.")
+    mask: Literal["elementwise", "samples", "shared"] = Field(
+        default="elementwise",
+        description="How the mask is drawn: per value, per sample (stochastic depth), or "
+        "shared across some axes (SpatialDropout's whole channels, or a noise_shape with "
+        "ones).",
+    )
+    after: str | None = Field(default=None, description="The layer whose output it takes.")
+    normalization: str | None = Field(
+        default=None,
+        description="The BatchNormalization its output reaches (through at most four "
+        "layers that carry a change of variance on), if any.",
+    )
+    at_inference: bool = Field(
+        default=False, description="Called with training=True: active at inference too."
+    )
+
+
 class InventoryLayer(ReportModel):
     """One layer (or nested model, or owned sub-layer) with its weights."""
 
@@ -217,6 +242,7 @@ class InventoryLayer(ReportModel):
     is_model: bool = False
     opaque: str | None = None
     activity_regularizer: str | None = None  # the penalty on the layer's output
+    dropout: InventoryDropout | None = None  # a dropout or noise layer's setting
     weights: list[InventoryWeight] = Field(default_factory=list)
 
 

@@ -1,17 +1,21 @@
 """The report's inventory: every layer and weight with its coverage and statistics.
 
-This is what the HTML report draws: per layer its activity regularizer; per weight its
-shape, trainable flag, regularizer and coefficients, optimizer decay, initializer, and the
-statistics of its one read (norms, moments, histograms, per-channel norm summary, the
-initialization verdict).
+This is what the HTML report draws: per layer its activity regularizer, or, for a
+dropout or noise layer, its rate, mask and place (the layer before it, the batch
+normalization its output reaches); per weight its shape, trainable flag, regularizer and
+coefficients, optimizer decay, initializer, and the statistics of its one read (norms,
+moments, histograms, per-channel norm summary, the initialization verdict).
 """
 
 from __future__ import annotations
 
 from auditor.graph.decay import optimizer_decay
-from auditor.graph.model import ModelGraph
+from auditor.graph.dropout import at_inference, batch_norm_after, mask_axes, rate
+from auditor.graph.heads import STOCHASTIC, Parents, parents, predecessor
+from auditor.graph.model import LayerNode, ModelGraph
 from auditor.results.findings import (
     InitializationFit,
+    InventoryDropout,
     InventoryLayer,
     InventoryWeight,
     WeightStatistics,
@@ -23,12 +27,14 @@ __all__ = ["inventory"]
 
 
 def inventory(graph: ModelGraph, stats: dict[str, TensorStats]) -> list[InventoryLayer]:
-    """One entry per layer with weights or an activity regularizer (and every nested model
-    and opaque layer)."""
+    """One entry per layer with weights, an activity regularizer or dropout (and every
+    nested model and opaque layer)."""
     layers = []
+    taken_from = parents(graph)
     for node in graph.layers():
+        stochastic = node.class_name in STOCHASTIC
         shown = node.weights or node.is_model or node.activity_regularizer is not None
-        if not shown and node.opaque is None:
+        if not shown and not stochastic and node.opaque is None:
             continue
         layers.append(
             InventoryLayer(
@@ -41,6 +47,7 @@ def inventory(graph: ModelGraph, stats: dict[str, TensorStats]) -> list[Inventor
                 activity_regularizer=node.activity_regularizer.describe()
                 if node.activity_regularizer is not None
                 else None,
+                dropout=_dropout(taken_from, node) if stochastic else None,
                 weights=[
                     InventoryWeight(
                         path=w.path,
@@ -62,6 +69,28 @@ def inventory(graph: ModelGraph, stats: dict[str, TensorStats]) -> list[Inventor
             )
         )
     return layers
+
+
+#: Layers between a dropout and the batch normalization it reaches, at most (DRP001's
+#: default).
+_NORMALIZATION_HOPS = 4
+
+
+def _dropout(taken_from: Parents, node: LayerNode) -> InventoryDropout:
+    stddev = node.config.get("stddev")
+    if not isinstance(stddev, int | float) or isinstance(stddev, bool) or not 0 <= stddev < 1e30:
+        stddev = None
+    before = predecessor(taken_from, node)
+    place = taken_from.place.get(id(node))
+    found = batch_norm_after(place[0], node, _NORMALIZATION_HOPS) if place else None
+    return InventoryDropout(
+        rate=rate(node),
+        stddev=None if stddev is None else float(stddev),
+        mask=mask_axes(node),
+        after=before.path if before is not None else None,
+        normalization=found[0].path if found is not None else None,
+        at_inference=at_inference(node),
+    )
 
 
 def _stats_model(stats: TensorStats | None) -> WeightStatistics | None:

@@ -1,7 +1,10 @@
 """The DRP rules on clean `keras.applications` models (weights=None): none fires. Their
 dropout is MobileNet's rate 0.001 before the classifier, EfficientNet's stochastic depth
 (`block*_drop`, added only when its rate is above 0) and top dropout; ResNet50 and
-ConvNeXt (whose stochastic depth is its own layer) have none."""
+ConvNeXt (whose stochastic depth is its own layer) have none. EfficientNet's stochastic
+depth reaches the next block's BatchNormalization through the residual Add and a
+convolution: DRP001 leaves it alone because it drops whole samples
+(`noise_shape=(None, 1, 1, 1)`), which the last test pins."""
 
 import pytest
 
@@ -37,3 +40,15 @@ def test_the_applications_do_hold_dropout_layers(applications):
     assert rates["MobileNet"] == [0.001]
     assert rates["EfficientNetB0"][-1] == 0.2 and len(rates["EfficientNetB0"]) == 10
     assert rates["ResNet50"] == []
+
+
+def test_efficientnet_stochastic_depth_is_what_drp001_leaves_alone(applications):
+    from auditor.graph.dropout import batch_norm_after, mask_axes
+    from auditor.loaders.live import load_live
+
+    graph = load_live(applications["EfficientNetB0"]).graph
+    (container,) = [node for node in graph.root.walk() if node.is_model]
+    drops = [child for child in container.children if child.name.endswith("_drop")]
+    assert drops and {mask_axes(drop) for drop in drops} == {"samples"}
+    reached = [batch_norm_after(container, drop, 4) for drop in drops]
+    assert all(found is not None for found in reached), drops
