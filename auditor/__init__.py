@@ -46,6 +46,15 @@ _LAZY = {
 }
 
 
+def _display(report: Any, kind: str) -> str:
+    """A report model (an audit's report or one model of it, a comparison, a training
+    history) as a notebook shows it (`kind`: `html` or `text`); its `_repr_html_` and
+    `__repr__` call this, since the report models import no renderer."""
+    from auditor.notebook import display
+
+    return display(report, kind)
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib

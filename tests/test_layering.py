@@ -43,9 +43,12 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "auditor.engine": (*_BOTTOM, *_MODEL, *_READING, "auditor.rules"),
     "auditor.training": (*_BOTTOM, *_MODEL, *_READING, "auditor.engine"),
     "auditor.keras": ("auditor.results", "auditor.engine", "auditor.training"),
+    # A report model in a notebook: the renderers, with the rules' docs the CLI gives them.
+    "auditor.notebook": ("auditor.results", "auditor.reports", "auditor.engine", "auditor.cli"),
     "auditor.cli": (*_BOTTOM, *_MODEL, *_READING, *_TOP),
     "auditor.__main__": ("auditor.cli",),
-    "auditor": ("auditor.engine", "auditor.results"),  # the library API, auditor/__init__.py
+    # The library API, auditor/__init__.py, which also draws report models in notebooks.
+    "auditor": ("auditor.engine", "auditor.results", "auditor.notebook"),
 }
 
 

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from auditor.results.display import Displayed
 from auditor.results.findings import ReportModel, Source
 
 __all__ = ["CheckpointComparison", "ComparisonSummary", "LayerChange", "Status"]
@@ -56,7 +57,7 @@ class ComparisonSummary(ReportModel):
     changed_share: float
 
 
-class CheckpointComparison(ReportModel):
+class CheckpointComparison(Displayed, ReportModel):
     """Every layer with weights, in B's order (then the layers only A has)."""
 
     kind: Literal["keras-audit-compare"] = "keras-audit-compare"

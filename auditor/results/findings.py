@@ -11,6 +11,8 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from auditor.results.display import Displayed
+
 __all__ = [
     "FAIL_ON",
     "SCHEMA_VERSION",
@@ -269,7 +271,7 @@ class ModelSummary(ReportModel):
     )
 
 
-class ModelReport(ReportModel):
+class ModelReport(Displayed, ReportModel):
     """Everything keras-audit has to say about one model."""
 
     source: Source
@@ -321,7 +323,7 @@ class StaleBaselineEntry(ReportModel):
     found: int
 
 
-class Report(ReportModel):
+class Report(Displayed, ReportModel):
     """The result of one `audit` run over one or more models.
 
     `unused_suppressions` and `stale_baseline` keep the gate honest: suppressions that no

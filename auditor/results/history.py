@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from auditor.results.display import Displayed
 from auditor.results.findings import ReportModel
 
 __all__ = [
@@ -113,7 +114,7 @@ class BatchRecord(ReportModel):
     batch_penalty: float  # the penalty the last batch's loss included
 
 
-class TrainingHistory(ReportModel):
+class TrainingHistory(Displayed, ReportModel):
     """Everything `RegularizationMonitor` recorded for one `fit()`."""
 
     kind: Literal["keras-audit-history"] = "keras-audit-history"
