@@ -4,7 +4,9 @@ Keras prints one `loss`, and it includes every regularizer's penalty. This callb
 it: each epoch it adds `data_loss` and `regularization_loss` (and their `val_` twins) to
 the logs, so they reach the progress bar, `History` and every later callback, and it
 follows the L2 norms of each weight group (kernels, depthwise kernels, biases,
-normalization, ...) and the shrink the optimizer's decoupled weight decay applied.
+normalization, ...) and the shrink the optimizer's decoupled weight decay applied. With
+`tensorboard=` it also writes them as TensorBoard scalars and histograms
+(`auditor.training.tensorboard`).
 
 Exactness (Keras 3): the penalty is what `Layer._get_regularization_losses` sums, the
 regularizers of `model.trainable_weights` (frozen weights contribute nothing), evaluated
@@ -37,6 +39,12 @@ from auditor.results.history import (
     TrainingHistory,
 )
 from auditor.training.history import group_of, weight_norms, write_history
+from auditor.training.tensorboard import (
+    EventWriter,
+    GroupSummary,
+    channel_histogram,
+    log_dir_of,
+)
 
 __all__ = ["RegularizationMonitor"]
 
@@ -55,6 +63,14 @@ class RegularizationMonitor(keras.callbacks.Callback):
             this share of the data loss; 0 disables the warning.
         track_norms: bool, record per-weight norms each epoch (one read of every trainable
             weight per epoch).
+        tensorboard: a log dir, or a `keras.callbacks.TensorBoard` whose log dir to share:
+            write the figures as TensorBoard scalars and histograms there, in the `train`
+            and `validation` runs Keras writes (tags in `auditor.training.tensorboard`).
+            Needs the `tensorboard` extra.
+
+    Raises:
+        ValueError, TypeError: for a bad argument (naming it and what was expected).
+        ImportError: for `tensorboard=` without TensorBoard installed (naming the extra).
 
     Attributes:
         history: TrainingHistory, everything recorded so far.
@@ -67,6 +83,7 @@ class RegularizationMonitor(keras.callbacks.Callback):
         every_n_batches: int = 0,
         warn_share: float = 0.5,
         track_norms: bool = True,
+        tensorboard: str | os.PathLike[str] | keras.callbacks.TensorBoard | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(every_n_batches, int) or every_n_batches < 0:
@@ -81,7 +98,8 @@ class RegularizationMonitor(keras.callbacks.Callback):
         self.warn_share = float(warn_share)
         self.track_norms = track_norms
         self.history: TrainingHistory | None = None
-        self._tracked: list[tuple[str, Any]] = []
+        self._board = EventWriter(log_dir_of(tensorboard)) if tensorboard is not None else None
+        self._tracked: list[tuple[str, str, Any]] = []  # path, group, variable
         self._penalized: list[Any] = []
         self._warned = False
         self._step = self._epoch = 0
@@ -112,7 +130,7 @@ class RegularizationMonitor(keras.callbacks.Callback):
                     decayed=optimizer_decay(weight, spec) is Decay.DECAYED,
                 )
             )
-            self._tracked.append((weight.path, variable))
+            self._tracked.append((weight.path, tracked[-1].group, variable))
         self._penalized = [v for v in self.model.trainable_weights if v.regularizer is not None]
         optimizer = getattr(self.model, "optimizer", None)
         self._step = _iterations(optimizer)
@@ -152,6 +170,15 @@ class RegularizationMonitor(keras.callbacks.Callback):
                 logs["regularization_loss"] = running
                 if data is not None:
                     logs["data_loss"] = data
+            if self._board is not None:
+                self._board.scalars(
+                    "train",
+                    self._step,
+                    {
+                        "regularization/batch_data_loss": data,
+                        "regularization/batch_regularization_loss": running,
+                    },
+                )
             assert self.history is not None
             self.history.batches.append(
                 BatchRecord(
@@ -201,15 +228,90 @@ class RegularizationMonitor(keras.callbacks.Callback):
                 decay_shrink=self._shrink,
                 steps=self._steps,
             )
-        if self.track_norms:
-            record["norms"] = {
-                path: weight_norms(keras.ops.convert_to_numpy(variable.value))
-                for path, variable in self._tracked
-            }
+        groups: dict[str, GroupSummary] = {}
+        if self.track_norms or self._board is not None:
+            norms = {}
+            for path, group, variable in self._tracked:  # each weight read once
+                values = keras.ops.convert_to_numpy(variable.value)
+                if self.track_norms:
+                    norms[path] = weight_norms(values)
+                if self._board is not None:
+                    groups.setdefault(group, GroupSummary()).add(values)
+            if self.track_norms:
+                record["norms"] = norms
         self.history.epochs.append(EpochRecord(**record))
+        if self._board is not None:
+            self._write_epoch(epoch, record, groups)
         self._maybe_warn(epoch, record["penalty_share"])
         if self.path is not None:
             write_history(self.history, self.path)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self._board is not None:
+            self._board.close()
+
+    # -- TensorBoard ---------------------------------------------------------------------
+
+    def _write_epoch(
+        self, epoch: int, record: dict[str, Any], groups: dict[str, GroupSummary]
+    ) -> None:
+        assert self._board is not None
+        optimizer = record.get("optimizer")
+        shrink = optimizer.decay_shrink if optimizer and optimizer.weight_decay else None
+        self._board.scalars(
+            "train",
+            epoch,
+            {
+                "regularization/data_loss": record["data_loss"],
+                "regularization/regularization_loss": record["regularization_loss"],
+                "regularization/penalty_share": record["penalty_share"],
+                "regularization/decay_shrink": shrink,
+            }
+            | {f"weight_norms/{group}": summary.norm for group, summary in groups.items()},
+        )
+        if "val_loss" in record:
+            self._board.scalars(
+                "validation",
+                epoch,
+                {
+                    "regularization/data_loss": record["val_data_loss"],
+                    "regularization/regularization_loss": record["val_regularization_loss"],
+                },
+            )
+        for group, summary in groups.items():
+            self._histograms(epoch, group, summary)
+        self._board.flush()
+
+    def _histograms(self, epoch: int, group: str, summary: GroupSummary) -> None:
+        """A group's value and channel-norm histograms. The values are binned in a second
+        read of each weight, between the group's extremes the first read found, so that
+        no copy of the group is held."""
+        assert self._board is not None
+        edges = summary.edges()
+        counts = np.zeros(max(len(edges) - 1, 0))
+        for _, member, variable in self._tracked:
+            if member == group and len(edges):
+                values = keras.ops.convert_to_numpy(variable.value)
+                counts += np.histogram(values, bins=edges)[0]
+        moments = (summary.count, summary.min, summary.max, summary.sum, summary.squares)
+        self._board.histogram("train", epoch, f"weights/{group}", counts, edges, moments)
+        norms = summary.channel_norms
+        if norms.size:
+            channel_counts, channel_edges = channel_histogram(norms)
+            self._board.histogram(
+                "train",
+                epoch,
+                f"channel_norms/{group}",
+                channel_counts,
+                channel_edges,
+                (
+                    int(norms.size),
+                    float(norms.min()),
+                    float(norms.max()),
+                    float(norms.sum()),
+                    float(np.dot(norms, norms)),
+                ),
+            )
 
     # -- measurements --------------------------------------------------------------------
 
