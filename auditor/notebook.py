@@ -14,7 +14,7 @@ from typing import Any
 
 from auditor.results.comparison import CheckpointComparison
 from auditor.results.findings import ModelReport, Report
-from auditor.results.history import TrainingHistory
+from auditor.results.history import TrainingHistory, TrainingRuns
 
 __all__ = ["TEXT_LINES", "display", "iframe"]
 
@@ -56,9 +56,14 @@ def display(report: Any, kind: str) -> str:
         from auditor.reports.history import render as history
 
         page = history(report, kind)
+    elif isinstance(report, TrainingRuns):
+        from auditor.reports.history_runs import render_runs
+
+        page = render_runs(report, kind)
     else:
         raise TypeError(
-            "expected a Report, ModelReport, CheckpointComparison or TrainingHistory. "
+            "expected a Report, ModelReport, CheckpointComparison, TrainingHistory or "
+            "TrainingRuns. "
             f"Received: {type(report).__name__}"
         )
     return iframe(page) if kind == "html" else _cut(page)

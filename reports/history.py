@@ -13,7 +13,7 @@ from auditor.reports.charts import line_chart
 from auditor.reports.safe import visible
 from auditor.results.history import GroupSeries, TrainingHistory, group_series
 
-__all__ = ["FORMATS", "render"]
+__all__ = ["FORMATS", "change", "decay_summary", "render"]
 
 FORMATS = ("text", "json", "html")
 
@@ -34,10 +34,27 @@ def render(history: TrainingHistory, fmt: str) -> str:
     raise ValueError(f"unknown history format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
-def _change(first: float | None, last: float | None) -> str:
+def change(first: float | None, last: float | None) -> str:
+    """` (+12.5%)`: the relative change from `first` to `last`, or "" without one."""
     if first is None or last is None or first == 0:
         return ""
     return f" ({percent((last - first) / first, signed=True)})"
+
+
+def decay_summary(history: TrainingHistory) -> str | None:
+    """What decoupled weight decay alone did over the history (`(AdamW,
+    weight_decay=0.01): decay alone shrank ... over N steps`), or None without it."""
+    decay = [e.optimizer for e in history.epochs if e.optimizer and e.optimizer.weight_decay]
+    if not decay:
+        return None
+    total = 1.0
+    for state in decay:
+        total *= state.decay_shrink
+    steps = sum(state.steps for state in decay)
+    return (
+        f"({decay[-1].class_name}, weight_decay={number(decay[-1].weight_decay)}): decay alone "
+        f"shrank each decayed weight by {percent(1 - total, 3)} over {steps} steps"
+    )
 
 
 def _text(history: TrainingHistory, groups: list[GroupSeries]) -> str:
@@ -70,22 +87,13 @@ def _text(history: TrainingHistory, groups: list[GroupSeries]) -> str:
             lines.append(
                 f"  {g.group} ({g.weights} weights, {g.regularized} regularized, "
                 f"{g.decayed} decayed): norm {number(g.norm[0])} -> {number(g.norm[-1])}"
-                f"{_change(g.norm[0], g.norm[-1])}; channel mean {number(g.channel_mean[0])} -> "
+                f"{change(g.norm[0], g.norm[-1])}; channel mean {number(g.channel_mean[0])} -> "
                 f"{number(g.channel_mean[-1])}, max {number(g.channel_max[0])} -> "
                 f"{number(g.channel_max[-1])}"
             )
-    decay = [e.optimizer for e in epochs if e.optimizer and e.optimizer.weight_decay]
+    decay = decay_summary(history)
     if decay:
-        total = 1.0
-        for state in decay:
-            total *= state.decay_shrink
-        steps = sum(state.steps for state in decay)
-        lines += [
-            "",
-            f"Decoupled weight decay ({decay[-1].class_name}, weight_decay="
-            f"{number(decay[-1].weight_decay)}): decay alone shrank each decayed weight by "
-            f"{percent(1 - total, 3)} over {steps} steps.",
-        ]
+        lines += ["", f"Decoupled weight decay {decay}."]
     for warning in history.warnings:
         lines += ["", f"warning: {warning}"]
     return "\n".join(visible(line) for line in lines) + "\n"  # names from the file, inert

@@ -26,6 +26,8 @@ __all__ = [
     "OptimizerState",
     "TrackedWeight",
     "TrainingHistory",
+    "TrainingRun",
+    "TrainingRuns",
     "combine",
     "group_series",
 ]
@@ -127,6 +129,21 @@ class TrainingHistory(Displayed, ReportModel):
     epochs: list[EpochRecord] = Field(default_factory=list)
     batches: list[BatchRecord] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+
+
+class TrainingRun(ReportModel):
+    """One history among several, with the label the comparison shows it under."""
+
+    label: str
+    history: TrainingHistory
+
+
+class TrainingRuns(Displayed, ReportModel):
+    """Several histories overlaid (`audit history RUN1 RUN2 ...`): the same model trained
+    with and without L2, with another decay, for longer."""
+
+    kind: Literal["keras-audit-history-runs"] = "keras-audit-history-runs"
+    runs: list[TrainingRun] = Field(min_length=1)
 
 
 class GroupSeries(ReportModel):
