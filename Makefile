@@ -28,8 +28,11 @@ demo: $(VENV)/.core
 		-o html:demo-report.html -o json:demo-report.json -o sarif:demo-report.sarif
 	@echo "== HTML report: demo-report.html (also demo-report.json, demo-report.sarif) =="
 
+# The whole suite on the TensorFlow backend, then the tests of live models, the callbacks
+# and the live fixer once more on JAX (Keras fixes its backend per process).
 test: $(VENV)/.test
 	$(BIN)/python -m pytest -n 2 --dist load
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -n 2 --dist load -m backends
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check .

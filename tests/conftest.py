@@ -18,7 +18,8 @@ CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 @pytest.fixture(scope="session")
 def keras() -> Any:
-    """The keras module (tensorflow backend), imported once per test session."""
+    """The keras module, imported once per test session: on the TensorFlow backend, or
+    the one KERAS_BACKEND names (`make test` runs the `backends` tests again on JAX)."""
     import logging
 
     import keras as keras_module

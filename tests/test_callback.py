@@ -9,6 +9,8 @@ import pytest
 
 from auditor.engine.config import AuditConfig
 
+pytestmark = pytest.mark.backends
+
 
 @pytest.fixture(scope="module")
 def gate(keras):

@@ -19,6 +19,8 @@ from auditor.loaders.live import load_live
 from tests.conftest import FORMATS, build_complex_model
 from tests.harness import findings_of
 
+pytestmark = pytest.mark.backends
+
 
 def _values(model):
     return [v.numpy() for v in model.weights]

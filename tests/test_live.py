@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -13,6 +15,13 @@ from auditor.loaders import open_model
 from auditor.loaders.live import load_live
 from auditor.reports.json import schema
 from auditor.results.findings import Report
+
+pytestmark = pytest.mark.backends
+
+
+def test_the_backend_is_the_one_asked_for(keras):
+    """So that `make test`'s second run is on JAX, and the first on TensorFlow."""
+    assert keras.backend.backend() == os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
 def _row(weight):

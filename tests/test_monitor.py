@@ -12,6 +12,8 @@ import pytest
 
 from auditor.training.history import read_history
 
+pytestmark = pytest.mark.backends
+
 L2_KERNEL, L1_BIAS, L2_OUT = 1e-2, 1e-3, 5e-3
 
 

@@ -21,6 +21,7 @@ from tensorboard.backend.event_processing.event_accumulator import (
 from auditor.keras import RegularizationMonitor
 from auditor.results.history import group_series
 
+pytestmark = pytest.mark.backends
 EPOCHS = 3
 
 

@@ -15,6 +15,9 @@ at the start of each batch on the weights that batch's forward pass sees. Keras'
 batch's penalty by the samples the loss tracker counted for it, so
 `data_loss = loss - regularization_loss` holds exactly. With `steps_per_execution > 1`
 Keras calls batch hooks once per execution, so the penalty is sampled once per execution.
+On the JAX backend the monitor attaches the training state to the variables at each
+batch (what `Callback.model` does there), a copy per batch that fit() otherwise makes
+once per epoch; the TensorFlow and JAX backends are tested, PyTorch is not.
 
 Importing this module imports keras.
 """
@@ -148,6 +151,9 @@ class RegularizationMonitor(keras.callbacks.Callback):
         self._epoch = epoch
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        # On JAX, Keras keeps the training state apart from the variables during an epoch;
+        # `Callback.model` attaches it to them, so the penalty reads this batch's weights.
+        _ = self.model
         self._batch_penalty = self.penalty()
         self._seen_before = self._seen()
         self._batch_rate = _learning_rate(getattr(self.model, "optimizer", None))
