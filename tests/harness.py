@@ -27,6 +27,18 @@ def functional(keras: Any, name: str, shape: tuple[int, ...], build: Any) -> Any
     return keras.Model(inputs, build(keras.layers, inputs), name=name)
 
 
+def save_cases(
+    keras: Any, save_model: Any, prefix: str, cases: Mapping[str, Any]
+) -> dict[str, dict[str, Path]]:
+    """Each case saved in both formats as `{prefix}_{name}`: a body `build(layers, x)` on
+    an input of shape (6,), or a `(build, shape)` pair."""
+    saved = {}
+    for name, case in cases.items():
+        build, shape = case if isinstance(case, tuple) else (case, (6,))
+        saved[name] = save_model(functional(keras, name, shape, build), f"{prefix}_{name}")
+    return saved
+
+
 def audit_one(source: Source, code: str, options: Mapping[str, Any] | None = None) -> Report:
     config = AuditConfig(select=[code], rules={code: dict(options or {})})
     if isinstance(source, Path):

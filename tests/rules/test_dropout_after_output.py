@@ -5,7 +5,7 @@ output layer stays clean."""
 import pytest
 
 from tests.conftest import FORMATS
-from tests.harness import assert_rule, functional
+from tests.harness import assert_rule, functional, save_cases
 
 CASES = {
     # fires
@@ -27,10 +27,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def models(keras, save_model):
-    saved = {
-        name: save_model(functional(keras, name, (6,), body), f"drp004_{name}")
-        for name, body in CASES.items()
-    }
+    saved = save_cases(keras, save_model, "drp004", CASES)
     L = keras.layers
     sequential = keras.Sequential(
         [keras.Input((6,)), L.Dense(4, activation="relu"), L.GaussianNoise(0.1, name="noise")],

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import FORMATS
-from tests.harness import assert_rule, functional
+from tests.harness import assert_rule, functional, save_cases
 
 CASES = {
     # fires
@@ -33,10 +33,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def models(keras, save_model):
-    return {
-        name: save_model(functional(keras, name, (6,), body), f"drp006_{name}")
-        for name, body in CASES.items()
-    }
+    return save_cases(keras, save_model, "drp006", CASES)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -7,7 +7,7 @@ than max_hops stay clean."""
 import pytest
 
 from tests.conftest import FORMATS
-from tests.harness import assert_rule, functional
+from tests.harness import assert_rule, functional, save_cases
 
 
 def _vgg_block(L, x):
@@ -60,10 +60,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def models(keras, save_model):
-    saved = {
-        name: save_model(functional(keras, name, shape, body), f"drp001_{name}")
-        for name, (body, shape) in CASES.items()
-    }
+    saved = save_cases(keras, save_model, "drp001", CASES)
     L = keras.layers
     sequential = keras.Sequential(
         [

@@ -7,7 +7,7 @@ normalization stay clean."""
 import pytest
 
 from tests.conftest import FORMATS
-from tests.harness import assert_rule, functional
+from tests.harness import assert_rule, functional, save_cases
 
 
 def _head(L, x):
@@ -60,10 +60,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def models(keras, save_model):
-    return {
-        name: save_model(functional(keras, name, shape, body), f"drp002_{name}")
-        for name, (body, shape) in CASES.items()
-    }
+    return save_cases(keras, save_model, "drp002", CASES)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -6,7 +6,7 @@ self-normalizing network and Dropout in a ReLU network stay clean."""
 import pytest
 
 from tests.conftest import FORMATS
-from tests.harness import assert_rule, functional
+from tests.harness import assert_rule, functional, save_cases
 
 
 def _selu(L, x, init="lecun_normal"):
@@ -41,10 +41,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def models(keras, save_model):
-    return {
-        name: save_model(functional(keras, name, (6,), body), f"drp005_{name}")
-        for name, body in CASES.items()
-    }
+    return save_cases(keras, save_model, "drp005", CASES)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

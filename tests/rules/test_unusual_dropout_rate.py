@@ -6,7 +6,7 @@ clean."""
 import pytest
 
 from tests.conftest import FORMATS
-from tests.harness import assert_rule, functional
+from tests.harness import assert_rule, functional, save_cases
 
 CASES = {
     # fires
@@ -22,10 +22,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def models(keras, save_model):
-    saved = {
-        name: save_model(functional(keras, name, (6,), body), f"drp003_{name}")
-        for name, body in CASES.items()
-    }
+    saved = save_cases(keras, save_model, "drp003", CASES)
     L = keras.layers
     sequential = keras.Sequential(
         [keras.Input((6,)), L.GaussianDropout(0.7, name="noise"), L.Dense(2, name="out")],
