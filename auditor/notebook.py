@@ -4,7 +4,8 @@ A report, one model of it, a checkpoint comparison or a training history is draw
 same self-contained page the CLI writes (`audit --format html`, `audit compare`, `audit
 history`), inside an `<iframe srcdoc>`: the notebook's own styles and the report's stay
 apart, the page's filters work, and nothing is fetched. One model of a report is drawn as
-a report of that model alone. The text is the text report, cut to a cell's length.
+a report of that model alone. The text is the text report, cut to a cell: at most
+`TEXT_LINES` lines of at most `TEXT_WIDTH` characters (the HTML has the rest).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from auditor.results.comparison import CheckpointComparison
 from auditor.results.findings import ModelReport, Report
 from auditor.results.history import TrainingHistory, TrainingRuns
 
-__all__ = ["TEXT_LINES", "display", "iframe"]
+__all__ = ["TEXT_LINES", "TEXT_WIDTH", "display", "iframe"]
 
-#: Lines of text a REPL shows of a report, at most (then how many more there are).
+#: Lines of text a REPL shows of a report, at most (then how many more there are), and
+#: the characters of each.
 TEXT_LINES = 24
+TEXT_WIDTH = 120
 #: The frame's height: a report scrolls inside it.
 _HEIGHT = "640px"
 
@@ -79,7 +82,10 @@ def iframe(page: str) -> str:
 
 
 def _cut(text: str) -> str:
-    lines = text.rstrip("\n").splitlines()
+    lines = [
+        line if len(line) <= TEXT_WIDTH else line[: TEXT_WIDTH - 1] + "…"
+        for line in text.rstrip("\n").splitlines()
+    ]
     if len(lines) <= TEXT_LINES:
         return "\n".join(lines)
     more = len(lines) - TEXT_LINES + 1

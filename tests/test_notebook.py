@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import auditor
-from auditor.notebook import TEXT_LINES, display
+from auditor.notebook import TEXT_LINES, TEXT_WIDTH, display
 from auditor.results.history import EpochRecord, Norms, TrackedWeight, TrainingHistory
 from auditor.training.compare import compare
 
@@ -113,6 +113,8 @@ def test_the_text_is_the_text_report_cut_to_a_cell(report):
     assert text.splitlines()[0].startswith(str(EXAMPLES / "dropout_cnn.keras"))
     assert text.splitlines()[-1].startswith("Found 9 findings (0 errors, 7 warnings, 2 info)")
     assert repr(report.models[1]).splitlines()[0].startswith(str(EXAMPLES / "bare_l2.h5"))
+    assert max(len(line) for line in text.splitlines()) == TEXT_WIDTH
+    assert text.splitlines()[2].endswith("…")  # a finding's message, cut
     everything = auditor.audit(EXAMPLES)
     lines = repr(everything).splitlines()
     assert len(lines) == TEXT_LINES
