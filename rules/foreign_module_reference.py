@@ -10,6 +10,7 @@ from auditor.graph.paths import common_prefix, paths_text
 from auditor.results.findings import Finding, Severity
 from auditor.rules._references import judge, resolve
 from auditor.rules._security import located_objects, where
+from auditor.rules._tf_ops import judge_tf_op, tf_op_function
 from auditor.rules.base import Rule, RuleContext
 
 #: What pickling NumPy arrays (and dicts of them) imports: NumPy's array and scalar
@@ -44,6 +45,14 @@ class ForeignModuleReference(Rule):
     custom registered objects, other packages, and `keras` names no Keras version
     keras-audit knows defines. Nothing is imported.
 
+    tf.keras 2 records each TensorFlow function applied to a symbolic tensor (`x * 2`,
+    `tf.nn.relu(x)`) as a `TFOpLambda` layer that names it (`math.multiply`); loading the
+    model looks the name up among TensorFlow's API and calls it on every forward pass.
+    Tensor ops (`math`, `nn`, `linalg`, `image`, operators, `reshape` ...) are not
+    reported; functions that reach files, the system or native code (`io.write_file`,
+    `print`, `load_library`, `saved_model`, file and Python-calling `raw_ops`) are errors;
+    any other TensorFlow function is a warning.
+
     An npz weights member (`model.weights.npz`) holds pickles: every global they would
     import other than NumPy's array reconstructors is an error, found by walking the
     pickle opcodes (never unpickling), as fickling and picklescan do.
@@ -75,6 +84,8 @@ class ForeignModuleReference(Rule):
       `NON_MODELING_APIS`; the legacy `class_and_config_for_serialized_keras_object`
     - CVE-2025-1550, CVE-2025-8747, CVE-2025-9906, CVE-2026-1462 (safe-mode bypasses
       through module and function references)
+    - keras-team/tf-keras `tf_keras/layers/core/tf_op_layer.py` (`TFOpLambda.from_config`:
+      the function looked up with `tf_export.get_symbol_from_name`)
     - Python `pickletools`; trailofbits/fickling and mmaitre314/picklescan (pickle
       import scanning)
     """
@@ -103,25 +114,33 @@ class ForeignModuleReference(Rule):
         # custom or unknown code are one finding, wherever they are.
         repeated: dict[tuple[str, str], list[tuple[str, str, str, str | None]]] = {}
         for document, path, value, layer_path, layer_class in located_objects(model):
-            resolved = resolve(value)
-            verdict = judge(resolved) if resolved is not None else None
-            if resolved is None or verdict is None:
+            function = tf_op_function(value)
+            if function is not None:  # tf.keras 2's own layer: what it calls is the question
+                reference, verdict = f"tf.{function.removeprefix('tf.')}", judge_tf_op(function)
+                how = "TFOpLambda"
+            else:
+                resolved = resolve(value)
+                verdict = judge(resolved) if resolved is not None else None
+                if resolved is None:
+                    continue
+                reference, how = resolved.name, resolved.how
+            if verdict is None:
                 continue
             severity, why = verdict
             if severity is Severity.WARNING:
                 place = (where(document, path), layer_path, _received(value), layer_class)
-                repeated.setdefault((resolved.name, why), []).append(place)
+                repeated.setdefault((reference, why), []).append(place)
                 continue
             yield self.finding(
                 ctx,
-                f"The config references {resolved.name!r}: {why}. keras-audit did not import "
+                f"The config references {reference!r}: {why}. keras-audit did not import "
                 f"it. Received: {_received(value)}",
                 layer_path=layer_path,
                 layer_class=layer_class,
                 config_key=where(document, path),
                 severity=severity,
                 fix=_FIX,
-                details={"reference": resolved.name, "resolved_by": resolved.how, "why": why},
+                details={"reference": reference, "resolved_by": how, "why": why},
             )
         for (name, why), places in repeated.items():
             keys = [key for key, _, _, _ in places]
@@ -153,6 +172,9 @@ def _received(value: Mapping[str, Any]) -> str:
     """The object's naming keys as written (`module='keras', class_name='layers.Lambda'`)."""
     keys = ("module", "class_name", "registered_name")
     shown = [f"{key}={value[key]!r}" for key in keys if isinstance(value.get(key), str)]
-    if value.get("class_name") == "function" and isinstance(value.get("config"), str):
-        shown.append(f"config={value['config']!r}")
+    config = value.get("config")
+    if value.get("class_name") == "function" and isinstance(config, str):
+        shown.append(f"config={config!r}")
+    elif tf_op_function(value) is not None:
+        shown.append(f"function={config['function']!r}")
     return ", ".join(shown)

@@ -200,3 +200,88 @@ def test_genuine_npz_weights_import_keras_variables_not_system_calls(npz_models)
     modules = {f.details["module"].split(".")[0] for f in found}
     assert modules == {"keras", "tensorflow", "functools"}
     assert all(f.location.config_key.startswith("model.weights.npz:") for f in found)
+
+
+TF_OPS = r"""
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import tensorflow as tf, tf_keras as K
+inputs = K.Input((4,))
+x = K.layers.Dense(4, name="dense")(inputs)
+x = tf.nn.relu(x * 2.0 + 1.0)
+x = x[:, :2]
+K.Model(inputs, K.layers.Dense(2, name="out")(x)).save(sys.argv[1])
+"""
+
+
+@pytest.fixture(scope="module")
+def tf_ops(tmp_path_factory):
+    """A genuine tf.keras 2 model whose arithmetic, `tf.nn.relu` and slicing are recorded
+    as TFOpLambda and SlicingOpLambda layers (written in a subprocess, as tf-keras must)."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("tf_keras") is None:
+        pytest.skip("the [test] extra installs tf-keras")
+    path = tmp_path_factory.mktemp("sec002_tf_ops") / "tf_ops.h5"
+    done = subprocess.run(
+        [sys.executable, "-c", TF_OPS, str(path)], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return path
+
+
+def _retarget(function: str):
+    """Point the first TFOpLambda of a model config at another TensorFlow function."""
+
+    def edit(model_config, _optimizer):
+        layer = next(
+            entry for entry in model_config["config"]["layers"]
+            if entry["class_name"] == "TFOpLambda"
+        )  # fmt: skip
+        layer["config"]["function"] = function
+
+    return edit
+
+
+def test_tensor_ops_through_tf_op_lambda_stay_clean(tf_ops):
+    import h5py
+
+    with h5py.File(tf_ops) as f:
+        config = f.attrs["model_config"]
+    classes = {"TFOpLambda", "SlicingOpLambda"}
+    assert all(name in config for name in classes)  # what the test judges is there
+    assert_rule(tf_ops, "SEC002", set())
+
+
+@pytest.mark.parametrize(
+    ("function", "severity"),
+    [
+        ("io.write_file", Severity.ERROR),
+        ("compat.v1.print", Severity.ERROR),
+        ("load_library", Severity.ERROR),
+        ("raw_ops.ReadFile", Severity.ERROR),
+        ("raw_ops.AddV2", Severity.WARNING),
+        ("experimental.dispatch_for_api", Severity.WARNING),
+    ],
+)
+def test_a_tf_op_lambda_that_calls_anything_else_fires(tf_ops, tmp_path, function, severity):
+    path = rewrite_config(tf_ops, tmp_path / "retargeted.h5", _retarget(function))
+    (finding,) = findings_of(path, "SEC002")
+    assert finding.severity is severity
+    assert finding.message.startswith(f"The config references 'tf.{function}': a TensorFlow ")
+    assert f"function={function!r}" in finding.message
+    assert finding.details["reference"] == f"tf.{function}"
+
+
+def test_tf_op_names_are_judged_as_text():
+    from auditor.rules._tf_ops import judge_tf_op
+
+    assert [judge_tf_op(name) for name in ("math.multiply", "__operators__.getitem")] == [
+        None,
+        None,
+    ]
+    assert judge_tf_op("reshape") is None and judge_tf_op("compat.v1.math.add") is None
+    assert judge_tf_op("compat.v1.gfile.GFile")[0] is Severity.ERROR
+    assert judge_tf_op("saved_model.load")[0] is Severity.ERROR
