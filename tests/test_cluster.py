@@ -102,13 +102,58 @@ def test_a_registry_is_audited_in_order_through_a_killed_worker(bucket, client):
     assert victim not in after  # the worker really died, and its nanny started another
 
 
+def _job_holders(dask_scheduler):
+    """The workers holding the run's job (the task every audit depends on), on the
+    scheduler."""
+    return sorted(
+        ws.address
+        for key, task in dask_scheduler.tasks.items()
+        if str(key).endswith("-job")
+        for ws in task.who_has
+    )
+
+
+def _allow_failures(count, dask_scheduler):
+    """Set how many lost workers a task survives, on the scheduler; the previous value."""
+    previous, dask_scheduler.allowed_failures = dask_scheduler.allowed_failures, count
+    return previous
+
+
+def test_the_run_survives_losing_every_copy_of_its_job(bucket, client):
+    """The job travels once, as a task the audits depend on: when every worker holding it
+    dies, the scheduler computes it again and the run goes on. (Both workers die one after
+    the other, and an audit moved from the first to the second loses two workers: this
+    test lets a task survive three.)"""
+    expected = {name: _expected(name) for name in SOURCES}
+    _pids(client)
+    killed = []
+    reports = []
+    previous = client.run_on_scheduler(_allow_failures, 3)
+    try:
+        for report in auditor.audit_many(f"{bucket}/models/", CONFIG, client=client):
+            reports.append(report)
+            if len(reports) == 20:
+                holders = client.run_on_scheduler(_job_holders)
+                pids = client.run(os.getpid)
+                killed = [pids[address] for address in holders]
+                for pid in killed:
+                    os.kill(pid, signal.SIGKILL)
+    finally:
+        client.run_on_scheduler(_allow_failures, previous)
+    assert killed
+    assert len(reports) == REGISTRY_SIZE
+    for index, report in enumerate(reports):
+        assert _findings(report) == expected[SOURCES[index % 4]], report.source.path
+    assert not set(killed) & _pids(client)
+
+
 def test_the_client_keeps_a_bounded_window_of_tasks(bucket, client):
     """However many files, the client holds a few tasks per worker thread, not one per
-    file: its memory stays flat."""
+    file, and the run's job once: its memory stays flat."""
     held = []
     for _ in auditor.audit_many(f"{bucket}/models/", CONFIG, client=client):
         held.append(len(client.futures))
-    assert max(held) <= 16, max(held)  # 4 per thread, at least 4 threads' worth
+    assert max(held) <= 16 + 1, max(held)  # 4 per thread, at least 4 threads' worth
     assert len(client.futures) == 0
 
 

@@ -55,8 +55,10 @@ _PER_THREAD = 4
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ClusterJob:
-    """What every task of one run needs besides its file: sent with each task (a few KB),
-    and prepared once per worker process (`token` names the run)."""
+    """What every task of one run needs besides its file (a few KB): submitted once as a
+    task of its own that every audit depends on, so that each audit's message to the
+    scheduler names it instead of carrying it, and a worker that lost it recomputes it;
+    prepared once per worker process (`token` names the run)."""
 
     token: str
     config: AuditConfig
@@ -82,10 +84,12 @@ def run_on_cluster(
         Exception: with `debug`, what a rule raised on a worker.
     """
     job = ClusterJob(uuid.uuid4().hex, config, registry, debug, reference)
+    # The job's future, held while the run lasts (then the cluster may forget the job).
+    shared = [client.submit(_same, job, key=f"keras-audit-{job.token}-job", pure=False)]
 
     def submit(index: int, path: str) -> Any:
         key = f"keras-audit-{job.token}-{index}"
-        return client.submit(audit_on_worker, path, job, key=key, pure=False)
+        return client.submit(audit_on_worker, path, shared[0], key=key, pure=False)
 
     window = _PER_THREAD * max(sum(client.nthreads().values()), 4)
     try:
@@ -96,6 +100,7 @@ def run_on_cluster(
                 del future
                 yield report
     finally:
+        shared.clear()
         with suppress(Exception):
             client.run(release_job, job.token)
 
@@ -134,6 +139,11 @@ def _why(exc: BaseException) -> str:
 _WORKER_LOCK = threading.Lock()
 _PREPARED: dict[str, PreparedRules] = {}
 _CHILDREN: dict[tuple[str, int], Isolated] = {}
+
+
+def _same(job: ClusterJob) -> ClusterJob:
+    """The job task: the job itself, kept on the workers while audits depend on it."""
+    return job
 
 
 def audit_on_worker(path: str, job: ClusterJob) -> ModelReport:
