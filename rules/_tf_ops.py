@@ -179,7 +179,8 @@ _GADGET_RAW_OPS = (
 def tf_op_function(value: Mapping[str, Any]) -> str | None:
     """The TensorFlow function a serialized `TFOpLambda` layer calls (`math.multiply`),
     or None for any other object."""
-    if value.get("class_name") not in TF_OP_CLASSES:
+    class_name = value.get("class_name")
+    if not isinstance(class_name, str) or class_name not in TF_OP_CLASSES:
         return None
     module = value.get("module")
     if isinstance(module, str) and module.split(".")[0] not in ("tf_keras", "keras"):

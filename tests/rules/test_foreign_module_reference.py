@@ -285,3 +285,13 @@ def test_tf_op_names_are_judged_as_text():
     assert judge_tf_op("reshape") is None and judge_tf_op("compat.v1.math.add") is None
     assert judge_tf_op("compat.v1.gfile.GFile")[0] is Severity.ERROR
     assert judge_tf_op("saved_model.load")[0] is Severity.ERROR
+
+
+def test_a_class_name_that_is_not_text_is_no_tf_op_lambda():
+    """A hostile config's `class_name` may be any JSON value (a list is unhashable)."""
+    from auditor.rules._tf_ops import tf_op_function
+
+    config = {"function": "io.write_file"}
+    assert tf_op_function({"class_name": ["TFOpLambda"], "config": config}) is None
+    assert tf_op_function({"class_name": {"a": 1}, "config": config}) is None
+    assert tf_op_function({"class_name": "TFOpLambda", "config": config}) == "io.write_file"
