@@ -23,6 +23,8 @@ class _RangeHandler(http.server.BaseHTTPRequestHandler):
     `/forbidden/...` answers 403. Counts requests and bytes sent on the server."""
 
     server: _Server
+    # Connections kept open between requests, as every object store keeps them.
+    protocol_version = "HTTP/1.1"
 
     def _target(self) -> Path | None:
         path = self.path.split("?", 1)[0].lstrip("/")

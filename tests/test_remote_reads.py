@@ -70,6 +70,39 @@ def test_a_span_is_found_behind_a_later_shorter_one(tmp_path):
     assert raw.requests == 2
 
 
+def test_a_read_is_served_from_the_spans_that_hold_it_one_after_another(tmp_path):
+    data, raw = _object(tmp_path, 4 * MiB)
+    raw.prefetch([(1000, 2000)])
+    raw.prefetch([(2000, 3000)])
+    assert _read(raw, 1500, 2500) == data[1500:2500]
+    assert raw.peek(1000, 3000) == data[1000:3000]
+    raw.prefetch([(1000, 3500)])  # only what the spans do not hold is fetched
+    assert (raw.requests, raw.bytes_fetched) == (3, 2500)
+    assert raw.peek(1000, 3500) == data[1000:3500]
+
+
+def test_bytes_a_reader_does_not_use_are_served_as_zeros(tmp_path):
+    """libhdf5 reads 512 bytes at an object header and uses the header's own length: the
+    rest of such a read, said ahead with `expect`, is zeros and is never fetched."""
+    data, raw = _object(tmp_path, 4 * MiB)
+    raw.prefetch([(10_000, 10_100)])
+    raw.expect(10_000, 512, 100)
+    assert _read(raw, 10_000, 10_512) == data[10_000:10_100] + bytes(412)
+    assert _read(raw, 10_000, 10_300) == data[10_000:10_100] + bytes(200)
+    assert (raw.requests, raw.bytes_fetched) == (1, 100)
+    # Longer than said, or at another address: the real bytes, fetched.
+    assert _read(raw, 10_000, 10_600) == data[10_000:10_600]
+    assert _read(raw, 10_001, 10_300) == data[10_001:10_300]  # from the block just read
+    assert raw.requests == 2
+
+
+def test_bytes_not_yet_fetched_are_never_served_as_zeros(tmp_path):
+    data, raw = _object(tmp_path, 4 * MiB)
+    raw.prefetch([(10_000, 10_050)])
+    raw.expect(10_000, 512, 100)  # the first 100 bytes are used, and 50 are held
+    assert _read(raw, 10_000, 10_512) == data[10_000:10_512]
+
+
 def test_kept_spans_are_bounded(tmp_path, monkeypatch):
     monkeypatch.setattr(range_file, "_SPAN_BYTES", 4096)
     data, raw = _object(tmp_path, 4 * MiB)
@@ -226,3 +259,67 @@ def test_the_chase_never_fails_on_hostile_bytes(deep, tmp_path):
         h5_prefetch.warm_up(raw, 0, 1000)
         assert raw.requests <= 64 * 4 * 1000
         path.unlink()
+
+
+class _LoggedFile:
+    """A local file that notes every read libhdf5 makes through it: (offset, size)."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("rb")
+        self.reads: list[tuple[int, int]] = []
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def read(self, size: int = -1) -> bytes:
+        self.reads.append((self._file.tell(), size))
+        return self._file.read(size)
+
+    def readinto(self, buffer) -> int:
+        self.reads.append((self._file.tell(), len(buffer)))
+        return self._file.readinto(buffer)
+
+
+def test_libhdf5_reads_more_at_each_structure_than_it_uses(deep):
+    """What the chase tells the file holds for the libhdf5 of this install: it reads the
+    whole length said at each structure the chase reached (512 bytes at a header or a
+    heap, a node whole), more than the bytes the structure uses, and never more."""
+    import h5py
+
+    expected: dict[int, tuple[int, int]] = {}
+    raw = open_url(f"file://{deep['h5']}")
+    raw.expect = lambda start, length, used: expected.__setitem__(start, (length, used))
+    h5_prefetch.warm_up(raw, 0, 1000)
+    logged = _LoggedFile(Path(deep["h5"]))
+    with h5py.File(logged, "r") as f:
+        f.visititems(lambda name, item: None)
+        for group in f["model_weights"].values():
+            dict(group.attrs)
+    reads: dict[int, set[int]] = {}
+    for offset, size in logged.reads:
+        reads.setdefault(offset, set()).add(size)
+    assert len(expected) > 400  # headers, heaps, B-tree and symbol-table nodes
+    for start, (length, used) in expected.items():
+        sizes = reads.get(start, set())
+        assert length in sizes, (start, length, used, sizes)
+        # A read there that takes more than the structure uses is one served with zeros.
+        assert all(size <= length for size in sizes if size > used), (start, sizes)
+
+
+@pytest.mark.parametrize("fmt", ["keras", "h5"])
+def test_a_configuration_audit_reads_the_same_model_over_a_url(deep, fmt):
+    """The metadata read with zeros past each structure's end gives the model the local
+    file gives: every stored weight's name, shape and dtype."""
+    config = AuditConfig(no_weights=True, inventory=False, digest=False, timeout=None)
+    local = run([deep[fmt]], config).models[0]
+    remote = run([f"file://{deep[fmt]}"], config).models[0]
+
+    def weights(path):
+        with open_model(path, tensors=False) as loaded:
+            return [(w.path, w.shape, w.dtype) for w in loaded.graph.weights()]
+
+    assert weights(f"file://{deep[fmt]}") == weights(deep[fmt])
+    assert [f.code for f in remote.findings] == [f.code for f in local.findings]

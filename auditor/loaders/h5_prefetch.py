@@ -10,6 +10,15 @@ chunks its continuation messages name. So the structures are chased breadth-firs
 each round's addresses fetched side by side (`remote.RangeFile.prefetch`), and the scan
 (`safe_hdf5.scan_h5`) then runs unchanged, served from what was fetched.
 
+Only the bytes of each structure are fetched. libhdf5 reads 512 bytes at an object
+header or a local heap before it knows their length, and a B-tree or symbol-table node
+whole however few of its entries are used, and then uses only the bytes the structure's
+own prefix declares (its header's length, the heap's data segment, the node's entries in
+use). So each structure is first fetched in a short probe (in a Keras file nearly always
+all of it; a longer one is fetched whole in the next round), and the file is told what
+libhdf5 will read there and how much of it is used (`RangeSource.expect`): the rest of
+that read is served as zeros, never fetched.
+
 This is a hint, never a judgement: only the addresses are taken from what is parsed,
 every read is bounded, each address is fetched once, the rounds and the ranges are
 capped, and anything unexpected (another header version, a bad signature) ends the
@@ -28,11 +37,14 @@ from auditor.loaders.seekable import RangeSource
 __all__ = ["warm_up"]
 
 _SIGNATURE = b"\x89HDF\r\n\x1a\n"
-#: Bytes fetched at an object header's address: the 16-byte prefix and, in a Keras
-#: file, usually its first chunk of messages.
-_HEADER_SPAN = 512
-#: A local heap's header, with (in a file written once) its data segment after it.
-_HEAP_SPAN = 512
+#: What libhdf5 reads at an object header and at a local heap before it knows their
+#: length (H5O_SPEC_READ_SIZE and H5HL_SPEC_READ_SIZE in its source).
+_SPECULATIVE_READ = 512
+#: Bytes first fetched of each kind of structure: its prefix and, in a file h5py wrote,
+#: nearly always all of it (a group's header; a dataset's header with its messages; a
+#: local heap with its data segment; a B-tree node with two entries in use; a
+#: symbol-table node with four). A longer one is fetched whole in the next round.
+_PROBE = {"group": 64, "header": 288, "heap": 128, "btree": 64, "snod": 176}
 #: The most bytes fetched for one chunk or heap data segment.
 _MAX_PIECE = 1 * MiB
 #: Rounds of requests: each follows one link of the chain (header, continuation,
@@ -86,19 +98,57 @@ class _Chase:
             found: list[tuple[str, int, int]] = []
             for kind, address, size in wanted:
                 data = self.source.peek(self.base + address, self.base + address + size)
-                if data is not None:
-                    found.extend(self._parse(kind, address, data))
+                if data is None:
+                    continue
+                extent = self._extent(kind, address, data)
+                if extent is not None:
+                    read, used = extent
+                    if used > len(data):  # longer than its probe: whole, next round
+                        found.append((kind, address, used))
+                        continue
+                    data = data[:used]
+                    if used < read:
+                        self.source.expect(self.base + address, read, used)
+                found.extend(self._parse(kind, address, data))
             wanted = found
 
     def _new(self, need: tuple[str, int, int]) -> bool:
-        kind, address, size = need
-        key = (kind, address)
+        _, address, size = need
+        key = (address, size)
         if address < 0 or not 0 < size <= _MAX_PIECE:
             return False
         if key in self.seen or len(self.seen) >= self.budget:
             return False
         self.seen.add(key)
         return True
+
+    def _extent(self, kind: str, address: int, data: bytes) -> tuple[int, int] | None:
+        """(the bytes libhdf5 reads at this structure, the bytes of them it uses), told by
+        the structure's prefix in `data`; None for a structure that is not one of these
+        or whose prefix `data` does not hold."""
+        offset, length = self._size(self.offset), self._size(self.length)
+        if kind in ("header", "group"):
+            if len(data) < 16 or data[0] != 1:
+                return None
+            return _SPECULATIVE_READ, 16 + struct.unpack_from("<I", data, 8)[0]
+        if kind == "heap":
+            prefix = 8 + 2 * length + offset
+            if len(data) < prefix or data[:4] != b"HEAP":
+                return None
+            size = struct.unpack_from(self.length, data, 8)[0]
+            segment = self._address(data, 8 + 2 * length)
+            return _SPECULATIVE_READ, prefix + size if segment == address + prefix else prefix
+        if kind == "btree":
+            if len(data) < 8 or data[:4] != b"TREE" or data[4] != 0:
+                return None
+            used = min(struct.unpack_from("<H", data, 6)[0], 2 * self.internal_k)
+            return self._btree_size(), 8 + 2 * offset + (used + 1) * length + used * offset
+        if kind == "snod":
+            if len(data) < 8 or data[:4] != b"SNOD":
+                return None
+            count = min(struct.unpack_from("<H", data, 6)[0], 2 * self.leaf_k)
+            return self._snod_size(), 8 + count * (2 * offset + 24)
+        return None
 
     def _superblock(self, data: bytes) -> list[tuple[str, int, int]]:
         version = data[8]
@@ -112,11 +162,11 @@ class _Chase:
         position = 24 + (4 if version == 1 else 0) + 4 * self._size(self.offset)
         # The root group's symbol-table entry: its name offset, then its header address.
         header = self._address(data, position + self._size(self.offset))
-        return [("header", header, _HEADER_SPAN)]
+        return [("group", header, _PROBE["group"])]
 
     def _parse(self, kind: str, address: int, data: bytes) -> list[tuple[str, int, int]]:
-        if kind == "header":
-            return self._header(address, data)
+        if kind in ("header", "group"):
+            return self._header(data)
         if kind == "chunk":
             return self._messages(data, 0, len(data))
         if kind == "btree":
@@ -129,13 +179,10 @@ class _Chase:
             return self._collection(address, data)
         return []
 
-    def _header(self, address: int, data: bytes) -> list[tuple[str, int, int]]:
-        version, _, _messages, _, size = struct.unpack_from("<BBHII", data, 0)
-        if version != 1:
+    def _header(self, data: bytes) -> list[tuple[str, int, int]]:
+        if data[0] != 1:
             return []  # a version 2 header ("OHDR"): left to libhdf5
-        if 16 + size <= len(data):
-            return self._messages(data, 16, 16 + size)
-        return [("chunk", address + 16, size)]  # a first chunk longer than the span
+        return self._messages(data, 16, len(data))
 
     def _messages(self, data: bytes, start: int, end: int) -> list[tuple[str, int, int]]:
         """The structures the messages of one header chunk name."""
@@ -149,7 +196,7 @@ class _Chase:
             if kind == _SYMBOL_TABLE:
                 btree = self._address(data, body)
                 heap = self._address(data, body + self._size(self.offset))
-                wanted += [("btree", btree, self._btree_size()), ("heap", heap, _HEAP_SPAN)]
+                wanted += [("btree", btree, _PROBE["btree"]), ("heap", heap, _PROBE["heap"])]
             elif kind == _CONTINUATION:
                 chunk = self._address(data, body)
                 length = struct.unpack_from(self.length, data, body + self._size(self.offset))[0]
@@ -215,12 +262,11 @@ class _Chase:
         position = 8 + 2 * offset + length  # the siblings, then the first key
         children: list[tuple[str, int, int]] = []
         for _ in range(min(used, 2 * self.internal_k)):
+            if position + offset > len(data):
+                break
             child = self._address(data, position)
-            children.append(
-                ("btree", child, self._btree_size())
-                if level
-                else ("snod", child, self._snod_size())
-            )
+            kind = "btree" if level else "snod"
+            children.append((kind, child, _PROBE[kind]))
             position += offset + length
         return children
 
@@ -246,12 +292,15 @@ class _Chase:
             position = 8 + index * entry
             if position + entry > len(data):
                 break
-            wanted.append(("header", self._address(data, position + offset), _HEADER_SPAN))
+            header = self._address(data, position + offset)
             if struct.unpack_from("<I", data, position + 2 * offset)[0] == 1:
                 # A group's entry caches its B-tree and heap addresses in its scratch-pad.
                 scratch = position + 2 * offset + 8
-                wanted.append(("btree", self._address(data, scratch), self._btree_size()))
-                wanted.append(("heap", self._address(data, scratch + offset), _HEAP_SPAN))
+                wanted.append(("group", header, _PROBE["group"]))
+                wanted.append(("btree", self._address(data, scratch), _PROBE["btree"]))
+                wanted.append(("heap", self._address(data, scratch + offset), _PROBE["heap"]))
+            else:
+                wanted.append(("header", header, _PROBE["header"]))
         return wanted
 
     def _address(self, data: bytes, position: int) -> int:

@@ -8,7 +8,10 @@ next hands the ranges to `prefetch`, which fetches them side by side (fsspec's
 `cat_ranges`, concurrent on the cloud protocols) and keeps them for the reads that
 follow: the HDF5 scan the metadata it chases ahead of libhdf5 (`h5_prefetch`), the audit
 the tensors it will read, in its order (`plan_read`), a round of a few MiB at a time (a
-larger tensor in pieces fetched side by side). An object of at most `_WHOLE` bytes is
+larger tensor in pieces fetched side by side). A read is served from the kept ranges
+when they hold it, one after another. A reader that will read more at an address than it
+uses (libhdf5 at each structure of an HDF5 file) says so with `expect`: the bytes past
+the ones used are served as zeros, never fetched. An object of at most `_WHOLE` bytes is
 fetched whole by its first read or prefetch. Every request and the bytes it returned are
 counted in a `Transfer`, for the report.
 """
@@ -57,6 +60,8 @@ _OVERLAPS = 16
 #: An object this small is fetched whole by its first read: one request, where its
 #: pieces would take several.
 _WHOLE = 256 * KiB
+#: Reads `expect` notes, at most: libhdf5 reads a few at each HDF5 object.
+_EXPECTED = 1 << 20
 
 
 class Transfer:
@@ -96,6 +101,7 @@ class RangeFile(SeekableReader):
         self._planned: list[tuple[int, int]] = []  # tensor reads to come, in order
         self._plan_at: dict[int, int] = {}  # a planned read's start -> its index
         self._plan_lock = threading.Lock()
+        self._used: dict[int, tuple[int, int]] = {}  # start -> (bytes read, bytes used)
         self._lock = threading.Lock()
         self.transfer = transfer or Transfer()
 
@@ -135,6 +141,8 @@ class RangeFile(SeekableReader):
             sorted((max(start, 0), min(end, self._length)) for start, end in ranges),
             self.transfer.gap if gap is None else gap,
         )
+        with self._lock:  # what the kept spans hold of each range's head is not fetched
+            wanted = [(self._held_to(start, end), end) for start, end in wanted]
         wanted = [
             (start, end) for start, end in wanted if end > start and not self._held(start, end)
         ]
@@ -201,14 +209,23 @@ class RangeFile(SeekableReader):
                 with self._lock:
                     self._keep_span(start, joined)
 
+    def expect(self, start: int, length: int, used: int) -> None:
+        """Note that a reader will read `length` bytes at `start` and use only the first
+        `used` (libhdf5 at an HDF5 structure, `h5_prefetch`): when the kept spans hold
+        those, such a read is served from them and zeros after them, with no request."""
+        if 0 < used < length and len(self._used) < _EXPECTED:
+            self._used[start] = (length, used)
+
     def peek(self, start: int, end: int) -> bytes | None:
-        """The bytes `[start, end)` if a prefetch or a cached block holds them all (no
+        """The bytes `[start, end)` if prefetches or cached blocks hold them all (no
         request is made), else None."""
         end = min(end, self._length)
+        if end <= start:
+            return b""
+        buffer = bytearray(end - start)
         with self._lock:
-            span = self._span_at(start, end)
-            if span is not None:
-                return span[1][start - span[0] : end - span[0]]
+            if self._gather(memoryview(buffer), start):
+                return bytes(buffer)
             first, last = start // BLOCK, (end - 1) // BLOCK
             blocks = [self._blocks.get(index) for index in range(first, last + 1)]
         if any(block is None for block in blocks):
@@ -218,6 +235,32 @@ class RangeFile(SeekableReader):
 
     def _held(self, start: int, end: int) -> bool:
         return self.peek(start, end) is not None
+
+    def _held_to(self, start: int, end: int) -> int:
+        """Where, from `start`, the kept spans stop holding the bytes up to `end` (the
+        lock held)."""
+        while start < end:
+            span = self._span_at(start, start + 1)
+            if span is None:
+                break
+            start = min(end, span[0] + len(span[1]))
+        return start
+
+    def _gather(self, view: memoryview, position: int) -> bool:
+        """Fill `view` with the bytes from `position` out of the kept spans, one span
+        after another; False, with `view` partly filled, when they do not hold them all
+        (the lock held)."""
+        done = 0
+        while done < len(view):
+            at = position + done
+            span = self._span_at(at, at + 1)
+            if span is None:
+                return False
+            start, data = span
+            piece = memoryview(data)[at - start : at - start + len(view) - done]
+            view[done : done + len(piece)] = piece
+            done += len(piece)
+        return True
 
     def _span_at(self, start: int, end: int) -> tuple[int, bytes] | None:
         """The kept span that holds `[start, end)`, if any (the lock held)."""
@@ -266,12 +309,15 @@ class RangeFile(SeekableReader):
         if planned is not None and not self._held(position, end):
             self._fetch_planned(planned)
         if self._span_starts:
+            expected = self._used.get(position)
             with self._lock:
-                span = self._span_at(position, end)
-            if span is not None:
-                offset = position - span[0]
-                view[:count] = span[1][offset : offset + count]
-                return count
+                if self._gather(view[:count], position):
+                    return count
+                if expected is not None and expected[1] < count <= expected[0]:
+                    used = expected[1]
+                    if self._gather(view[:used], position):
+                        view[used:count] = bytes(count - used)
+                        return count
         if count >= _DIRECT_BLOCKS * BLOCK:
             view[:count] = self._fetch(position, end)
             return count

@@ -65,6 +65,13 @@ class OffsetFile(SeekableReader):
         if plan_read is not None and end <= self._length:
             plan_read(self._offset + start, self._offset + end)
 
+    def expect(self, start: int, length: int, used: int) -> None:
+        """Hand a read that uses only its first bytes on to a remote file underneath
+        (`RangeFile.expect`), at its own offsets."""
+        expect = getattr(self._raw, "expect", None)
+        if expect is not None and start + length <= self._length:
+            expect(self._offset + start, length, used)
+
     def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None:
         """Hand ranges of the window (a remote object's `RangeFile.prefetch`) on to the
         file underneath, at its own offsets; nothing for a local file."""

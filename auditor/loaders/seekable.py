@@ -29,16 +29,21 @@ Positional = int | PositionalReader
 
 class RangeSource(Protocol):
     """A file at a URL (`remote.RangeFile`, or a window onto one): ranges fetched side by
-    side ahead of the reads that need them, and bytes already fetched."""
+    side ahead of the reads that need them, bytes already fetched, and reads told of
+    ahead whose last bytes are not used (served without fetching them)."""
 
     def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None: ...
 
     def peek(self, start: int, end: int) -> bytes | None: ...
 
+    def expect(self, start: int, length: int, used: int) -> None:
+        """A reader will read `length` bytes at `start` and use the first `used`."""
+        ...
+
 
 def range_source(file: object) -> RangeSource | None:
     """`file` when it is a file at a URL that can fetch ranges ahead, else None."""
-    if hasattr(file, "prefetch") and hasattr(file, "peek"):
+    if all(hasattr(file, name) for name in ("prefetch", "peek", "expect")):
         return file  # type: ignore[return-value]
     return None
 
