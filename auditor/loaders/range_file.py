@@ -234,7 +234,14 @@ class RangeFile(SeekableReader):
         return joined[start - first * BLOCK : end - first * BLOCK]
 
     def _held(self, start: int, end: int) -> bool:
-        return self.peek(start, end) is not None
+        """Whether the kept spans or the cached blocks hold `[start, end)` (nothing
+        copied)."""
+        end = min(end, self._length)
+        with self._lock:
+            if self._held_to(start, end) >= end:
+                return True
+            blocks = range(start // BLOCK, (end - 1) // BLOCK + 1)
+            return all(index in self._blocks for index in blocks)
 
     def _held_to(self, start: int, end: int) -> int:
         """Where, from `start`, the kept spans stop holding the bytes up to `end` (the
