@@ -102,49 +102,35 @@ def test_a_registry_is_audited_in_order_through_a_killed_worker(bucket, client):
     assert victim not in after  # the worker really died, and its nanny started another
 
 
-def _job_holders(dask_scheduler):
-    """The workers holding the run's job (the task every audit depends on), on the
-    scheduler."""
-    return sorted(
-        ws.address
+def _job_and_audits(dask_scheduler):
+    """On the scheduler: for the run's job task, whether it can be computed again (a
+    task, not scattered data, which a cluster that lost every copy could not restore),
+    and for each audit task in it, whether it depends on the job."""
+    jobs = [task for key, task in dask_scheduler.tasks.items() if str(key).endswith("-job")]
+    audits = [
+        task
         for key, task in dask_scheduler.tasks.items()
-        if str(key).endswith("-job")
-        for ws in task.who_has
+        if str(key).startswith("keras-audit-") and not str(key).endswith("-job")
+    ]
+    return (
+        [task.run_spec is not None for task in jobs],
+        [[str(dependency.key) for dependency in task.dependencies] for task in audits],
     )
 
 
-def _allow_failures(count, dask_scheduler):
-    """Set how many lost workers a task survives, on the scheduler; the previous value."""
-    previous, dask_scheduler.allowed_failures = dask_scheduler.allowed_failures, count
-    return previous
-
-
-def test_the_run_survives_losing_every_copy_of_its_job(bucket, client):
-    """The job travels once, as a task the audits depend on: when every worker holding it
-    dies, the scheduler computes it again and the run goes on. (Both workers die one after
-    the other, and an audit moved from the first to the second loses two workers: this
-    test lets a task survive three.)"""
-    expected = {name: _expected(name) for name in SOURCES}
-    _pids(client)
-    killed = []
-    reports = []
-    previous = client.run_on_scheduler(_allow_failures, 3)
-    try:
-        for report in auditor.audit_many(f"{bucket}/models/", CONFIG, client=client):
-            reports.append(report)
-            if len(reports) == 20:
-                holders = client.run_on_scheduler(_job_holders)
-                pids = client.run(os.getpid)
-                killed = [pids[address] for address in holders]
-                for pid in killed:
-                    os.kill(pid, signal.SIGKILL)
-    finally:
-        client.run_on_scheduler(_allow_failures, previous)
-    assert killed
-    assert len(reports) == REGISTRY_SIZE
-    for index, report in enumerate(reports):
-        assert _findings(report) == expected[SOURCES[index % 4]], report.source.path
-    assert not set(killed) & _pids(client)
+def test_the_job_is_one_task_every_audit_depends_on(bucket, client):
+    """The job travels once: each audit's message to the scheduler names it instead of
+    carrying it. It is a task, so that a cluster that loses every worker holding it
+    computes it again."""
+    seen = []
+    for report in auditor.audit_many(f"{bucket}/models/", CONFIG, client=client):
+        if not seen:
+            seen.append(client.run_on_scheduler(_job_and_audits))
+        assert report.errors == []
+    (recomputable, dependencies) = seen[0]
+    assert recomputable == [True]
+    assert dependencies and all(len(names) == 1 for names in dependencies)
+    assert all(names[0].endswith("-job") for names in dependencies)
 
 
 def test_the_client_keeps_a_bounded_window_of_tasks(bucket, client):

@@ -18,16 +18,16 @@ counted in a `Transfer`, for the report.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import threading
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
 from auditor.errors import first_line
 from auditor.limits import KiB, MiB
 from auditor.loaders.seekable import SeekableReader
+from auditor.loaders.spans import Spans
 from auditor.text import display_path
 
 __all__ = ["BLOCK", "RangeFile", "Transfer", "reason"]
@@ -55,8 +55,6 @@ _GAP = 256
 #: headers between them.
 _TENSORS_GAP = 16 * KiB
 _PLAN_GAP = 64 * KiB
-#: Kept spans looked at, back from the nearest, for one that holds a range.
-_OVERLAPS = 16
 #: An object this small is fetched whole by its first read: one request, where its
 #: pieces would take several.
 _WHOLE = 256 * KiB
@@ -94,10 +92,7 @@ class RangeFile(SeekableReader):
         self._path = path
         self._url = url
         self._blocks: OrderedDict[int, bytes] = OrderedDict()
-        self._span_starts: list[int] = []  # sorted; parallel to _span_data
-        self._span_data: list[bytes] = []
-        self._span_order: deque[int] = deque()  # starts, oldest first
-        self._span_bytes = 0
+        self._spans = Spans(_SPAN_BYTES)  # what prefetches fetched, guarded by _lock
         self._planned: list[tuple[int, int]] = []  # tensor reads to come, in order
         self._plan_at: dict[int, int] = {}  # a planned read's start -> its index
         self._plan_lock = threading.Lock()
@@ -142,7 +137,7 @@ class RangeFile(SeekableReader):
             self.transfer.gap if gap is None else gap,
         )
         with self._lock:  # what the kept spans hold of each range's head is not fetched
-            wanted = [(self._held_to(start, end), end) for start, end in wanted]
+            wanted = [(self._spans.held_to(start, end), end) for start, end in wanted]
         wanted = [
             (start, end) for start, end in wanted if end > start and not self._held(start, end)
         ]
@@ -150,7 +145,7 @@ class RangeFile(SeekableReader):
         with self._lock:
             for (start, end), data in zip(wanted, found, strict=True):
                 if data is not None and len(data) == end - start:
-                    self._keep_span(start, data)
+                    self._spans.keep(start, data)
 
     def _cat(self, ranges: list[tuple[int, int]]) -> list[bytes | None]:
         """The bytes of each range, fetched side by side; None for one that failed."""
@@ -207,7 +202,7 @@ class RangeFile(SeekableReader):
             joined = b"".join(found)  # type: ignore[arg-type]
             if len(joined) == end - start:
                 with self._lock:
-                    self._keep_span(start, joined)
+                    self._spans.keep(start, joined)
 
     def expect(self, start: int, length: int, used: int) -> None:
         """Note that a reader will read `length` bytes at `start` and use only the first
@@ -224,7 +219,7 @@ class RangeFile(SeekableReader):
             return b""
         buffer = bytearray(end - start)
         with self._lock:
-            if self._gather(memoryview(buffer), start):
+            if self._spans.gather(memoryview(buffer), start):
                 return bytes(buffer)
             first, last = start // BLOCK, (end - 1) // BLOCK
             blocks = [self._blocks.get(index) for index in range(first, last + 1)]
@@ -238,72 +233,10 @@ class RangeFile(SeekableReader):
         copied)."""
         end = min(end, self._length)
         with self._lock:
-            if self._held_to(start, end) >= end:
+            if self._spans.held_to(start, end) >= end:
                 return True
             blocks = range(start // BLOCK, (end - 1) // BLOCK + 1)
             return all(index in self._blocks for index in blocks)
-
-    def _held_to(self, start: int, end: int) -> int:
-        """Where, from `start`, the kept spans stop holding the bytes up to `end` (the
-        lock held)."""
-        while start < end:
-            span = self._span_at(start, start + 1)
-            if span is None:
-                break
-            start = min(end, span[0] + len(span[1]))
-        return start
-
-    def _gather(self, view: memoryview, position: int) -> bool:
-        """Fill `view` with the bytes from `position` out of the kept spans, one span
-        after another; False, with `view` partly filled, when they do not hold them all
-        (the lock held)."""
-        done = 0
-        while done < len(view):
-            at = position + done
-            span = self._span_at(at, at + 1)
-            if span is None:
-                return False
-            start, data = span
-            piece = memoryview(data)[at - start : at - start + len(view) - done]
-            view[done : done + len(piece)] = piece
-            done += len(piece)
-        return True
-
-    def _span_at(self, start: int, end: int) -> tuple[int, bytes] | None:
-        """The kept span that holds `[start, end)`, if any (the lock held)."""
-        index = bisect.bisect_right(self._span_starts, start) - 1
-        # Spans may overlap (ranges fetched in different rounds): a few before the
-        # nearest may be the one that holds the range.
-        for at in range(index, max(index - _OVERLAPS, -1), -1):
-            span_start, data = self._span_starts[at], self._span_data[at]
-            if span_start + len(data) >= end:
-                return span_start, data
-        return None
-
-    def _keep_span(self, start: int, data: bytes) -> None:
-        """Keep a fetched span (the lock held): the spans it holds whole are dropped, and
-        the oldest past `_SPAN_BYTES`."""
-        end = start + len(data)
-        if self._span_at(start, end) is not None:
-            return
-        index = bisect.bisect_left(self._span_starts, start)
-        while index < len(self._span_starts) and (
-            self._span_starts[index] + len(self._span_data[index]) <= end
-        ):
-            self._drop_span(index)
-        self._span_starts.insert(index, start)
-        self._span_data.insert(index, data)
-        self._span_order.append(start)
-        self._span_bytes += len(data)
-        while self._span_bytes > _SPAN_BYTES and self._span_order:
-            oldest = self._span_order.popleft()
-            at = bisect.bisect_left(self._span_starts, oldest)
-            if at < len(self._span_starts) and self._span_starts[at] == oldest:
-                self._drop_span(at)
-
-    def _drop_span(self, index: int) -> None:
-        self._span_bytes -= len(self._span_data[index])
-        del self._span_starts[index], self._span_data[index]
 
     def _copy(self, view: memoryview, position: int) -> int:
         end = min(position + len(view), self._length)
@@ -315,14 +248,14 @@ class RangeFile(SeekableReader):
         planned = self._plan_at.get(position)
         if planned is not None and not self._held(position, end):
             self._fetch_planned(planned)
-        if self._span_starts:
+        if self._spans:
             expected = self._used.get(position)
             with self._lock:
-                if self._gather(view[:count], position):
+                if self._spans.gather(view[:count], position):
                     return count
                 if expected is not None and expected[1] < count <= expected[0]:
                     used = expected[1]
-                    if self._gather(view[:used], position):
+                    if self._spans.gather(view[:used], position):
                         view[used:count] = bytes(count - used)
                         return count
         if count >= _DIRECT_BLOCKS * BLOCK:
@@ -340,10 +273,10 @@ class RangeFile(SeekableReader):
 
     def _fetch_whole(self) -> None:
         """Fetch a small object whole, once."""
-        if self._length and not self._span_starts:
+        if self._length and not self._spans:
             whole = self._fetch(0, self._length)
             with self._lock:
-                self._keep_span(0, whole)
+                self._spans.keep(0, whole)
 
     def _block(self, index: int) -> bytes:
         with self._lock:
